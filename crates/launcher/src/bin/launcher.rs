@@ -1,1 +1,17 @@
-fn main() {}
+//! `launcher`: `/cnb/process/<type> [args...]` or `launcher [--] <cmd> [args...]`.
+
+use launcher::self_description;
+
+/// Readable without running the binary: `readelf -p .cnb_launcher launcher`.
+#[used]
+#[link_section = ".cnb_launcher"]
+static SELF_DESCRIPTION: [u8; self_description::LEN] = self_description::JSON;
+
+fn main() {
+    // A real reference keeps the section through the linker's garbage collection.
+    // SAFETY: reading one byte of an initialised static.
+    unsafe { std::ptr::read_volatile(SELF_DESCRIPTION.as_ptr()) };
+    let args: Vec<_> = std::env::args_os().collect();
+    let code = launcher::cli::run(&args, std::env::vars_os().collect());
+    std::process::exit(code);
+}

@@ -1,0 +1,114 @@
+//! Start-up sequence of the reference `launcher` command: API checks, metadata,
+//! process type from argv[0], then launch. No flags are parsed.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::api::{self, DeprecationMode};
+use crate::env::Env;
+use crate::errors::{Context, Failure};
+use crate::launch::Launcher;
+use crate::log::{parse_bool, Logger};
+use crate::metadata::Metadata;
+use crate::paths;
+use crate::process::Selector;
+
+pub const DEFAULT_LAYERS_DIR: &str = "/layers";
+pub const DEFAULT_APP_DIR: &str = "/workspace";
+pub const DEFAULT_EXEC_ENV: &str = "production";
+
+/// Runs the launcher with this argv and environment. Returns the exit code only when
+/// the launch failed (after printing `ERROR: ...` on stdout); on success it never returns.
+pub fn run(args: &[OsString], environ: Vec<(OsString, OsString)>) -> i32 {
+    let lookup = |key: &str| {
+        environ
+            .iter()
+            .find(|(k, _)| k.as_bytes() == key.as_bytes())
+            .map(|(_, v)| v.as_os_str())
+            .filter(|v| !v.is_empty())
+    };
+    let log = Logger::stdout(parse_bool(lookup("CNB_NO_COLOR").and_then(OsStr::to_str)));
+    let failure = start(args, &environ, &lookup, &log);
+    log.error(&failure.message);
+    failure.code
+}
+
+fn start<'e>(
+    args: &[OsString],
+    environ: &'e [(OsString, OsString)],
+    lookup: &dyn Fn(&str) -> Option<&'e OsStr>,
+    log: &Logger,
+) -> Failure {
+    let text = |key| lookup(key).map(OsStr::to_string_lossy).unwrap_or_default();
+    let mode = DeprecationMode::from_env(lookup("CNB_DEPRECATION_MODE").and_then(OsStr::to_str));
+    let platform = match api::verify_platform_api(&text("CNB_PLATFORM_API"), api::PLATFORM, mode, log) {
+        Ok(v) => v,
+        Err(f) => return f,
+    };
+    let layers_dir = PathBuf::from(lookup("CNB_LAYERS_DIR").unwrap_or(DEFAULT_LAYERS_DIR.as_ref()));
+    let md = match Metadata::read(&paths::join(&layers_dir, &[b"config", b"metadata.toml"])) {
+        Ok(md) => md,
+        Err(f) => return f,
+    };
+    for bp in &md.buildpacks {
+        if let Err(f) = api::verify_buildpack_api(&bp.id, &bp.api, api::BUILDPACK, mode, log) {
+            return f;
+        }
+    }
+    let requested_type = text("CNB_PROCESS_TYPE");
+    if !requested_type.is_empty() {
+        log.warn(&format!("CNB_PROCESS_TYPE is not supported in Platform API {platform}"));
+        log.warn(&format!(
+            "Run with ENTRYPOINT '{requested_type}' to invoke the '{requested_type}' process type"
+        ));
+    }
+    let argv0 = args.first().map(OsString::as_os_str).unwrap_or_default();
+    let default_type = process_type_from_argv0(argv0, &md);
+    let exec_env = text("CNB_EXEC_ENV");
+    let selector = Selector {
+        platform,
+        exec_env: if exec_env.is_empty() { DEFAULT_EXEC_ENV } else { &exec_env },
+        processes: &md.processes,
+        buildpacks: &md.buildpacks,
+        default_type,
+    };
+    let user_args = args.get(1..).unwrap_or_default();
+    let selected = match selector.process_for(user_args).context("determine start command") {
+        Ok(p) => p,
+        Err(e) => return e.into_failure(),
+    };
+    let launcher = Launcher {
+        app_dir: PathBuf::from(lookup("CNB_APP_DIR").unwrap_or(DEFAULT_APP_DIR.as_ref())),
+        layers_dir,
+        buildpacks: &md.buildpacks,
+        env: Env::launch(environ.iter().cloned()),
+    };
+    launcher.launch(argv0, selected).into_failure()
+}
+
+/// The basename of argv[0] if it names a process in metadata (no exec-env filter here).
+fn process_type_from_argv0<'m>(argv0: &OsStr, md: &'m Metadata) -> &'m str {
+    let bytes = argv0.as_bytes();
+    let base = &bytes[bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+    md.processes
+        .iter()
+        .find(|p| p.process_type.as_bytes() == base)
+        .map_or("", |p| p.process_type.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv0_basename_selects_process() {
+        let md = Metadata::parse(b"[[processes]]\ntype = \"web\"\n[[processes]]\ntype = \"process.with.period\"\n").unwrap();
+        assert_eq!(process_type_from_argv0("/cnb/process/web".as_ref(), &md), "web");
+        assert_eq!(process_type_from_argv0("web".as_ref(), &md), "web");
+        assert_eq!(process_type_from_argv0("../x/process.with.period".as_ref(), &md), "process.with.period");
+        assert_eq!(process_type_from_argv0("/cnb/lifecycle/launcher".as_ref(), &md), "");
+        assert_eq!(process_type_from_argv0("/cnb/process/web/".as_ref(), &md), "");
+        assert_eq!(process_type_from_argv0("".as_ref(), &md), "");
+    }
+}

@@ -1,0 +1,167 @@
+//! `LaunchProcess`: chdir to `<app>`, build the env (layer roots, env files), run exec.d,
+//! then replace the launcher directly or through bash.
+
+use std::ffi::{OsStr, OsString};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use crate::env::Env;
+use crate::errors::{os_error_text, path_error, Context, LaunchError};
+use crate::exec::{execve, go_quote, look_path};
+use crate::layers::{self, BuildpackLayers};
+use crate::metadata::Buildpack;
+use crate::paths;
+use crate::process::Selected;
+use crate::shell::{join_command, ShellProcess, BASH};
+use crate::execd;
+
+/// Relative on purpose: bash resolves it from `<app>`, the cwd when profiles are sourced.
+pub const APP_PROFILE: &str = ".profile";
+
+#[derive(Debug)]
+pub struct Launcher<'a> {
+    pub app_dir: PathBuf,
+    pub layers_dir: PathBuf,
+    pub buildpacks: &'a [Buildpack],
+    pub env: Env,
+}
+
+impl Launcher<'_> {
+    /// Launches `proc`; returns only if the launch failed.
+    pub fn launch(mut self, caller: &OsStr, proc: Selected) -> LaunchError {
+        match self.prepare(&proc) {
+            Ok(tree) => {
+                let working_dir = if proc.working_dir.is_empty() {
+                    self.app_dir.clone().into_os_string()
+                } else {
+                    OsString::from(&proc.working_dir)
+                };
+                if proc.direct {
+                    self.launch_direct(&proc, &working_dir)
+                } else {
+                    self.launch_shell(caller, &proc, &tree, working_dir)
+                        .err()
+                        .unwrap_or_else(|| LaunchError::new("bash exec: returned"))
+                }
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// Everything before the exec: app dir, launch env, exec.d.
+    fn prepare(&mut self, proc: &Selected) -> Result<Vec<BuildpackLayers>, LaunchError> {
+        std::env::set_current_dir(&self.app_dir).map_err(|e| {
+            LaunchError(format!(
+                "change to app directory: {}",
+                path_error("chdir", &self.app_dir, &e).0
+            ))
+        })?;
+        let tree = layers::launch_layers(&self.layers_dir, self.buildpacks).context("modify env")?;
+        let process_type = proc.process_type.as_str();
+        for bp in &tree {
+            for layer in &bp.layers {
+                self.env.add_root_dir(layer).context("modify env: add layer root")?;
+            }
+            for layer in &bp.layers {
+                self.add_layer_env(layer, process_type)
+                    .context("modify env: add layer env")?;
+            }
+        }
+        for dir in layers::script_dirs(&tree, "exec.d", process_type) {
+            for script in layers::files_in(&dir).context("exec.d")? {
+                execd::run(&script, &mut self.env).context("exec.d")?;
+            }
+        }
+        Ok(tree)
+    }
+
+    fn add_layer_env(&mut self, layer: &Path, process_type: &str) -> Result<(), LaunchError> {
+        self.env.add_env_dir(&layer.join("env"))?;
+        let launch = layer.join("env.launch");
+        self.env.add_env_dir(&launch)?;
+        if !process_type.is_empty() {
+            self.env.add_env_dir(&launch.join(process_type))?;
+        }
+        Ok(())
+    }
+
+    fn launch_direct(&self, proc: &Selected, working_dir: &OsStr) -> LaunchError {
+        let path_var = self.env.get("PATH");
+        if path_var.as_encoded_bytes().contains(&0) {
+            return LaunchError::new("set path: setenv: invalid argument");
+        }
+        let Some(command) = proc.command.first() else {
+            return LaunchError(format!(
+                "no command provided for process type {}",
+                go_quote(&proc.process_type)
+            ));
+        };
+        let binary = match look_path(command, path_var) {
+            Ok(b) => b,
+            Err(e) => return LaunchError(format!("path lookup: {e}")),
+        };
+        if let Err(e) = std::env::set_current_dir(working_dir) {
+            return LaunchError(format!(
+                "change directory: {}",
+                path_error("chdir", Path::new(working_dir), &e).0
+            ));
+        }
+        // argv[0] is the command as written; only the exec path is resolved.
+        let argv: Vec<&OsStr> = proc.command.iter().chain(&proc.args).map(|a| a.as_os_str()).collect();
+        let err = execve(&binary, &argv, &self.env);
+        LaunchError(format!("direct exec: {}", os_error_text(&err)))
+    }
+
+    fn launch_shell(
+        &self,
+        caller: &OsStr,
+        proc: &Selected,
+        tree: &[BuildpackLayers],
+        working_dir: OsString,
+    ) -> Result<(), LaunchError> {
+        let profiles = self.profiles(tree, &proc.process_type).context("find profiles")?;
+        if !proc.args.is_empty()
+            && !proc.buildpack_id.is_empty()
+            && !self.buildpacks.iter().any(|bp| bp.id == proc.buildpack_id)
+        {
+            return Err(LaunchError(format!(
+                "process type '{}' provided by unknown buildpack '{}'",
+                proc.process_type, proc.buildpack_id
+            )));
+        }
+        let shell = ShellProcess {
+            script: proc.args.is_empty(),
+            caller: caller.to_owned(),
+            command: join_command(&proc.command),
+            args: proc.args.clone(),
+            profiles,
+            working_dir,
+        };
+        let argv = shell.argv();
+        let argv: Vec<&OsStr> = argv.iter().map(OsString::as_os_str).collect();
+        let err = execve(Path::new(BASH), &argv, &self.env);
+        Err(LaunchError(format!("bash exec: {}", os_error_text(&err))))
+    }
+
+    /// Layer `profile.d` scripts (generic then typed, per layer), then `<app>/.profile`.
+    fn profiles(&self, tree: &[BuildpackLayers], process_type: &str) -> Result<Vec<OsString>, LaunchError> {
+        let mut profiles = Vec::new();
+        for dir in layers::script_dirs(tree, "profile.d", process_type) {
+            profiles.extend(layers::files_in(&dir)?.into_iter().map(PathBuf::into_os_string));
+        }
+        let app_profile = paths::join(&self.app_dir, &[APP_PROFILE.as_bytes()]);
+        match std::fs::metadata(&app_profile) {
+            Ok(meta) if !meta.is_dir() => profiles.push(APP_PROFILE.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(LaunchError(format!(
+                    "failed to determine if app profile script exists at path '{}': {}",
+                    app_profile.display(),
+                    path_error("stat", &app_profile, &e).0
+                )))
+            }
+        }
+        Ok(profiles)
+    }
+}

@@ -1,0 +1,197 @@
+//! The launcher binary: validation (regular, executable, ELF) and its embedded
+//! self-description, read from the ELF section `.cnb_launcher` without executing it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use object::{Object, ObjectSection};
+use serde::{Deserialize, Serialize};
+
+use crate::apis::ApiList;
+
+/// Name of the ELF section holding the launcher's compact JSON self-description.
+pub const SECTION: &str = ".cnb_launcher";
+
+/// What a launcher says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    pub name: String,
+    pub version: String,
+    #[serde(rename = "platform-apis")]
+    pub platform_apis: ApiList,
+    #[serde(rename = "buildpack-apis")]
+    pub buildpack_apis: ApiList,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LauncherFileError {
+    #[error("cannot read launcher '{origin}': {source}")]
+    Io {
+        origin: String,
+        source: std::io::Error,
+    },
+    #[error("launcher '{origin}' is not a regular file")]
+    NotRegular { origin: String },
+    #[error("launcher '{origin}' is not executable (mode {mode:04o}); it must be mode 0755")]
+    NotExecutable { origin: String, mode: u32 },
+    #[error("launcher '{origin}' is not an ELF executable ({reason})")]
+    NotElf { origin: String, reason: String },
+    #[error("launcher '{origin}' has a malformed {SECTION} section: {reason}")]
+    BadDescriptor { origin: String, reason: String },
+}
+
+/// A validated launcher executable and, when it has one, its self-description.
+#[derive(Debug, Clone)]
+pub struct LauncherBinary {
+    /// Where it came from (file path or `image:/cnb/lifecycle/launcher`), for messages.
+    pub origin: String,
+    pub bytes: Vec<u8>,
+    pub descriptor: Option<Descriptor>,
+}
+
+impl LauncherBinary {
+    /// Reads and validates a launcher file; symlinks are followed like the exporter does.
+    pub fn from_file(path: &Path) -> Result<Self, LauncherFileError> {
+        let origin = path.display().to_string();
+        let io = |source| LauncherFileError::Io {
+            origin: origin.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(LauncherFileError::NotRegular { origin });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        Self::from_bytes(origin, bytes, meta.permissions().mode())
+    }
+
+    /// Validates launcher bytes taken from somewhere with a known file mode (e.g. a tar entry).
+    pub fn from_bytes(origin: String, bytes: Vec<u8>, mode: u32) -> Result<Self, LauncherFileError> {
+        if mode & 0o111 == 0 {
+            return Err(LauncherFileError::NotExecutable {
+                origin,
+                mode: mode & 0o7777,
+            });
+        }
+        let descriptor = read_descriptor(&bytes).map_err(|e| match e {
+            DescriptorError::NotElf(reason) => LauncherFileError::NotElf {
+                origin: origin.clone(),
+                reason,
+            },
+            DescriptorError::Malformed(reason) => LauncherFileError::BadDescriptor {
+                origin: origin.clone(),
+                reason,
+            },
+        })?;
+        Ok(LauncherBinary {
+            origin,
+            bytes,
+            descriptor,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DescriptorError {
+    #[error("not an ELF file: {0}")]
+    NotElf(String),
+    #[error("malformed {SECTION} section: {0}")]
+    Malformed(String),
+}
+
+/// Returns the self-description of an ELF executable, `None` when it has no such section.
+pub fn read_descriptor(elf: &[u8]) -> Result<Option<Descriptor>, DescriptorError> {
+    if !elf.starts_with(b"\x7fELF") {
+        return Err(DescriptorError::NotElf("missing \\x7fELF magic".into()));
+    }
+    let file = object::File::parse(elf).map_err(|e| DescriptorError::NotElf(e.to_string()))?;
+    let Some(section) = file.section_by_name(SECTION) else {
+        return Ok(None);
+    };
+    let data = section
+        .data()
+        .map_err(|e| DescriptorError::Malformed(e.to_string()))?;
+    // The section may be padded (alignment, or a same-size rewrite); the JSON ends at the
+    // first NUL and surrounding whitespace is insignificant.
+    let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+    serde_json::from_slice(&data[..end])
+        .map(Some)
+        .map_err(|e| DescriptorError::Malformed(e.to_string()))
+}
+
+/// Byte range of the `.cnb_launcher` section's contents inside the file, if present.
+pub fn descriptor_range(elf: &[u8]) -> Result<Option<std::ops::Range<usize>>, DescriptorError> {
+    let file = object::File::parse(elf).map_err(|e| DescriptorError::NotElf(e.to_string()))?;
+    Ok(file
+        .section_by_name(SECTION)
+        .and_then(|s| s.file_range())
+        .map(|(off, len)| off as usize..(off + len) as usize))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use object::write::{Object as WriteObject, StandardSegment};
+    use object::{Architecture, BinaryFormat, Endianness, SectionKind};
+
+    /// A relocatable ELF with an optional `.cnb_launcher` section (enough for section lookup).
+    pub(crate) fn elf_with(section: Option<&[u8]>) -> Vec<u8> {
+        let mut obj = WriteObject::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+        let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
+        obj.append_section_data(text, &[0xc3], 1);
+        if let Some(data) = section {
+            let id = obj.add_section(
+                obj.segment_name(StandardSegment::Data).to_vec(),
+                SECTION.as_bytes().to_vec(),
+                SectionKind::ReadOnlyData,
+            );
+            obj.append_section_data(id, data, 1);
+        }
+        obj.write().unwrap()
+    }
+
+    const JSON: &[u8] = br#"{"name":"relaunch-launcher","version":"1.2.3","platform-apis":["0.7","0.15"],"buildpack-apis":["0.7","0.12"]}"#;
+
+    #[test]
+    fn reads_the_self_description_section() {
+        let d = read_descriptor(&elf_with(Some(JSON))).unwrap().unwrap();
+        assert_eq!(d.version, "1.2.3");
+        assert_eq!(d.platform_apis.to_label(), "0.7,0.15");
+        let mut padded = JSON.to_vec();
+        padded.extend([0u8; 7]);
+        assert_eq!(read_descriptor(&elf_with(Some(&padded))).unwrap().unwrap(), d);
+    }
+
+    #[test]
+    fn elf_without_section_has_no_descriptor_and_non_elf_is_refused() {
+        assert_eq!(read_descriptor(&elf_with(None)).unwrap(), None);
+        assert!(matches!(read_descriptor(b"#!/bin/sh\n"), Err(DescriptorError::NotElf(_))));
+        assert!(matches!(
+            read_descriptor(&elf_with(Some(b"{not json"))),
+            Err(DescriptorError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn launcher_files_must_be_regular_executable_elf() {
+        let dir = std::env::temp_dir().join(format!("lc-desc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8], mode: u32| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p
+        };
+        let ok = write("ok", &elf_with(Some(JSON)), 0o755);
+        assert!(LauncherBinary::from_file(&ok).unwrap().descriptor.is_some());
+        let e = LauncherBinary::from_file(&write("noexec", &elf_with(None), 0o644)).unwrap_err();
+        assert!(e.to_string().contains("not executable (mode 0644)"), "{e}");
+        let e = LauncherBinary::from_file(&write("script", b"#!/bin/sh\n", 0o755)).unwrap_err();
+        assert!(e.to_string().contains("is not an ELF executable"), "{e}");
+        let e = LauncherBinary::from_file(&dir).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = LauncherBinary::from_file(&dir.join("missing")).unwrap_err();
+        assert!(e.to_string().contains("cannot read launcher"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,224 @@
+//! The labels the exporter writes (`io.buildpacks.lifecycle.metadata`,
+//! `io.buildpacks.build.metadata`) and the launcher's `<layers>/config/metadata.toml`.
+//!
+//! Only the fields this crate reads or rewrites are typed; everything else is kept verbatim
+//! in `rest` so a rewrite never drops keys another tool (rebaser, pack) relies on (G-17).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::apis::Api;
+
+pub const LIFECYCLE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.metadata";
+pub const BUILD_METADATA_LABEL: &str = "io.buildpacks.build.metadata";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("image has no {0} label: it is not a CNB app image")]
+    MissingLabel(&'static str),
+    #[error("label {label} is not valid JSON of the expected shape: {source}")]
+    BadLabel {
+        label: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("{LIFECYCLE_METADATA_LABEL} has no {0}")]
+    MissingField(&'static str),
+    #[error("cannot parse <layers>/config/metadata.toml: {0}")]
+    BadMetadataToml(String),
+}
+
+/// How the app image carries its launcher (P-5a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LauncherMode {
+    /// `/cnb/lifecycle/launcher` is the launcher executable itself (what the exporter writes).
+    Binary,
+    /// `/cnb/lifecycle/launcher` is a symlink to the run image's launcher.
+    Symlink,
+}
+
+/// `io.buildpacks.lifecycle.metadata` `launcher` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LauncherRecord {
+    /// diffID of the launcher layer, in both modes.
+    #[serde(default)]
+    pub sha: String,
+    /// Absent on images from the reference exporter, which means `binary`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<LauncherMode>,
+    /// Symlink target (run-image launcher path); only in symlink mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl LauncherRecord {
+    pub fn mode(&self) -> LauncherMode {
+        self.mode.unwrap_or(LauncherMode::Binary)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShaRecord {
+    #[serde(default)]
+    pub sha: String,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunImageRecord {
+    #[serde(rename = "topLayer", default)]
+    pub top_layer: String,
+    #[serde(default)]
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// `io.buildpacks.lifecycle.metadata`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleMetadata {
+    #[serde(default)]
+    pub launcher: LauncherRecord,
+    #[serde(default)]
+    pub config: ShaRecord,
+    #[serde(rename = "runImage", default)]
+    pub run_image: RunImageRecord,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl LifecycleMetadata {
+    /// Parses the label value; `None` (label absent) is an error naming the label.
+    pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
+        let value = value.ok_or(MetadataError::MissingLabel(LIFECYCLE_METADATA_LABEL))?;
+        let md: Self = serde_json::from_str(value).map_err(|source| MetadataError::BadLabel {
+            label: LIFECYCLE_METADATA_LABEL,
+            source,
+        })?;
+        if md.launcher.sha.is_empty() {
+            return Err(MetadataError::MissingField("launcher.sha"));
+        }
+        Ok(md)
+    }
+
+    pub fn to_label(&self) -> String {
+        serde_json::to_string(self).expect("metadata serialises")
+    }
+}
+
+/// `io.buildpacks.build.metadata`; only `launcher` is rewritten.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<Value>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl BuildMetadata {
+    /// A missing label yields an empty document (the exporter always writes one, but the
+    /// launcher rewrite must not fail on images from other tools).
+    pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
+        match value {
+            None => Ok(Self::default()),
+            Some(v) => serde_json::from_str(v).map_err(|source| MetadataError::BadLabel {
+                label: BUILD_METADATA_LABEL,
+                source,
+            }),
+        }
+    }
+
+    pub fn to_label(&self) -> String {
+        serde_json::to_string(self).expect("metadata serialises")
+    }
+
+    /// Records which launcher runs the app. In symlink mode no version is recorded: the
+    /// launcher that runs is whatever the run image provides at start time, which changes
+    /// with every base swap without touching this label (see docs/run-image-contract.md).
+    pub fn set_launcher(&mut self, mode: LauncherMode, target: Option<&str>, version: Option<&str>) {
+        let mut obj = Map::new();
+        match mode {
+            LauncherMode::Symlink => {
+                obj.insert("type".into(), "symlink".into());
+                if let Some(t) = target {
+                    obj.insert("target".into(), t.into());
+                }
+                obj.insert("provided-by".into(), "run-image".into());
+            }
+            LauncherMode::Binary => {
+                if let Some(v) = version {
+                    obj.insert("version".into(), v.into());
+                }
+                obj.insert("type".into(), "binary".into());
+            }
+        }
+        self.launcher = Some(Value::Object(obj));
+    }
+}
+
+/// The parts of `<layers>/config/metadata.toml` the launcher verifies at start (L-6).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct LaunchMetadata {
+    #[serde(default)]
+    pub buildpacks: Vec<BuildpackApi>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct BuildpackApi {
+    pub id: String,
+    pub api: Api,
+}
+
+impl LaunchMetadata {
+    pub fn parse(text: &str) -> Result<Self, MetadataError> {
+        toml::from_str(text).map_err(|e| MetadataError::BadMetadataToml(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPORTED: &str = r#"{"app":[{"sha":"sha256:a"}],"config":{"sha":"sha256:c"},"launcher":{"sha":"sha256:l"},"process-types":{"sha":"sha256:p"},"buildpacks":[{"key":"bp","version":"1","layers":{},"store":{"metadata":{"x":1}}}],"runImage":{"topLayer":"sha256:t","reference":"r@sha256:d","image":"r","mirrors":["m"]},"stack":{"runImage":{"image":"r"}}}"#;
+
+    #[test]
+    fn rewriting_the_launcher_keeps_every_other_key() {
+        let mut md = LifecycleMetadata::from_label(Some(EXPORTED)).unwrap();
+        assert_eq!(md.launcher.mode(), LauncherMode::Binary);
+        md.launcher.mode = Some(LauncherMode::Symlink);
+        md.launcher.target = Some("/usr/local/bin/launcher".into());
+        let back: Value = serde_json::from_str(&md.to_label()).unwrap();
+        let orig: Value = serde_json::from_str(EXPORTED).unwrap();
+        for key in ["app", "config", "process-types", "buildpacks", "runImage", "stack"] {
+            assert_eq!(back[key], orig[key], "{key} changed");
+        }
+        assert_eq!(back["launcher"]["type"], "symlink");
+        assert_eq!(back["launcher"]["target"], "/usr/local/bin/launcher");
+        assert_eq!(back["launcher"]["sha"], "sha256:l");
+    }
+
+    #[test]
+    fn missing_or_broken_labels_are_named() {
+        let e = LifecycleMetadata::from_label(None).unwrap_err();
+        assert!(e.to_string().contains(LIFECYCLE_METADATA_LABEL));
+        let e = LifecycleMetadata::from_label(Some("{")).unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"));
+        let e = LifecycleMetadata::from_label(Some(r#"{"app":[]}"#)).unwrap_err();
+        assert!(e.to_string().contains("launcher.sha"));
+    }
+
+    #[test]
+    fn launch_metadata_reads_buildpack_apis_and_ignores_the_rest() {
+        let md = LaunchMetadata::parse(
+            "buildpack-default-process-type = \"web\"\n[[buildpacks]]\nid = \"a/b\"\nversion = \"1\"\napi = \"0.10\"\n[[processes]]\ntype = \"web\"\ncommand = [\"x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(md.buildpacks[0].api, Api::new(0, 10));
+        assert!(LaunchMetadata::parse("[[buildpacks]]\nid = \"a\"\napi = \"zz\"\n").is_err());
+    }
+}

@@ -1,0 +1,381 @@
+//! The image model: manifest + config + layers, each layer knowing where its blob lives.
+//! Untouched manifests and configs keep their exact bytes; edits go through the config as a
+//! JSON value (key order and unknown fields kept) so re-serialisation is reproducible.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::digest::{Digest, VerifyingReader};
+use crate::error::{Error, Result};
+use crate::transport::{BlobReader, RawManifest, Transport};
+use crate::v1::{media_type, to_canonical_json, Compression, Descriptor, Flavor, Manifest, Platform};
+
+/// Where a layer's compressed blob can be read from.
+#[derive(Clone)]
+pub enum BlobSource {
+    /// Already stored in a repository.
+    Stored(Arc<dyn Transport>),
+    /// Built here, held in memory.
+    Memory(Arc<Vec<u8>>),
+    /// Built here, spilled to a temporary file (deleted when the last holder drops).
+    File(Arc<tempfile::TempPath>),
+}
+
+impl std::fmt::Debug for BlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobSource::Stored(t) => write!(f, "Stored({})", t.location()),
+            BlobSource::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
+            BlobSource::File(p) => write!(f, "File({})", p.display()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Layer {
+    /// Compressed blob descriptor as it appears in the manifest.
+    pub descriptor: Descriptor,
+    /// Digest of the uncompressed tar (`rootfs.diff_ids` entry).
+    pub diff_id: Digest,
+    pub source: BlobSource,
+}
+
+impl Layer {
+    /// The compressed blob, verified against the descriptor.
+    pub fn open(&self) -> Result<BlobReader<'_>> {
+        let d = &self.descriptor;
+        match &self.source {
+            BlobSource::Stored(t) => t.open_blob_verified(&d.digest, d.size),
+            BlobSource::Memory(bytes) => Ok(Box::new(VerifyingReader::new(
+                &bytes[..],
+                d.digest.clone(),
+                d.size,
+                format!("layer {}", d.digest),
+            ))),
+            BlobSource::File(path) => {
+                let f = File::open(path.as_ref() as &std::path::Path)
+                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+                Ok(Box::new(VerifyingReader::new(
+                    BufReader::new(f),
+                    d.digest.clone(),
+                    d.size,
+                    format!("layer {}", d.digest),
+                )))
+            }
+        }
+    }
+
+    /// The uncompressed tar stream, verified against both the blob digest and the diffID.
+    pub fn open_tar(&self) -> Result<BlobReader<'_>> {
+        let mt = &self.descriptor.media_type;
+        let compression = Compression::of_media_type(mt).ok_or_else(|| Error::UnsupportedMediaType {
+            what: format!("layer {}", self.descriptor.digest),
+            media_type: mt.clone(),
+        })?;
+        let blob = self.open()?;
+        let tar: BlobReader<'_> = match compression {
+            Compression::None => blob,
+            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(blob)),
+            Compression::Zstd => {
+                return Err(Error::UnsupportedMediaType {
+                    what: format!("layer {} (zstd layers are not supported)", self.descriptor.digest),
+                    media_type: mt.clone(),
+                })
+            }
+        };
+        Ok(Box::new(DiffIdCheck {
+            inner: tar,
+            hasher: crate::digest::Hasher::new(),
+            expected: self.diff_id.clone(),
+        }))
+    }
+}
+
+/// Like VerifyingReader but for a stream of unknown length (the uncompressed tar).
+struct DiffIdCheck<R> {
+    inner: R,
+    hasher: crate::digest::Hasher,
+    expected: Digest,
+}
+
+impl<R: Read> Read for DiffIdCheck<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let actual = self.hasher.clone().finish();
+            if actual != self.expected {
+                return Err(Error::DigestMismatch {
+                    what: "uncompressed layer (diffID)".into(),
+                    expected: self.expected.clone(),
+                    actual,
+                }
+                .into());
+            }
+        }
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Image {
+    flavor: Flavor,
+    manifest: Manifest,
+    /// Exact manifest bytes while nothing changed.
+    manifest_raw: Option<Vec<u8>>,
+    config: Value,
+    /// Exact config bytes while the config is unedited.
+    config_raw: Option<Vec<u8>>,
+    layers: Vec<Layer>,
+}
+
+impl Image {
+    /// An image with no layers and the given config (must be a JSON object).
+    pub fn new(flavor: Flavor, config: Value) -> Result<Image> {
+        if !config.is_object() {
+            return Err(Error::invalid("image config", "not a JSON object"));
+        }
+        let placeholder = Descriptor::new(flavor.config_media_type(), Digest::of(b""), 0);
+        let mut image = Image {
+            flavor,
+            manifest: Manifest {
+                schema_version: 2,
+                media_type: Some(flavor.manifest_media_type().into()),
+                config: placeholder,
+                layers: Vec::new(),
+                annotations: None,
+                extra: Map::new(),
+            },
+            manifest_raw: None,
+            config,
+            config_raw: None,
+            layers: Vec::new(),
+        };
+        image.set_layers(Vec::new())?;
+        Ok(image)
+    }
+
+    /// Builds the model from a stored manifest and its (already verified) config bytes;
+    /// layer blobs are read lazily from `source`.
+    pub fn from_stored(raw: RawManifest, config_raw: Vec<u8>, source: Arc<dyn Transport>) -> Result<Image> {
+        let where_ = source.location().to_string();
+        let flavor = Flavor::of_manifest(&raw.media_type)
+            .filter(|_| media_type::is_image_manifest(&raw.media_type))
+            .ok_or_else(|| Error::UnsupportedMediaType {
+                what: format!("image manifest in {where_}"),
+                media_type: raw.media_type.clone(),
+            })?;
+        let manifest: Manifest = serde_json::from_slice(&raw.bytes)
+            .map_err(|e| Error::json(format!("manifest {} in {where_}", raw.digest()), e))?;
+        let config: Value = serde_json::from_slice(&config_raw)
+            .map_err(|e| Error::json(format!("config {} in {where_}", manifest.config.digest), e))?;
+        if !config.is_object() {
+            return Err(Error::invalid(format!("config {}", manifest.config.digest), "not a JSON object"));
+        }
+        let diff_ids = read_diff_ids(&config)?;
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(Error::invalid(
+                format!("image {} in {where_}", raw.digest()),
+                format!(
+                    "manifest has {} layers but config rootfs.diff_ids has {}",
+                    manifest.layers.len(),
+                    diff_ids.len()
+                ),
+            ));
+        }
+        let layers = manifest
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(d, diff_id)| Layer {
+                descriptor: d.clone(),
+                diff_id,
+                source: BlobSource::Stored(source.clone()),
+            })
+            .collect();
+        Ok(Image {
+            flavor,
+            manifest,
+            manifest_raw: Some(raw.bytes),
+            config,
+            config_raw: Some(config_raw),
+            layers,
+        })
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    pub fn diff_ids(&self) -> Vec<Digest> {
+        self.layers.iter().map(|l| l.diff_id.clone()).collect()
+    }
+
+    /// Config as a JSON object (`config`, `rootfs`, `history`, `os`, ...).
+    pub fn config(&self) -> &Map<String, Value> {
+        self.config.as_object().expect("config is an object (checked on construction)")
+    }
+
+    /// The `config` section (Env, Labels, ...), if any.
+    pub fn container_config(&self) -> Option<&Map<String, Value>> {
+        self.config().get("config")?.as_object()
+    }
+
+    pub fn labels(&self) -> Map<String, Value> {
+        self.container_config()
+            .and_then(|c| c.get("Labels"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn label(&self, key: &str) -> Option<String> {
+        self.labels().get(key)?.as_str().map(String::from)
+    }
+
+    /// `history` entries as stored (possibly empty).
+    pub fn history(&self) -> Vec<Value> {
+        self.config().get("history").and_then(Value::as_array).cloned().unwrap_or_default()
+    }
+
+    pub fn platform(&self) -> Platform {
+        let s = |k: &str| self.config().get(k).and_then(Value::as_str).map(String::from);
+        Platform {
+            os: s("os").unwrap_or_default(),
+            architecture: s("architecture").unwrap_or_default(),
+            variant: s("variant"),
+            os_version: s("os.version"),
+            ..Default::default()
+        }
+    }
+
+    /// Edits the config object. The closure sees the whole config; rootfs.diff_ids is owned by
+    /// the layer list and restored afterwards.
+    pub fn edit_config(&mut self, f: impl FnOnce(&mut Map<String, Value>) -> Result<()>) -> Result<()> {
+        let obj = self.config.as_object_mut().expect("config is an object");
+        f(obj)?;
+        self.config_raw = None;
+        self.manifest_raw = None;
+        let layers = std::mem::take(&mut self.layers);
+        self.set_layers(layers)
+    }
+
+    /// Replaces the layer list and rewrites `rootfs` to match. History is the caller's job
+    /// (see `mutate`).
+    pub fn set_layers(&mut self, layers: Vec<Layer>) -> Result<()> {
+        let diff_ids: Vec<Value> = layers.iter().map(|l| Value::String(l.diff_id.to_string())).collect();
+        let obj = self.config.as_object_mut().expect("config is an object");
+        let rootfs = obj
+            .entry("rootfs")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let rootfs = rootfs
+            .as_object_mut()
+            .ok_or_else(|| Error::invalid("image config", "rootfs is not an object"))?;
+        let unchanged = rootfs.get("diff_ids").and_then(Value::as_array) == Some(&diff_ids)
+            && rootfs.get("type").and_then(Value::as_str) == Some("layers")
+            && self.layers.len() == layers.len()
+            && self.layers.iter().zip(&layers).all(|(a, b)| a.descriptor == b.descriptor);
+        if !unchanged {
+            rootfs.insert("type".into(), "layers".into());
+            rootfs.insert("diff_ids".into(), Value::Array(diff_ids));
+            self.config_raw = None;
+            self.manifest_raw = None;
+        }
+        self.layers = layers;
+        Ok(())
+    }
+
+    /// Manifest-level annotations (e.g. `org.opencontainers.image.base.name`).
+    pub fn annotations(&self) -> Map<String, Value> {
+        self.manifest.annotations.clone().unwrap_or_default()
+    }
+
+    pub fn set_annotations(&mut self, annotations: Map<String, Value>) {
+        let new = (!annotations.is_empty()).then_some(annotations);
+        if new != self.manifest.annotations {
+            self.manifest.annotations = new;
+            self.manifest_raw = None;
+        }
+    }
+
+    pub fn config_bytes(&self) -> Vec<u8> {
+        match &self.config_raw {
+            Some(raw) => raw.clone(),
+            None => to_canonical_json(&self.config),
+        }
+    }
+
+    pub fn config_descriptor(&self) -> Descriptor {
+        if self.config_raw.is_some() {
+            return self.manifest.config.clone();
+        }
+        let bytes = self.config_bytes();
+        let mut d = self.manifest.config.clone();
+        d.digest = Digest::of(&bytes);
+        d.size = bytes.len() as u64;
+        d
+    }
+
+    /// The manifest as it will be written.
+    pub fn manifest(&self) -> Manifest {
+        if self.manifest_raw.is_some() {
+            return self.manifest.clone();
+        }
+        let mut m = self.manifest.clone();
+        m.config = self.config_descriptor();
+        m.layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let mut d = l.descriptor.clone();
+                d.media_type = self.flavor.layer_media_type(&d.media_type);
+                d
+            })
+            .collect();
+        m
+    }
+
+    pub fn raw_manifest(&self) -> RawManifest {
+        let bytes = match &self.manifest_raw {
+            Some(raw) => raw.clone(),
+            None => to_canonical_json(&self.manifest()),
+        };
+        RawManifest {
+            media_type: self.flavor.manifest_media_type().into(),
+            bytes,
+        }
+    }
+
+    /// Manifest digest (what a registry reports as the image digest).
+    pub fn digest(&self) -> Digest {
+        self.raw_manifest().digest()
+    }
+
+    /// Whether manifest and config are byte-identical to what was read.
+    pub fn is_unmodified(&self) -> bool {
+        self.manifest_raw.is_some() && self.config_raw.is_some()
+    }
+}
+
+fn read_diff_ids(config: &Value) -> Result<Vec<Digest>> {
+    let Some(ids) = config.pointer("/rootfs/diff_ids") else {
+        return Ok(Vec::new());
+    };
+    let ids = ids
+        .as_array()
+        .ok_or_else(|| Error::invalid("image config", "rootfs.diff_ids is not an array"))?;
+    ids.iter()
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| Error::invalid("image config", "rootfs.diff_ids entry is not a string"))
+                .and_then(Digest::parse)
+        })
+        .collect()
+}

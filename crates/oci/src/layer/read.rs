@@ -1,0 +1,229 @@
+//! Safe reading of layers: list an image's merged file tree (whiteouts applied) and read one
+//! file out of it. Entry names are normalised to absolute form (`./a/`, `a`, `/a` → `/a`);
+//! names with `..` components are refused, symlinks are resolved inside the image root only,
+//! and files larger than the caller's limit are refused before their bytes are read.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use crate::error::{Error, Result};
+use crate::image::{Image, Layer};
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+const MAX_LINK_HOPS: usize = 40;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsKind {
+    File,
+    Dir,
+    Symlink(String),
+    /// Hard link to another absolute path in the image.
+    Hardlink(String),
+    /// Devices, fifos: listed, never read.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsEntry {
+    /// Absolute, normalised (`/cnb/lifecycle/launcher`).
+    pub path: String,
+    pub kind: FsKind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub size: u64,
+    /// Index of the layer (0 = bottom) that provides this entry.
+    pub layer: usize,
+}
+
+fn unsafe_entry(layer: &Layer, path: &str, reason: &str) -> Error {
+    Error::UnsafeEntry {
+        layer: layer.diff_id.to_string(),
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// `./a//b/` → `/a/b`; `None` for the root itself; error on `..`.
+pub fn normalize(name: &str) -> std::result::Result<Option<String>, &'static str> {
+    let mut parts = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err("path traversal (\"..\")"),
+            c => parts.push(c),
+        }
+    }
+    Ok((!parts.is_empty()).then(|| format!("/{}", parts.join("/"))))
+}
+
+fn parent_and_name(path: &str) -> (&str, &str) {
+    let i = path.rfind('/').expect("normalised paths are absolute");
+    (&path[..i], &path[i + 1..])
+}
+
+fn is_below(path: &str, dir: &str) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+}
+
+/// Entries of one layer as stored (whiteout markers included), names normalised.
+pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
+    let tar = layer.open_tar()?;
+    let mut archive = tar::Archive::new(tar);
+    let ctx = |e| Error::io(format!("reading layer {}", layer.diff_id), e);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(ctx)? {
+        let entry = entry.map_err(ctx)?;
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(path) = normalize(&raw_path).map_err(|r| unsafe_entry(layer, &raw_path, r))? else {
+            continue;
+        };
+        let h = entry.header();
+        let link = || {
+            entry
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default()
+        };
+        let kind = match h.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => FsKind::File,
+            tar::EntryType::Directory => FsKind::Dir,
+            tar::EntryType::Symlink => FsKind::Symlink(link()),
+            tar::EntryType::Link => {
+                let target = link();
+                match normalize(&target) {
+                    Ok(Some(t)) => FsKind::Hardlink(t),
+                    _ => return Err(unsafe_entry(layer, &path, "hard link target escapes the image root")),
+                }
+            }
+            _ => FsKind::Other,
+        };
+        out.push(FsEntry {
+            path,
+            kind,
+            mode: h.mode().map_err(ctx)? & 0o7777,
+            uid: h.uid().map_err(ctx)?,
+            gid: h.gid().map_err(ctx)?,
+            size: entry.size(),
+            layer: index,
+        });
+    }
+    // Reading to the end verifies the diffID (the tar reader may stop at the trailer).
+    let mut rest = archive.into_inner();
+    std::io::copy(&mut rest, &mut std::io::sink()).map_err(ctx)?;
+    Ok(out)
+}
+
+/// The merged file tree of `image`, sorted by path, with whiteouts applied.
+pub fn list_files(image: &Image) -> Result<Vec<FsEntry>> {
+    let mut tree: BTreeMap<String, FsEntry> = BTreeMap::new();
+    for (i, layer) in image.layers().iter().enumerate() {
+        let entries = layer_entries(layer, i)?;
+        // Whiteouts hide lower layers only, whatever their position within this layer.
+        for e in &entries {
+            let (dir, name) = parent_and_name(&e.path);
+            if name == OPAQUE_WHITEOUT {
+                tree.retain(|p, _| !is_below(p, dir));
+            } else if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+                let target = format!("{dir}/{hidden}");
+                tree.retain(|p, _| p != &target && !is_below(p, &target));
+            }
+        }
+        for e in entries {
+            let name = parent_and_name(&e.path).1;
+            if name.starts_with(WHITEOUT_PREFIX) {
+                continue;
+            }
+            if e.kind != FsKind::Dir {
+                let path = e.path.clone();
+                tree.retain(|p, _| !is_below(p, &path));
+            }
+            tree.insert(e.path.clone(), e);
+        }
+    }
+    Ok(tree.into_values().collect())
+}
+
+/// Resolves `path` in `tree` following symlinks (absolute targets are relative to the image
+/// root; relative ones to the link's directory; escaping the root is an error).
+fn resolve<'a>(tree: &'a BTreeMap<String, FsEntry>, path: &str) -> Result<&'a FsEntry> {
+    let not_found = |p: &str| Error::NotFound {
+        what: format!("path {p}"),
+        location: "image filesystem".into(),
+    };
+    let mut pending: Vec<String> = path.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect();
+    let mut current: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(c) = pending.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                if current.pop().is_none() {
+                    return Err(Error::UnsafeEntry {
+                        layer: "image filesystem".into(),
+                        path: path.into(),
+                        reason: "symlink escapes the image root".into(),
+                    });
+                }
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+        let here = format!("/{}", current.join("/"));
+        let entry = tree.get(&here).ok_or_else(|| not_found(&here))?;
+        let target = match &entry.kind {
+            FsKind::Symlink(t) => t.clone(),
+            FsKind::Hardlink(t) => t.clone(),
+            _ => continue,
+        };
+        hops += 1;
+        if hops > MAX_LINK_HOPS {
+            return Err(Error::invalid(format!("path {path}"), "too many levels of symbolic links"));
+        }
+        current.pop();
+        if target.starts_with('/') {
+            current.clear();
+        }
+        pending.extend(target.split('/').filter(|c| !c.is_empty()).rev().map(String::from));
+    }
+    let final_path = format!("/{}", current.join("/"));
+    tree.get(&final_path).ok_or_else(|| not_found(&final_path))
+}
+
+/// Reads one regular file from the image (symlinks followed inside the image), refusing
+/// files larger than `limit` bytes.
+pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<u8>)> {
+    let tree: BTreeMap<String, FsEntry> = list_files(image)?.into_iter().map(|e| (e.path.clone(), e)).collect();
+    let entry = resolve(&tree, path)?.clone();
+    if entry.kind != FsKind::File {
+        return Err(Error::invalid(format!("path {path}"), format!("{} is not a regular file", entry.path)));
+    }
+    if entry.size > limit {
+        return Err(Error::TooLarge {
+            path: entry.path.clone(),
+            size: entry.size,
+            limit,
+        });
+    }
+    let layer = &image.layers()[entry.layer];
+    let ctx = |e| Error::io(format!("reading {} from layer {}", entry.path, layer.diff_id), e);
+    let mut archive = tar::Archive::new(layer.open_tar()?);
+    let mut found = None;
+    for tar_entry in archive.entries().map_err(ctx)? {
+        let mut tar_entry = tar_entry.map_err(ctx)?;
+        let name = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
+        if normalize(&name).ok().flatten().as_deref() == Some(entry.path.as_str()) {
+            // The last entry with this name in the layer wins, as in list_files.
+            let mut data = Vec::with_capacity(entry.size as usize);
+            (&mut tar_entry).take(limit + 1).read_to_end(&mut data).map_err(ctx)?;
+            found = Some(data);
+        }
+    }
+    let data = found.ok_or_else(|| Error::NotFound {
+        what: format!("path {}", entry.path),
+        location: format!("layer {}", layer.diff_id),
+    })?;
+    Ok((entry, data))
+}

@@ -1,0 +1,223 @@
+//! Blob HEAD, streaming GET (resumed with `Range` when the connection breaks) and
+//! cross-repository mounts.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+
+use ureq::http::Response;
+use ureq::Body;
+
+use super::auth::repository_scope;
+use super::client::{discard, header_str, redact, status_error, Call, Reply};
+use super::{lock, RegistryTransport};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+impl RegistryTransport {
+    fn blob_call(&self, method: &'static str, digest: &Digest) -> Call<'_> {
+        Call {
+            method,
+            url: self.api_url(&format!("blobs/{digest}")),
+            registry: &self.registry,
+            scopes: &self.pull,
+            headers: Vec::new(),
+            body: None,
+            retry: true,
+        }
+    }
+
+    pub(super) fn head_blob(&self, digest: &Digest) -> Result<Option<u64>> {
+        let reply = self.client.fetch(&self.blob_call("HEAD", digest))?;
+        match reply.status {
+            200 => {
+                let size = reply
+                    .header("content-length")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            format!("HEAD of blob {digest} in {}", self.describe()),
+                            "no Content-Length in the answer",
+                        )
+                    })?;
+                self.remember_blob(digest, size);
+                Ok(Some(size))
+            }
+            404 => Ok(None),
+            _ => Err(status_error(
+                &reply,
+                &self.describe(),
+                &format!("blob {digest} in {}", self.describe()),
+            )),
+        }
+    }
+
+    /// A GET of the blob from byte `offset` on (redirects to storage are followed).
+    fn request_blob(&self, digest: &Digest, offset: u64) -> Result<Response<Body>> {
+        let mut call = self.blob_call("GET", digest);
+        if offset > 0 {
+            call.headers.push(("range", format!("bytes={offset}-")));
+        }
+        let response = self.client.stream(&call)?;
+        let status = response.status().as_u16();
+        let ok = status == 200 || (offset > 0 && status == 206);
+        if !ok {
+            let (parts, body) = response.into_parts();
+            let body = body
+                .into_with_config()
+                .limit(1 << 16)
+                .read_to_vec()
+                .unwrap_or_default();
+            let reply = Reply {
+                status,
+                headers: parts.headers,
+                body,
+            };
+            return Err(status_error(
+                &reply,
+                &self.describe(),
+                &format!("blob {digest} in {}", self.describe()),
+            ));
+        }
+        Ok(response)
+    }
+
+    pub(super) fn download_blob(&self, digest: &Digest) -> Result<BlobStream<'_>> {
+        let response = self.request_blob(digest, 0)?;
+        let total = header_str(response.headers(), "content-length").and_then(|v| v.parse().ok());
+        Ok(BlobStream {
+            transport: self,
+            digest: digest.clone(),
+            body: Some(Box::new(response.into_body().into_reader())),
+            offset: 0,
+            total,
+            failures: 0,
+        })
+    }
+
+    /// `POST …/blobs/uploads/?mount=<digest>&from=<repository>`: 201 means the registry
+    /// linked the blob; 202 means it declined and opened an upload session instead, which
+    /// the following `put_blob` continues.
+    pub(super) fn mount_from(&self, digest: &Digest, size: u64, from: &str) -> Result<bool> {
+        let mut scopes: BTreeSet<String> = self.push.clone();
+        scopes.insert(repository_scope(from, "pull"));
+        let url = super::client::with_query(
+            &self.api_url("blobs/uploads/"),
+            &[("mount", digest.to_string()), ("from", from.to_string())],
+        );
+        let reply = self.client.fetch(&Call {
+            method: "POST",
+            url: url.clone(),
+            registry: &self.registry,
+            scopes: &scopes,
+            headers: Vec::new(),
+            body: Some(&[]),
+            retry: true,
+        })?;
+        let what = format!("mounting blob {digest} from {from} into {}", self.describe());
+        match reply.status {
+            201 => {
+                self.remember_blob(digest, size);
+                self.client.count().update(|c| c.mounts += 1);
+                tracing::debug!(%digest, from, to = %self.describe(), "blob mounted");
+                Ok(true)
+            }
+            202 => {
+                if let Some(location) = reply.header("location") {
+                    let session = self.client.resolve_location(&url, location);
+                    lock(&self.pending_uploads).insert(digest.clone(), session);
+                }
+                self.client.count().update(|c| c.mount_fallbacks += 1);
+                tracing::debug!(%digest, from, url = redact(&url), "mount declined; uploading");
+                Ok(false)
+            }
+            _ => Err(status_error(&reply, &self.describe(), &what)),
+        }
+    }
+}
+
+/// A blob download that survives broken connections: it re-requests the rest with
+/// `Range: bytes=<offset>-` (skipping what it already has if the server ignores ranges).
+/// Content is verified by the engine's `VerifyingReader` around it.
+pub(super) struct BlobStream<'a> {
+    transport: &'a RegistryTransport,
+    digest: Digest,
+    body: Option<Box<dyn Read + Send + 'static>>,
+    offset: u64,
+    /// Length announced by the first answer; a clean EOF before it is a break.
+    total: Option<u64>,
+    failures: u32,
+}
+
+impl BlobStream<'_> {
+    fn reopen(&mut self) -> io::Result<()> {
+        let response = self.transport.request_blob(&self.digest, self.offset)?;
+        let whole = response.status().as_u16() == 200;
+        let mut reader: Box<dyn Read + Send> = Box::new(response.into_body().into_reader());
+        if whole && self.offset > 0 {
+            let skipped = io::copy(&mut (&mut reader).take(self.offset), &mut io::sink())?;
+            self.count(skipped);
+            if skipped != self.offset {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "blob ended before the resume offset",
+                ));
+            }
+        }
+        self.body = Some(reader);
+        Ok(())
+    }
+
+    fn count(&self, bytes: u64) {
+        self.transport.client.count().downloaded(&self.digest, bytes);
+    }
+}
+
+impl Read for BlobStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                // The client already retried the request itself; its failure is final.
+                self.reopen()?;
+                continue;
+            };
+            let failure = match body.read(buf) {
+                Ok(0) if self.total.is_some_and(|t| self.offset < t) => io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("connection closed after {} bytes", self.offset),
+                ),
+                Ok(n) => {
+                    self.offset += n as u64;
+                    self.count(n as u64);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            let policy = &self.transport.client.config().retry;
+            self.failures += 1;
+            if self.failures >= policy.max_attempts {
+                return Err(io::Error::new(
+                    failure.kind(),
+                    format!(
+                        "downloading blob {} from {}: {failure} (gave up after {} attempts)",
+                        self.digest,
+                        self.transport.describe(),
+                        self.failures
+                    ),
+                ));
+            }
+            let delay = policy.delay(self.failures, None);
+            tracing::warn!(
+                digest = %self.digest,
+                offset = self.offset,
+                "blob download broke ({failure}); resuming in {delay:?}"
+            );
+            self.transport.client.count().update(|c| c.retries += 1);
+            self.body = None;
+            std::thread::sleep(delay);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The Distribution-API-v2 registry transport: one [`RegistryTransport`] per repository,
+//! sharing a [`RegistryClient`] (connections, tokens, counters) per command.
+//!
+//! What it guarantees: manifests are checked against the digest asked for and against
+//! `Docker-Content-Digest`; blobs are verified before they are uploaded and streamed
+//! downloads are verified by the engine's reader; a failed upload is restarted from a fresh
+//! session and a failure is reported, never papered over — the registry only ever sees a
+//! manifest after the engine has put every blob it references.
+
+mod auth;
+mod blobs;
+mod client;
+mod counters;
+mod credentials;
+mod manifests;
+mod retry;
+mod upload;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+pub use auth::Challenge;
+pub use client::{wire_registry, ClientConfig, RegistryClient, DOCKER_HUB_REGISTRY};
+pub use counters::Counters;
+pub use credentials::{Credential, CredentialSource};
+pub use retry::RetryPolicy;
+
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::reference::RegistryRef;
+use crate::transport::{
+    BlobReader, Location, ManifestRef, RawManifest, Transport, TransportOptions,
+};
+
+/// One repository of a registry.
+#[derive(Debug)]
+pub struct RegistryTransport {
+    client: Arc<RegistryClient>,
+    /// `host[:port]` as spoken to (Docker Hub names mapped to its API host).
+    registry: String,
+    repository: String,
+    pull: BTreeSet<String>,
+    push: BTreeSet<String>,
+    /// Blobs known to be in this repository: seen in a manifest it served, or confirmed
+    /// by HEAD, upload or mount. Answers `blob_size` without a request; the registry
+    /// re-checks every reference when a manifest is put, so a stale entry cannot
+    /// publish a manifest with a missing blob.
+    known_blobs: Mutex<HashMap<Digest, u64>>,
+    /// Upload sessions opened by declined mounts (202), continued by the next `put_blob`.
+    pending_uploads: Mutex<HashMap<Digest, String>>,
+}
+
+impl RegistryTransport {
+    pub fn new(client: Arc<RegistryClient>, registry: &str, repository: &str) -> Self {
+        let scope = |actions| BTreeSet::from([auth::repository_scope(repository, actions)]);
+        RegistryTransport {
+            registry: wire_registry(registry).to_string(),
+            repository: repository.to_string(),
+            pull: scope("pull"),
+            push: scope("pull,push"),
+            client,
+            known_blobs: Mutex::new(HashMap::new()),
+            pending_uploads: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The repository `reference` names, with a client of its own configured from `options`
+    /// (credentials from the environment's Docker config).
+    pub fn open(reference: &RegistryRef, options: &TransportOptions) -> Self {
+        let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)));
+        RegistryTransport::new(client, &reference.registry, &reference.repository)
+    }
+
+    /// Another repository of this transport's registry, sharing its client.
+    pub fn sibling(&self, repository: &str) -> Self {
+        RegistryTransport::new(self.client.clone(), &self.registry, repository)
+    }
+
+    pub fn client(&self) -> &Arc<RegistryClient> {
+        &self.client
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    fn api_url(&self, tail: &str) -> String {
+        format!(
+            "{}/v2/{}/{tail}",
+            self.client.base_url(&self.registry),
+            self.repository
+        )
+    }
+
+    fn describe(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    fn remember_blob(&self, digest: &Digest, size: u64) {
+        lock(&self.known_blobs).insert(digest.clone(), size);
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Transport for RegistryTransport {
+    fn location(&self) -> Location {
+        Location::Registry {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+        }
+    }
+
+    fn get_manifest(&self, reference: &ManifestRef) -> Result<RawManifest> {
+        self.fetch_manifest(reference)
+    }
+
+    fn put_manifest(&self, reference: &ManifestRef, manifest: &RawManifest) -> Result<()> {
+        self.store_manifest(reference, manifest)
+    }
+
+    fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        if let Some(size) = lock(&self.known_blobs).get(digest) {
+            return Ok(Some(*size));
+        }
+        self.head_blob(digest)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> Result<BlobReader<'_>> {
+        Ok(Box::new(self.download_blob(digest)?))
+    }
+
+    fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
+        self.upload_blob(digest, size, data)
+    }
+
+    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<bool> {
+        match from {
+            Location::Registry {
+                registry,
+                repository,
+            } if wire_registry(registry) == self.registry && *repository != self.repository => {
+                self.mount_from(digest, size, repository)
+            }
+            _ => Ok(false),
+        }
+    }
+}

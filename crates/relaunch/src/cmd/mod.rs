@@ -1,0 +1,62 @@
+//! Subcommands and what they share: global flags, tracing, progress, exit handling.
+
+pub mod copy;
+pub mod inspect;
+mod progress;
+
+use std::process::ExitCode;
+
+use relaunch_oci::TransportOptions;
+
+pub use progress::BarProgress;
+
+/// Flags accepted by every subcommand.
+#[derive(clap::Args, Debug)]
+pub struct Global {
+    /// Registry (host[:port]) to reach over plain HTTP; repeatable. Also read from
+    /// CNB_INSECURE_REGISTRIES (comma-separated).
+    #[arg(long = "insecure-registry", value_name = "HOST", global = true)]
+    pub insecure_registry: Vec<String>,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+impl Global {
+    pub fn transport_options(&self) -> TransportOptions {
+        let opts = TransportOptions {
+            insecure_registries: self.insecure_registry.clone(),
+        };
+        match std::env::var("CNB_INSECURE_REGISTRIES") {
+            Ok(list) => opts.with_env_list(&list),
+            Err(_) => opts,
+        }
+    }
+
+    pub fn init_tracing(&self) {
+        let default = match self.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+    }
+}
+
+/// Prints an error chain and maps it to the process exit code.
+pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("ERROR: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! A real CNCF distribution registry (`/usr/bin/docker-registry`, Debian package
+//! docker-registry) per test, on a free loopback port with private temp storage.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::http;
+use crate::token::{self, Account, TokenServer};
+use crate::{Auth, TokenRequest};
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+const USER: &str = "relaunch";
+const PASSWORD: &str = "relaunch-test-password";
+const READER_USER: &str = "reader";
+const READER_PASSWORD: &str = "reader-test-password";
+/// Response header carrying a per-instance nonce: proves the probe reached *our* process
+/// and not another test's registry that grabbed the same port first.
+const INSTANCE_HEADER: &str = "X-Relaunch-Testkit-Instance";
+const START_ATTEMPTS: usize = 5;
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `docker-registry` process on 127.0.0.1 with its own temp storage.
+/// Dropping it kills the process (and token server) and removes the storage.
+pub struct Registry {
+    child: Child,
+    host: String,
+    auth: Auth,
+    token_server: Option<TokenServer>,
+    dir: TempDir,
+}
+
+impl Registry {
+    /// Starts a registry in the given auth mode. Panics with a clear message if it cannot.
+    pub fn start(auth: Auth) -> Registry {
+        assert!(
+            Path::new(REGISTRY_BIN).exists(),
+            "testkit: {REGISTRY_BIN} not found; install the Debian package docker-registry (scripts/deps.sh)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("relaunch-registry-")
+            .tempdir()
+            .expect("testkit: cannot create a temp dir for the registry");
+        let token_server = (auth == Auth::Token).then(|| start_token_server(dir.path()));
+        let auth_config = match (&token_server, auth) {
+            (Some(ts), _) => json!({"token": {
+                "realm": ts.realm(),
+                "service": token::SERVICE,
+                "issuer": token::ISSUER,
+                "rootcertbundle": token::cert_path(dir.path()),
+            }}),
+            (None, Auth::Basic) => {
+                let path = dir.path().join("htpasswd");
+                write_htpasswd(&path);
+                json!({"htpasswd": {"realm": "relaunch-testkit", "path": path}})
+            }
+            (None, _) => json!({}),
+        };
+
+        let mut last_log = String::new();
+        for attempt in 0..START_ATTEMPTS {
+            let port = free_port();
+            let host = format!("127.0.0.1:{port}");
+            let nonce = format!("{}-{attempt}-{port}", std::process::id());
+            let config_path = dir.path().join("registry.json");
+            write_config(&config_path, dir.path(), &host, &nonce, &auth_config);
+            let log_path = dir.path().join(format!("registry-{attempt}.log"));
+            let mut child = spawn(&config_path, &log_path);
+            match wait_ready(&mut child, &host, &nonce) {
+                Ok(()) => {
+                    return Registry {
+                        child,
+                        host,
+                        auth,
+                        token_server,
+                        dir,
+                    };
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    // Only a lost race for the port is worth another try.
+                    if !last_log.contains("address already in use") {
+                        panic!(
+                            "testkit: docker-registry did not start ({why}); its log:\n{last_log}"
+                        );
+                    }
+                }
+            }
+        }
+        panic!("testkit: docker-registry could not bind a free port in {START_ATTEMPTS} attempts; last log:\n{last_log}")
+    }
+
+    /// `127.0.0.1:PORT` of the registry.
+    pub fn host(&self) -> String {
+        self.host.clone()
+    }
+
+    /// The auth mode this registry was started with.
+    pub fn auth(&self) -> Auth {
+        self.auth
+    }
+
+    /// `(user, password)` accepted in Basic and Token mode; `None` for Anonymous.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        (self.auth != Auth::Anonymous).then(|| (USER.to_string(), PASSWORD.to_string()))
+    }
+
+    /// Token mode only: a second valid account whose tokens only ever grant `pull`, so
+    /// pushes with it are refused by the registry (insufficient scope).
+    pub fn read_only_credentials(&self) -> Option<(String, String)> {
+        (self.auth == Auth::Token).then(|| (READER_USER.to_string(), READER_PASSWORD.to_string()))
+    }
+
+    /// A directory holding a docker `config.json` with this registry's credentials
+    /// (`{"auths":{}}` for Anonymous); usable as `DOCKER_CONFIG` or `--authfile DIR/config.json`.
+    pub fn docker_config_dir(&self) -> PathBuf {
+        self.docker_config_dir_for(&self.host)
+    }
+
+    /// Like [`Registry::docker_config_dir`] but with the credentials filed under `host`,
+    /// e.g. a [`FaultProxy`](crate::FaultProxy) in front of this registry. Created on each call.
+    pub fn docker_config_dir_for(&self, host: &str) -> PathBuf {
+        let auths = match self.credentials() {
+            Some((u, p)) => json!({ host: {"auth": STANDARD.encode(format!("{u}:{p}"))} }),
+            None => json!({}),
+        };
+        let dir = self
+            .dir
+            .path()
+            .join(format!("docker-{}", host.replace(':', "_")));
+        std::fs::create_dir_all(&dir).expect("testkit: create docker config dir");
+        std::fs::write(
+            dir.join("config.json"),
+            json!({ "auths": auths }).to_string(),
+        )
+        .expect("testkit: write docker config.json");
+        dir
+    }
+
+    /// Requests the token server has received so far (always empty unless [`Auth::Token`]).
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.token_server
+            .as_ref()
+            .map(TokenServer::requests)
+            .unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:PORT/token` in Token mode.
+    pub fn token_realm(&self) -> Option<String> {
+        self.token_server.as_ref().map(TokenServer::realm)
+    }
+
+    /// Service name the registry expects in tokens (the `service` of its challenge).
+    pub fn token_service(&self) -> &'static str {
+        token::SERVICE
+    }
+
+    /// Root of the filesystem storage driver (e.g. to corrupt a blob on purpose).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_token_server(dir: &Path) -> TokenServer {
+    TokenServer::start(
+        dir,
+        vec![
+            Account {
+                user: USER.into(),
+                password: PASSWORD.into(),
+                allowed_actions: None,
+            },
+            Account {
+                user: READER_USER.into(),
+                password: READER_PASSWORD.into(),
+                allowed_actions: Some(vec!["pull".into()]),
+            },
+        ],
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("testkit: cannot bind a loopback port")
+}
+
+fn write_htpasswd(path: &Path) {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", USER, PASSWORD])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("testkit: cannot run htpasswd (Debian package apache2-utils): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "testkit: htpasswd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(path, &out.stdout).expect("testkit: write htpasswd file");
+}
+
+/// JSON is valid YAML, so the config is built with serde_json and needs no quoting rules.
+fn write_config(path: &Path, dir: &Path, host: &str, nonce: &str, auth: &serde_json::Value) {
+    let mut config = json!({
+        "version": "0.1",
+        "log": {"level": "warn", "accesslog": {"disabled": true}},
+        "storage": {
+            "filesystem": {"rootdirectory": dir.join("storage")},
+            "delete": {"enabled": true},
+            "maintenance": {"uploadpurging": {"enabled": false}},
+        },
+        // No `debug` section: no debug listener, so only one port is needed.
+        "http": {
+            "addr": host,
+            "secret": "relaunch-testkit",
+            "headers": { INSTANCE_HEADER: [nonce] },
+        },
+    });
+    if auth.as_object().is_some_and(|o| !o.is_empty()) {
+        config["auth"] = auth.clone();
+    }
+    std::fs::write(path, config.to_string()).expect("testkit: write registry config");
+}
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let log_file = std::fs::File::create(log).expect("testkit: create registry log");
+    let log_err = log_file.try_clone().expect("testkit: clone log handle");
+    Command::new(REGISTRY_BIN)
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("testkit: cannot spawn {REGISTRY_BIN}: {e}"))
+}
+
+/// Polls `GET /v2/` until this instance answers 200 or 401.
+fn wait_ready(child: &mut Child, host: &str, nonce: &str) -> Result<(), String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("process exited with {status}"));
+        }
+        if let Ok(head) = http::get_head(host, "/v2/") {
+            if head.header(INSTANCE_HEADER) == Some(nonce) && matches!(head.status(), 200 | 401) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no answer on http://{host}/v2/ within {READY_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
