@@ -22,8 +22,10 @@ else
     cargo auditable build --locked --release --target x86_64-unknown-linux-gnu -p launcher
   built="$target_dir/x86_64-unknown-linux-gnu/release/launcher"
 fi
-cp "$built" dist/launcher.tmp
-mv dist/launcher.tmp dist/launcher
+# Copy then rename, so concurrent builds never expose a half-written dist/launcher.
+tmp="dist/.launcher.$$"
+cp "$built" "$tmp"
+mv "$tmp" dist/launcher
 
 # cargo-cyclonedx writes next to the package manifest; move the file into dist/.
 sbom_name="launcher-sbom-$$"

@@ -40,7 +40,11 @@ impl Version {
         }
         Some(Version {
             major: major.parse().ok()?,
-            minor: if minor.is_empty() { 0 } else { minor.parse().ok()? },
+            minor: if minor.is_empty() {
+                0
+            } else {
+                minor.parse().ok()?
+            },
         })
     }
 
@@ -197,7 +201,9 @@ mod tests {
         assert_eq!(Version::parse("v0.9"), Some(Version::new(0, 9)));
         assert_eq!(Version::parse("1"), Some(Version::new(1, 0)));
         assert_eq!(Version::parse("1."), Some(Version::new(1, 0)));
-        for bad in ["", "bad-api", "0.x", ".1", "0.1.2", " 0.9", "0.9 ", "v", "0..1"] {
+        for bad in [
+            "", "bad-api", "0.x", ".1", "0.1.2", " 0.9", "0.9 ", "v", "0..1",
+        ] {
             assert_eq!(Version::parse(bad), None, "{bad:?}");
         }
         assert_eq!(Version::parse("99999999999999999999.1"), None);
@@ -254,7 +260,10 @@ mod tests {
             let e = verify_buildpack_api("a/b", bad, BUILDPACK, m, &log).unwrap_err();
             assert_eq!(
                 (e.code, e.message.as_str()),
-                (12, "failed to parse buildpack API '<nil>' for buildpack 'a/b'")
+                (
+                    12,
+                    "failed to parse buildpack API '<nil>' for buildpack 'a/b'"
+                )
             );
         }
         for v in BUILDPACK_APIS {

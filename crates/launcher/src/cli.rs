@@ -42,10 +42,11 @@ fn start<'e>(
 ) -> Failure {
     let text = |key| lookup(key).map(OsStr::to_string_lossy).unwrap_or_default();
     let mode = DeprecationMode::from_env(lookup("CNB_DEPRECATION_MODE").and_then(OsStr::to_str));
-    let platform = match api::verify_platform_api(&text("CNB_PLATFORM_API"), api::PLATFORM, mode, log) {
-        Ok(v) => v,
-        Err(f) => return f,
-    };
+    let platform =
+        match api::verify_platform_api(&text("CNB_PLATFORM_API"), api::PLATFORM, mode, log) {
+            Ok(v) => v,
+            Err(f) => return f,
+        };
     let layers_dir = PathBuf::from(lookup("CNB_LAYERS_DIR").unwrap_or(DEFAULT_LAYERS_DIR.as_ref()));
     let md = match Metadata::read(&paths::join(&layers_dir, &[b"config", b"metadata.toml"])) {
         Ok(md) => md,
@@ -58,7 +59,9 @@ fn start<'e>(
     }
     let requested_type = text("CNB_PROCESS_TYPE");
     if !requested_type.is_empty() {
-        log.warn(&format!("CNB_PROCESS_TYPE is not supported in Platform API {platform}"));
+        log.warn(&format!(
+            "CNB_PROCESS_TYPE is not supported in Platform API {platform}"
+        ));
         log.warn(&format!(
             "Run with ENTRYPOINT '{requested_type}' to invoke the '{requested_type}' process type"
         ));
@@ -68,13 +71,20 @@ fn start<'e>(
     let exec_env = text("CNB_EXEC_ENV");
     let selector = Selector {
         platform,
-        exec_env: if exec_env.is_empty() { DEFAULT_EXEC_ENV } else { &exec_env },
+        exec_env: if exec_env.is_empty() {
+            DEFAULT_EXEC_ENV
+        } else {
+            &exec_env
+        },
         processes: &md.processes,
         buildpacks: &md.buildpacks,
         default_type,
     };
     let user_args = args.get(1..).unwrap_or_default();
-    let selected = match selector.process_for(user_args).context("determine start command") {
+    let selected = match selector
+        .process_for(user_args)
+        .context("determine start command")
+    {
         Ok(p) => p,
         Err(e) => return e.into_failure(),
     };
@@ -103,12 +113,27 @@ mod tests {
 
     #[test]
     fn argv0_basename_selects_process() {
-        let md = Metadata::parse(b"[[processes]]\ntype = \"web\"\n[[processes]]\ntype = \"process.with.period\"\n").unwrap();
-        assert_eq!(process_type_from_argv0("/cnb/process/web".as_ref(), &md), "web");
+        let md = Metadata::parse(
+            b"[[processes]]\ntype = \"web\"\n[[processes]]\ntype = \"process.with.period\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            process_type_from_argv0("/cnb/process/web".as_ref(), &md),
+            "web"
+        );
         assert_eq!(process_type_from_argv0("web".as_ref(), &md), "web");
-        assert_eq!(process_type_from_argv0("../x/process.with.period".as_ref(), &md), "process.with.period");
-        assert_eq!(process_type_from_argv0("/cnb/lifecycle/launcher".as_ref(), &md), "");
-        assert_eq!(process_type_from_argv0("/cnb/process/web/".as_ref(), &md), "");
+        assert_eq!(
+            process_type_from_argv0("../x/process.with.period".as_ref(), &md),
+            "process.with.period"
+        );
+        assert_eq!(
+            process_type_from_argv0("/cnb/lifecycle/launcher".as_ref(), &md),
+            ""
+        );
+        assert_eq!(
+            process_type_from_argv0("/cnb/process/web/".as_ref(), &md),
+            ""
+        );
         assert_eq!(process_type_from_argv0("".as_ref(), &md), "");
     }
 }

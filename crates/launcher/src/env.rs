@@ -53,7 +53,10 @@ impl Env {
     }
 
     fn get_os(&self, key: &OsStr) -> &OsStr {
-        self.vars.get(key).map(OsString::as_os_str).unwrap_or_default()
+        self.vars
+            .get(key)
+            .map(OsString::as_os_str)
+            .unwrap_or_default()
     }
 
     pub fn set(&mut self, key: impl Into<OsString>, value: impl Into<OsString>) {
@@ -61,7 +64,9 @@ impl Env {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
-        self.vars.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -89,13 +94,18 @@ impl Env {
         Ok(())
     }
 
-    /// Applies every env file of `dir` (missing dir: nothing to do).
-    pub fn add_env_dir(&mut self, dir: &Path) -> Result<(), LaunchError> {
+    /// Applies every env file of `dir`. Returns false if `dir` does not exist.
+    pub fn add_env_dir(&mut self, dir: &Path) -> Result<bool, LaunchError> {
         let files = read_env_files(dir).map_err(|e| {
-            LaunchError(format!("apply env files from dir '{}': {}", dir.display(), e.0))
+            LaunchError(format!(
+                "apply env files from dir '{}': {}",
+                dir.display(),
+                e.0
+            ))
         })?;
+        let Some(files) = files else { return Ok(false) };
         apply_env_files(self, &files);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -108,9 +118,9 @@ pub struct EnvFile {
 
 /// Reads the non-directory entries of `dir`, sorted by name; symlinks are followed and
 /// a symlink to a directory is skipped, a dangling one is an error.
-fn read_env_files(dir: &Path) -> Result<Vec<EnvFile>, LaunchError> {
+fn read_env_files(dir: &Path) -> Result<Option<Vec<EnvFile>>, LaunchError> {
     let Some(names) = crate::layers::sorted_entries(dir)? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let mut files = Vec::with_capacity(names.len());
     for (name, file_type) in names {
@@ -127,7 +137,7 @@ fn read_env_files(dir: &Path) -> Result<Vec<EnvFile>, LaunchError> {
         let contents = std::fs::read(&path).map_err(|e| path_error("open", &path, &e))?;
         files.push(EnvFile { name, contents });
     }
-    Ok(files)
+    Ok(Some(files))
 }
 
 /// Applies one directory's env files in order. `NAME.delim` is looked up among the same
@@ -184,7 +194,11 @@ mod tests {
     use crate::testutil::TempDir;
 
     fn env_of(pairs: &[(&str, &str)]) -> Env {
-        Env::launch(pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))))
+        Env::launch(
+            pairs
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        )
     }
 
     fn sorted(env: &Env) -> Vec<String> {
@@ -208,19 +222,30 @@ mod tests {
         ]);
         assert_eq!(
             sorted(&env),
-            ["CNB_EXEC_ENV=test", "CNB_FOO=some=key", "cnb_app_dir=case-sensitive"]
+            [
+                "CNB_EXEC_ENV=test",
+                "CNB_FOO=some=key",
+                "cnb_app_dir=case-sensitive"
+            ]
         );
     }
 
     #[test]
     fn launch_env_strips_cnb_dirs_anywhere_in_path() {
         // EN-12
-        let env = env_of(&[("PATH", "/cnb/process:/usr/bin:/cnb/lifecycle:/bin:/cnb/process")]);
+        let env = env_of(&[(
+            "PATH",
+            "/cnb/process:/usr/bin:/cnb/lifecycle:/bin:/cnb/process",
+        )]);
         assert_eq!(env.get("PATH"), "/usr/bin:/bin");
         let env = env_of(&[("PATH", "/cnb/process:/cnb/lifecycle")]);
         assert_eq!(sorted(&env), ["PATH="]);
         let env = env_of(&[("PATH", "/cnb/process/:/cnb")]);
-        assert_eq!(env.get("PATH"), "/cnb/process/:/cnb", "exact element match only");
+        assert_eq!(
+            env.get("PATH"),
+            "/cnb/process/:/cnb",
+            "exact element match only"
+        );
     }
 
     #[test]
@@ -234,7 +259,10 @@ mod tests {
         let d = tmp.path().display();
         assert_eq!(
             sorted(&env),
-            [format!("LD_LIBRARY_PATH={d}/lib:some-ld"), format!("PATH={d}/bin:some")]
+            [
+                format!("LD_LIBRARY_PATH={d}/lib:some-ld"),
+                format!("PATH={d}/bin:some")
+            ]
         );
         let mut env = Env::default();
         env.add_root_dir(tmp.path()).unwrap();
@@ -350,7 +378,11 @@ mod tests {
         let mut env = Env::default();
         apply_env_files(
             &mut env,
-            &[file("A", b"worker-val\n"), file("B", b"\xff\xfe"), file("C.delim", b" \n")],
+            &[
+                file("A", b"worker-val\n"),
+                file("B", b"\xff\xfe"),
+                file("C.delim", b" \n"),
+            ],
         );
         assert_eq!(env.get("A").as_bytes(), b"worker-val\n");
         assert_eq!(env.get("B").as_bytes(), b"\xff\xfe");
@@ -380,11 +412,18 @@ mod tests {
         let mut env = env_of(&[("E", ""), ("P", "/old")]);
         apply_env_files(
             &mut env,
-            &[file("E.default", b"x"), file("P.", b"/new"), file("A.b.prepend", b"z")],
+            &[
+                file("E.default", b"x"),
+                file("P.", b"/new"),
+                file("A.b.prepend", b"z"),
+            ],
         );
         assert_eq!(env.get("E"), "x");
         assert_eq!(env.get("P"), "/new:/old");
-        assert!(env.get("A").is_empty(), "unknown suffix `b.prepend` is ignored");
+        assert!(
+            env.get("A").is_empty(),
+            "unknown suffix `b.prepend` is ignored"
+        );
     }
 
     #[test]
@@ -413,9 +452,13 @@ mod tests {
     #[test]
     fn missing_env_dir_is_fine_and_file_in_place_of_dir_is_an_error() {
         let tmp = TempDir::new();
-        Env::default().add_env_dir(&tmp.path().join("absent")).unwrap();
+        Env::default()
+            .add_env_dir(&tmp.path().join("absent"))
+            .unwrap();
         write(tmp.path(), "env", "not a dir");
-        let err = Env::default().add_env_dir(&tmp.path().join("env")).unwrap_err();
+        let err = Env::default()
+            .add_env_dir(&tmp.path().join("env"))
+            .unwrap_err();
         assert!(err.0.ends_with("not a directory"), "{}", err.0);
     }
 }

@@ -112,7 +112,12 @@ mod tests {
         assert!(t.starts_with("no space"), "{t}");
         assert!(!t.contains("os error"));
         assert_eq!(
-            path_error("open", Path::new("/x"), &io::Error::from_raw_os_error(libc::EACCES)).0,
+            path_error(
+                "open",
+                Path::new("/x"),
+                &io::Error::from_raw_os_error(libc::EACCES)
+            )
+            .0,
             "open /x: permission denied"
         );
     }

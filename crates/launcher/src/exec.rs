@@ -32,7 +32,9 @@ pub fn look_path(file: &OsStr, path_var: &OsStr) -> Result<PathBuf, String> {
             return Ok(candidate);
         }
     }
-    Err(format!("exec: {quoted}: executable file not found in $PATH"))
+    Err(format!(
+        "exec: {quoted}: executable file not found in $PATH"
+    ))
 }
 
 fn find_executable(path: &Path) -> Result<(), String> {
@@ -61,17 +63,8 @@ enum Never {}
 
 fn exec_inner(path: &Path, argv: &[&OsStr], env: &Env) -> io::Result<Never> {
     let path = cstring(path.as_os_str())?;
-    let argv: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<io::Result<_>>()?;
-    let envp: Vec<CString> = env
-        .iter()
-        .map(|(k, v)| {
-            let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
-            kv.extend_from_slice(k.as_bytes());
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-        })
-        .collect::<io::Result<_>>()?;
+    let argv = c_argv(argv)?;
+    let envp = c_envp(env)?;
     let argv_ptrs = null_terminated(&argv);
     let envp_ptrs = null_terminated(&envp);
     // SAFETY: the Rust runtime ignores SIGPIPE and ignored signals survive execve; the
@@ -83,8 +76,29 @@ fn exec_inner(path: &Path, argv: &[&OsStr], env: &Env) -> io::Result<Never> {
     Err(io::Error::last_os_error())
 }
 
-fn null_terminated(v: &[CString]) -> Vec<*const libc::c_char> {
-    v.iter().map(|c| c.as_ptr()).chain([std::ptr::null()]).collect()
+/// argv words as C strings.
+pub fn c_argv(argv: &[&OsStr]) -> io::Result<Vec<CString>> {
+    argv.iter().map(|a| cstring(a)).collect()
+}
+
+/// `NAME=value` C strings of the launch env.
+pub fn c_envp(env: &Env) -> io::Result<Vec<CString>> {
+    env.iter()
+        .map(|(k, v)| {
+            let mut kv = Vec::with_capacity(k.len() + v.len() + 2);
+            kv.extend_from_slice(k.as_bytes());
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+        })
+        .collect()
+}
+
+pub fn null_terminated(v: &[CString]) -> Vec<*const libc::c_char> {
+    v.iter()
+        .map(|c| c.as_ptr())
+        .chain([std::ptr::null()])
+        .collect()
 }
 
 /// A C string; an interior NUL is EINVAL, as Go reports it.
@@ -127,7 +141,10 @@ mod tests {
         std::fs::write(bin.join("data"), "").unwrap();
         let path_var = format!("/nonexistent:{}", bin.display());
 
-        assert_eq!(look_path("tool".as_ref(), path_var.as_ref()).unwrap(), bin.join("tool"));
+        assert_eq!(
+            look_path("tool".as_ref(), path_var.as_ref()).unwrap(),
+            bin.join("tool")
+        );
         assert_eq!(
             look_path("sh".as_ref(), "/nonexistent:".as_ref()).unwrap_err(),
             r#"exec: "sh": executable file not found in $PATH"#
@@ -141,7 +158,10 @@ mod tests {
         let missing = bin.join("missing");
         assert_eq!(
             look_path(missing.as_os_str(), "".as_ref()).unwrap_err(),
-            format!(r#"exec: "{0}": stat {0}: no such file or directory"#, missing.display())
+            format!(
+                r#"exec: "{0}": stat {0}: no such file or directory"#,
+                missing.display()
+            )
         );
         assert_eq!(
             look_path(bin.as_os_str(), "".as_ref()).unwrap_err(),

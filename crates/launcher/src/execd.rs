@@ -3,34 +3,31 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
 use std::path::Path;
-use std::process::{Command, ExitStatus};
 
 use crate::env::Env;
 use crate::errors::{os_error_text, LaunchError};
-use crate::metadata::toml_error;
+use crate::exec::{c_argv, c_envp, null_terminated};
+use crate::metadata::{toml_error, Decoder};
+use toml::de::DeTable;
 
 /// Runs one exec.d file in the launch env (cwd is already `<app>`) and applies its output.
 pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
     let fail = |what: &str, detail: String| {
-        LaunchError(format!("{what} exec.d file at path '{}': {detail}", path.display()))
+        LaunchError(format!(
+            "{what} exec.d file at path '{}': {detail}",
+            path.display()
+        ))
     };
     let (read_end, write_end) =
         pipe().map_err(|e| LaunchError(format!("failed to create pipe: {}", os_error_text(&e))))?;
-    let fd3 = std::os::fd::AsRawFd::as_raw_fd(&write_end);
-    let mut cmd = Command::new(path);
-    cmd.env_clear().envs(env.iter());
-    // SAFETY: only async-signal-safe calls (dup2/fcntl) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || install_fd3(fd3));
-    }
-    let spawned = cmd.spawn();
+    let spawned = spawn(path, env, &write_end);
     // Close our write end so that reading sees EOF when the child (and its children) finish.
     drop(write_end);
-    let mut child = spawned.map_err(|e| {
+    let pid = spawned.map_err(|e| {
         fail(
             "failed to execute",
             format!("fork/exec {}: {}", path.display(), os_error_text(&e)),
@@ -38,10 +35,8 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
     })?;
     let mut output = Vec::new();
     let read = File::from(read_end).read_to_end(&mut output);
-    let status = child
-        .wait()
-        .map_err(|e| fail("failed to execute", os_error_text(&e)))?;
-    if !status.success() {
+    let status = wait(pid).map_err(|e| fail("failed to execute", os_error_text(&e)))?;
+    if status != 0 {
         return Err(fail("failed to execute", exit_text(status)));
     }
     read.map_err(|e| fail("failed to read output from", os_error_text(&e)))?;
@@ -55,7 +50,17 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
 /// Decodes exec.d output: a TOML document of string values only. Public for fuzzing.
 pub fn parse_output(output: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let text = std::str::from_utf8(output).map_err(|e| format!("invalid UTF-8: {e}"))?;
-    toml::from_str(text).map_err(|e| toml_error(text, &e))
+    let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
+    let d = Decoder { text };
+    doc.get_ref()
+        .keys()
+        .map(|k| {
+            Ok((
+                k.get_ref().to_string(),
+                d.string(doc.get_ref(), k.get_ref())?,
+            ))
+        })
+        .collect()
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -68,29 +73,65 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// In the child: make the pipe's write end fd 3, without close-on-exec.
-fn install_fd3(fd: RawFd) -> std::io::Result<()> {
-    // SAFETY: plain fd syscalls on descriptors owned by this (forked) process.
-    let rc = unsafe {
-        if fd == 3 {
-            libc::fcntl(fd, libc::F_SETFD, 0)
-        } else {
-            libc::dup2(fd, 3)
+/// Starts `path` with the pipe's write end as fd 3, stdout/stderr inherited, exactly
+/// `env` as its environment and SIGPIPE back at its default (Rust ignores it).
+fn spawn(path: &Path, env: &Env, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
+    let argv = c_argv(&[path.as_os_str()])?;
+    let envp = c_envp(env)?;
+    let (argv_ptrs, envp_ptrs) = (null_terminated(&argv), null_terminated(&envp));
+    // SAFETY: the attr/action objects are initialised before use and destroyed after;
+    // every pointer handed to posix_spawn stays alive until it returns.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawnattr_init(&mut attr);
+        // dup2 onto itself clears close-on-exec (musl and glibc >= 2.34 follow POSIX here).
+        libc::posix_spawn_file_actions_adddup2(&mut actions, fd3.as_raw_fd(), 3);
+        let mut sigdefault: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut sigdefault);
+        libc::sigaddset(&mut sigdefault, libc::SIGPIPE);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &sigdefault);
+        libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
+        let mut pid: libc::pid_t = 0;
+        let rc = libc::posix_spawn(
+            &mut pid,
+            argv[0].as_ptr(),
+            &actions,
+            &attr,
+            argv_ptrs.as_ptr() as *const *mut libc::c_char,
+            envp_ptrs.as_ptr() as *const *mut libc::c_char,
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
         }
-    };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
+        Ok(pid)
+    }
+}
+
+/// Waits for `pid`; returns the raw wait status.
+fn wait(pid: libc::pid_t) -> io::Result<libc::c_int> {
+    let mut status = 0;
+    loop {
+        // SAFETY: pid is our child; status is a valid out-pointer.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } >= 0 {
+            return Ok(status);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
     }
 }
 
 /// `exit status N` / `signal: killed`, as Go's `ExitError` prints them.
-fn exit_text(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
+fn exit_text(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        return format!("exit status {}", libc::WEXITSTATUS(status));
     }
-    let sig = status.signal().unwrap_or(0);
+    let sig = libc::WTERMSIG(status);
     let name = match sig {
         libc::SIGHUP => "hangup",
         libc::SIGINT => "interrupt",
@@ -124,8 +165,18 @@ mod tests {
         assert_eq!(vars["A"], "1");
         assert_eq!(vars["OTHER_VAR"], "x y");
         assert!(parse_output(b"").unwrap().is_empty());
-        for bad in [&b"A = 1"[..], b"A = [\"x\"]", b"[t]\nA = \"x\"", b"garbage", b"A = \"\xff\""] {
-            assert!(parse_output(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"A = 1"[..],
+            b"A = [\"x\"]",
+            b"[t]\nA = \"x\"",
+            b"garbage",
+            b"A = \"\xff\"",
+        ] {
+            assert!(
+                parse_output(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -161,13 +212,21 @@ printf 'APPEND_VAR = "%s"\nOTHER_VAR = "OTHER_VAL"\n' "$v" >&3
 
         let p = script(tmp.path(), "fails", "echo 'A = \"x\"' >&3; exit 3");
         let e = run(&p, &mut env).unwrap_err();
-        assert_eq!(e.0, format!("failed to execute exec.d file at path '{d}/fails': exit status 3"));
-        assert!(env.get("A").is_empty(), "output of a failed exec.d is not applied");
+        assert_eq!(
+            e.0,
+            format!("failed to execute exec.d file at path '{d}/fails': exit status 3")
+        );
+        assert!(
+            env.get("A").is_empty(),
+            "output of a failed exec.d is not applied"
+        );
 
         let p = script(tmp.path(), "garbage", "printf 'not = toml = at all' >&3");
         let e = run(&p, &mut env).unwrap_err();
         assert!(
-            e.0.starts_with(&format!("failed to decode output from exec.d file at path '{d}/garbage': ")),
+            e.0.starts_with(&format!(
+                "failed to decode output from exec.d file at path '{d}/garbage': "
+            )),
             "{}",
             e.0
         );

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::env::Env;
 use crate::errors::{os_error_text, path_error, Context, LaunchError};
 use crate::exec::{execve, go_quote, look_path};
+use crate::execd;
 use crate::layers::{self, BuildpackLayers};
 use crate::metadata::Buildpack;
 use crate::paths;
 use crate::process::Selected;
 use crate::shell::{join_command, ShellProcess, BASH};
-use crate::execd;
 
 /// Relative on purpose: bash resolves it from `<app>`, the cwd when profiles are sourced.
 pub const APP_PROFILE: &str = ".profile";
@@ -56,21 +56,22 @@ impl Launcher<'_> {
                 path_error("chdir", &self.app_dir, &e).0
             ))
         })?;
-        let tree = layers::launch_layers(&self.layers_dir, self.buildpacks).context("modify env")?;
+        let tree =
+            layers::launch_layers(&self.layers_dir, self.buildpacks).context("modify env")?;
         let process_type = proc.process_type.as_str();
         for bp in &tree {
             for layer in &bp.layers {
-                self.env.add_root_dir(layer).context("modify env: add layer root")?;
+                self.env
+                    .add_root_dir(layer)
+                    .context("modify env: add layer root")?;
             }
             for layer in &bp.layers {
                 self.add_layer_env(layer, process_type)
                     .context("modify env: add layer env")?;
             }
         }
-        for dir in layers::script_dirs(&tree, "exec.d", process_type) {
-            for script in layers::files_in(&dir).context("exec.d")? {
-                execd::run(&script, &mut self.env).context("exec.d")?;
-            }
+        for script in layers::scripts(&tree, "exec.d", process_type).context("exec.d")? {
+            execd::run(&script, &mut self.env).context("exec.d")?;
         }
         Ok(tree)
     }
@@ -78,8 +79,8 @@ impl Launcher<'_> {
     fn add_layer_env(&mut self, layer: &Path, process_type: &str) -> Result<(), LaunchError> {
         self.env.add_env_dir(&layer.join("env"))?;
         let launch = layer.join("env.launch");
-        self.env.add_env_dir(&launch)?;
-        if !process_type.is_empty() {
+        // No env.launch/ means no env.launch/<type>/ either: skip the second lookup.
+        if self.env.add_env_dir(&launch)? && !process_type.is_empty() {
             self.env.add_env_dir(&launch.join(process_type))?;
         }
         Ok(())
@@ -100,14 +101,24 @@ impl Launcher<'_> {
             Ok(b) => b,
             Err(e) => return LaunchError(format!("path lookup: {e}")),
         };
-        if let Err(e) = std::env::set_current_dir(working_dir) {
-            return LaunchError(format!(
-                "change directory: {}",
-                path_error("chdir", Path::new(working_dir), &e).0
-            ));
+        // Already in <app> (absolute) when no working-dir is set; a relative <app> is
+        // entered again, as the reference does.
+        let in_place = proc.working_dir.is_empty() && self.app_dir.is_absolute();
+        if !in_place {
+            if let Err(e) = std::env::set_current_dir(working_dir) {
+                return LaunchError(format!(
+                    "change directory: {}",
+                    path_error("chdir", Path::new(working_dir), &e).0
+                ));
+            }
         }
         // argv[0] is the command as written; only the exec path is resolved.
-        let argv: Vec<&OsStr> = proc.command.iter().chain(&proc.args).map(|a| a.as_os_str()).collect();
+        let argv: Vec<&OsStr> = proc
+            .command
+            .iter()
+            .chain(&proc.args)
+            .map(|a| a.as_os_str())
+            .collect();
         let err = execve(&binary, &argv, &self.env);
         LaunchError(format!("direct exec: {}", os_error_text(&err)))
     }
@@ -119,7 +130,9 @@ impl Launcher<'_> {
         tree: &[BuildpackLayers],
         working_dir: OsString,
     ) -> Result<(), LaunchError> {
-        let profiles = self.profiles(tree, &proc.process_type).context("find profiles")?;
+        let profiles = self
+            .profiles(tree, &proc.process_type)
+            .context("find profiles")?;
         if !proc.args.is_empty()
             && !proc.buildpack_id.is_empty()
             && !self.buildpacks.iter().any(|bp| bp.id == proc.buildpack_id)
@@ -144,11 +157,15 @@ impl Launcher<'_> {
     }
 
     /// Layer `profile.d` scripts (generic then typed, per layer), then `<app>/.profile`.
-    fn profiles(&self, tree: &[BuildpackLayers], process_type: &str) -> Result<Vec<OsString>, LaunchError> {
-        let mut profiles = Vec::new();
-        for dir in layers::script_dirs(tree, "profile.d", process_type) {
-            profiles.extend(layers::files_in(&dir)?.into_iter().map(PathBuf::into_os_string));
-        }
+    fn profiles(
+        &self,
+        tree: &[BuildpackLayers],
+        process_type: &str,
+    ) -> Result<Vec<OsString>, LaunchError> {
+        let mut profiles: Vec<OsString> = layers::scripts(tree, "profile.d", process_type)?
+            .into_iter()
+            .map(PathBuf::into_os_string)
+            .collect();
         let app_profile = paths::join(&self.app_dir, &[APP_PROFILE.as_bytes()]);
         match std::fs::metadata(&app_profile) {
             Ok(meta) if !meta.is_dir() => profiles.push(APP_PROFILE.into()),

@@ -1,121 +1,81 @@
 //! `<layers>/config/metadata.toml`: the part the launcher decodes (processes and
 //! buildpacks); unknown keys are ignored, like the reference decoder.
 
-use std::fmt;
 use std::path::Path;
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 use crate::errors::{os_error_text, Failure, EXIT_FAILED};
 
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Metadata {
-    #[serde(default)]
     pub processes: Vec<Process>,
-    #[serde(default)]
     pub buildpacks: Vec<Buildpack>,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Buildpack {
     pub id: String,
     pub api: String,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Process {
-    #[serde(rename = "type")]
     pub process_type: String,
-    pub command: Command,
+    /// `command`: a string (Platform < 0.10 writers) or an array (>= 0.10); both are
+    /// accepted whatever the Platform API.
+    pub command: Vec<String>,
     pub args: Vec<String>,
     pub direct: bool,
-    #[serde(rename = "buildpack-id")]
     pub buildpack_id: String,
-    #[serde(rename = "working-dir")]
     pub working_dir: String,
-    #[serde(rename = "exec-env")]
     pub exec_env: Vec<String>,
 }
 
-/// `command`: a string (Platform < 0.10 writers) or an array (>= 0.10); both are
-/// accepted whatever the Platform API. Array scalars are stringified like Go's `fmt.Sprint`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Command(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for Command {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CommandVisitor)
-    }
-}
-
-struct CommandVisitor;
-
-impl<'de> Visitor<'de> for CommandVisitor {
-    type Value = Command;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a command string or an array of strings")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
-        Ok(Command(vec![v.to_owned()]))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(Scalar(s)) = seq.next_element()? {
-            entries.push(s);
-        }
-        Ok(Command(entries))
-    }
-}
-
-struct Scalar(String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl Visitor<'_> for ScalarVisitor {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-        }
-        d.deserialize_any(ScalarVisitor)
-    }
-}
-
 impl Metadata {
-    /// Decodes metadata.toml content. Public for the fuzz target.
+    /// Decodes metadata.toml content; unknown keys are ignored. Public for the fuzz target.
+    ///
+    /// Decoding walks the parsed document by hand instead of using serde derive: it keeps
+    /// the static binary tens of KiB smaller (see docs/launcher.md).
     pub fn parse(bytes: &[u8]) -> Result<Metadata, String> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| format!("invalid UTF-8 in TOML document: {e}"))?;
-        toml::from_str(text).map_err(|e| toml_error(text, &e))
+        let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
+        let d = Decoder { text };
+        let root = doc.get_ref();
+        let mut md = Metadata::default();
+        for t in d.tables(root, "buildpacks")? {
+            md.buildpacks.push(Buildpack {
+                id: d.string(t, "id")?,
+                api: d.string(t, "api")?,
+            });
+        }
+        for t in d.tables(root, "processes")? {
+            md.processes.push(Process {
+                process_type: d.string(t, "type")?,
+                command: d.command(t)?,
+                args: d.strings(t, "args")?,
+                direct: d.boolean(t, "direct")?,
+                buildpack_id: d.string(t, "buildpack-id")?,
+                working_dir: d.string(t, "working-dir")?,
+                exec_env: d.strings(t, "exec-env")?,
+            });
+        }
+        Ok(md)
     }
 
     /// Reads `<layers>/config/metadata.toml`; failures exit 1 as in the reference.
     pub fn read(path: &Path) -> Result<Metadata, Failure> {
-        let fail = |detail: String| Failure::new(EXIT_FAILED, format!("failed to read metadata: {detail}"));
+        let fail = |detail: String| {
+            Failure::new(EXIT_FAILED, format!("failed to read metadata: {detail}"))
+        };
         let bytes = std::fs::read(path).map_err(|e| {
-            let op = if e.raw_os_error() == Some(libc::EISDIR) { "read" } else { "open" };
+            let op = if e.raw_os_error() == Some(libc::EISDIR) {
+                "read"
+            } else {
+                "open"
+            };
             fail(format!("{op} {}: {}", path.display(), os_error_text(&e)))
         })?;
         Metadata::parse(&bytes).map_err(fail)
@@ -123,19 +83,116 @@ impl Metadata {
 
     /// First process with this type, without exec-env filtering (argv[0] matching).
     pub fn find_process(&self, process_type: &str) -> Option<&Process> {
-        self.processes.iter().find(|p| p.process_type == process_type)
+        self.processes
+            .iter()
+            .find(|p| p.process_type == process_type)
     }
+}
+
+/// Typed access to a parsed document with `toml: line N: ...` errors.
+pub struct Decoder<'t> {
+    pub text: &'t str,
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+impl<'t> Decoder<'t> {
+    fn error(&self, at: &Value<'_>, key: &str, expected: &str) -> String {
+        format!(
+            "toml: line {}: '{key}': expected {expected}, found {}",
+            line_of(self.text, at.span().start),
+            at.get_ref().type_str()
+        )
+    }
+
+    /// `[[key]]`: an array of tables (absent: none).
+    fn tables<'a, 'i>(
+        &self,
+        t: &'a DeTable<'i>,
+        key: &str,
+    ) -> Result<Vec<&'a DeTable<'i>>, String> {
+        let Some(v) = t.get(key) else {
+            return Ok(Vec::new());
+        };
+        let err = || self.error(v, key, "an array of tables");
+        let items = v.get_ref().as_array().ok_or_else(err)?;
+        items
+            .iter()
+            .map(|i| i.get_ref().as_table().ok_or_else(err))
+            .collect()
+    }
+
+    /// A string field (absent: empty).
+    pub fn string(&self, t: &DeTable<'_>, key: &str) -> Result<String, String> {
+        match t.get(key) {
+            None => Ok(String::new()),
+            Some(v) => v
+                .get_ref()
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| self.error(v, key, "a string")),
+        }
+    }
+
+    fn boolean(&self, t: &DeTable<'_>, key: &str) -> Result<bool, String> {
+        match t.get(key) {
+            None => Ok(false),
+            Some(v) => v
+                .get_ref()
+                .as_bool()
+                .ok_or_else(|| self.error(v, key, "a boolean")),
+        }
+    }
+
+    /// An array of strings (absent: empty).
+    fn strings(&self, t: &DeTable<'_>, key: &str) -> Result<Vec<String>, String> {
+        let Some(v) = t.get(key) else {
+            return Ok(Vec::new());
+        };
+        let err = || self.error(v, key, "an array of strings");
+        let items = v.get_ref().as_array().ok_or_else(err)?;
+        items
+            .iter()
+            .map(|i| i.get_ref().as_str().map(str::to_owned).ok_or_else(err))
+            .collect()
+    }
+
+    /// `command`: a string or an array; integer and boolean entries are stringified like
+    /// Go's `fmt.Sprint` in the reference decoder.
+    fn command(&self, t: &DeTable<'_>) -> Result<Vec<String>, String> {
+        let Some(v) = t.get("command") else {
+            return Ok(Vec::new());
+        };
+        let err = || self.error(v, "command", "a string or an array of strings");
+        match v.get_ref() {
+            DeValue::String(s) => Ok(vec![s.to_string()]),
+            DeValue::Array(items) => items
+                .iter()
+                .map(|i| match i.get_ref() {
+                    DeValue::String(s) => Ok(s.to_string()),
+                    DeValue::Integer(n) if n.radix() == 10 => Ok(n.as_str().replace('_', "")),
+                    DeValue::Boolean(b) => Ok(b.to_string()),
+                    _ => Err(err()),
+                })
+                .collect(),
+            _ => Err(err()),
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    1 + text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 /// One-line TOML error: `toml: line N: <message>` (the crate's own text spans lines).
 pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end().replace('\n', "; ");
     match err.span() {
-        Some(span) => {
-            let end = span.start.min(text.len());
-            let line = 1 + text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count();
-            format!("toml: line {line}: {message}")
-        }
+        Some(span) => format!("toml: line {}: {message}", line_of(text, span.start)),
         None => format!("toml: {message}"),
     }
 }
@@ -169,7 +226,7 @@ command = ["x", 1, true]
 "#,
         )
         .unwrap();
-        let cmds: Vec<_> = md.processes.iter().map(|p| p.command.0.clone()).collect();
+        let cmds: Vec<_> = md.processes.iter().map(|p| p.command.clone()).collect();
         assert_eq!(cmds[0], ["other cmd with spaces"]);
         assert_eq!(cmds[1], ["some-cmd", "more"]);
         assert_eq!(cmds[2], ["other cmd with spaces", "other more"]);
@@ -212,7 +269,7 @@ paths = ["x"]
             }]
         );
         let p = md.find_process("web").unwrap();
-        assert_eq!(p.command.0, ["node", "srv.js"]);
+        assert_eq!(p.command, ["node", "srv.js"]);
         assert_eq!(p.args, ["--port", "8080"]);
         assert!(p.direct);
         assert_eq!(p.buildpack_id, "a/b");
@@ -232,7 +289,11 @@ paths = ["x"]
             b"this is not toml",
             b"\xff\xfe",
         ] {
-            assert!(Metadata::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                Metadata::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(Metadata::parse(b"").unwrap(), Metadata::default());
     }

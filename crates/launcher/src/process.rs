@@ -45,7 +45,7 @@ impl Selector<'_> {
             })?;
         let mut selected = Selected {
             process_type: process.process_type.clone(),
-            command: strings(&process.command.0),
+            command: strings(&process.command),
             args: strings(&process.args),
             direct: process.direct,
             buildpack_id: process.buildpack_id.clone(),
@@ -122,12 +122,11 @@ fn strings(v: &[String]) -> Vec<OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::Command;
 
     fn proc(t: &str, command: &[&str], args: &[&str], bp: &str, exec_env: &[&str]) -> Process {
         Process {
             process_type: t.into(),
-            command: Command(command.iter().map(|s| s.to_string()).collect()),
+            command: command.iter().map(|s| s.to_string()).collect(),
             args: args.iter().map(|s| s.to_string()).collect(),
             buildpack_id: bp.into(),
             exec_env: exec_env.iter().map(|s| s.to_string()).collect(),
@@ -150,8 +149,20 @@ mod tests {
 
     fn fixture() -> Vec<Process> {
         vec![
-            proc("some-type", &["some-command"], &["some-arg1", "some-arg2"], "some-buildpack", &[]),
-            proc("other-type", &["other-command"], &["other-arg1", "other-arg2"], "some-buildpack", &[]),
+            proc(
+                "some-type",
+                &["some-command"],
+                &["some-arg1", "some-arg2"],
+                "some-buildpack",
+                &[],
+            ),
+            proc(
+                "other-type",
+                &["other-command"],
+                &["other-arg1", "other-arg2"],
+                "some-buildpack",
+                &[],
+            ),
             proc(
                 "type-with-always-and-overridable-args",
                 &["some-command", "always-arg"],
@@ -190,7 +201,12 @@ mod tests {
     fn user_provided_processes() {
         for platform in ["0.15", "0.9"] {
             // P-1 / P-10
-            let p = select(platform, "", &["--", "user-command", "user-arg1", "user-arg2"]).unwrap();
+            let p = select(
+                platform,
+                "",
+                &["--", "user-command", "user-arg1", "user-arg2"],
+            )
+            .unwrap();
             assert_eq!(
                 p,
                 Selected {
@@ -212,7 +228,10 @@ mod tests {
             );
             // P-3 / P-12
             let e = select(platform, "", &[]).unwrap_err();
-            assert_eq!(e.0, "when there is no default process a command is required");
+            assert_eq!(
+                e.0,
+                "when there is no default process a command is required"
+            );
             // P-9 / P-15
             let e = select(platform, "missing-type", &["x"]).unwrap_err();
             assert_eq!(e.0, "process type missing-type was not found");
@@ -225,8 +244,12 @@ mod tests {
     #[test]
     fn platform_0_10_and_later_argument_rules() {
         // P-4
-        let p = select("0.15", "type-with-always-and-overridable-args", &["user-arg1", "user-arg2"])
-            .unwrap();
+        let p = select(
+            "0.15",
+            "type-with-always-and-overridable-args",
+            &["user-arg1", "user-arg2"],
+        )
+        .unwrap();
         assert_eq!(p.command, os(&["some-command"]));
         assert_eq!(p.args, os(&["always-arg", "user-arg1", "user-arg2"]));
         assert_eq!(p.process_type, "type-with-always-and-overridable-args");
@@ -236,20 +259,33 @@ mod tests {
         assert_eq!(p.command, os(&["some-command"]));
         assert_eq!(p.args, os(&["always-arg", "overridable-arg"]));
         // P-6: B >= 0.9 replaces
-        let p = select("0.15", "type-with-overridable-arg", &["user-arg1", "user-arg1"]).unwrap();
+        let p = select(
+            "0.15",
+            "type-with-overridable-arg",
+            &["user-arg1", "user-arg1"],
+        )
+        .unwrap();
         assert_eq!(p.args, os(&["user-arg1", "user-arg1"]));
         // P-7
         let p = select("0.15", "type-with-overridable-arg", &[]).unwrap();
         assert_eq!(p.args, os(&["overridable-arg"]));
         // P-8: B < 0.9 appends
         let p = select("0.15", "some-type", &["user-arg1", "user-arg1"]).unwrap();
-        assert_eq!(p.args, os(&["some-arg1", "some-arg2", "user-arg1", "user-arg1"]));
+        assert_eq!(
+            p.args,
+            os(&["some-arg1", "some-arg2", "user-arg1", "user-arg1"])
+        );
     }
 
     #[test]
     fn platform_before_0_10_always_appends() {
         // P-13, P-14
-        let p = select("0.9", "type-with-overridable-arg", &["user-arg1", "user-arg1"]).unwrap();
+        let p = select(
+            "0.9",
+            "type-with-overridable-arg",
+            &["user-arg1", "user-arg1"],
+        )
+        .unwrap();
         assert_eq!(p.args, os(&["overridable-arg", "user-arg1", "user-arg1"]));
         let p = select("0.9", "type-with-overridable-arg", &[]).unwrap();
         assert_eq!(p.args, os(&["overridable-arg"]));
@@ -273,7 +309,10 @@ mod tests {
             s.process_for(&os(&["a"])).unwrap_err().0,
             "failed to find buildpack for process web with buildpack ID gone"
         );
-        assert!(s.process_for(&[]).is_ok(), "no user args: no buildpack lookup");
+        assert!(
+            s.process_for(&[]).is_ok(),
+            "no user args: no buildpack lookup"
+        );
     }
 
     fn exec_env_fixture() -> Vec<Process> {
@@ -281,10 +320,28 @@ mod tests {
             proc("web", &["web"], &["--port", "8080"], "some-buildpack", &[]),
             proc("prod-only", &["p"], &[], "some-buildpack", &["production"]),
             proc("test-only", &["t"], &[], "some-buildpack", &["test"]),
-            proc("multi-env", &["m"], &[], "some-buildpack", &["production", "test"]),
+            proc(
+                "multi-env",
+                &["m"],
+                &[],
+                "some-buildpack",
+                &["production", "test"],
+            ),
             proc("wildcard", &["w"], &[], "some-buildpack", &["*"]),
-            proc("duplicate", &["prod-version"], &[], "some-buildpack", &["production"]),
-            proc("duplicate", &["test-version"], &[], "some-buildpack", &["test"]),
+            proc(
+                "duplicate",
+                &["prod-version"],
+                &[],
+                "some-buildpack",
+                &["production"],
+            ),
+            proc(
+                "duplicate",
+                &["test-version"],
+                &[],
+                "some-buildpack",
+                &["test"],
+            ),
         ]
     }
 
@@ -304,7 +361,10 @@ mod tests {
     #[test]
     fn exec_env_filtering() {
         // no filtering below 0.15
-        assert_eq!(select_env("0.14", "test", "prod-only").unwrap().command, os(&["p"]));
+        assert_eq!(
+            select_env("0.14", "test", "prod-only").unwrap().command,
+            os(&["p"])
+        );
         // X-2 .. X-5
         for t in ["web", "wildcard", "test-only", "multi-env"] {
             assert_eq!(select_env("0.15", "test", t).unwrap().process_type, t);

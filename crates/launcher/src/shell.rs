@@ -81,7 +81,13 @@ mod tests {
         v.iter().map(OsString::from).collect()
     }
 
-    fn shell(script: bool, command: &str, args: &[&str], profiles: &[&str], wd: &str) -> ShellProcess {
+    fn shell(
+        script: bool,
+        command: &str,
+        args: &[&str],
+        profiles: &[&str],
+        wd: &str,
+    ) -> ShellProcess {
         ShellProcess {
             script,
             caller: "some-profile-argv0".into(),
@@ -94,7 +100,13 @@ mod tests {
 
     #[test]
     fn script_shape_matches_reference() {
-        let p = shell(false, "echo", &["a", "b", "c"], &["/l/p1", ".profile"], "/w");
+        let p = shell(
+            false,
+            "echo",
+            &["a", "b", "c"],
+            &["/l/p1", ".profile"],
+            "/w",
+        );
         assert_eq!(
             String::from_utf8(p.script_text()).unwrap(),
             "source \"/l/p1\"\nsource \".profile\"\ncd \"/w\"\nexec bash -c '\"$(eval echo \\\"$0\\\")\" \"$(eval echo \\\"${1}\\\")\" \"$(eval echo \\\"${2}\\\")\" \"$(eval echo \\\"${3}\\\")\"' \"${@:1}\""
@@ -152,41 +164,91 @@ mod tests {
         let cwd = tmp.path();
 
         // B-1..B-3
-        let out = run(&shell(true, r#"printf "profile env: '%s'" "$PROFILE_VAR""#, &[], &three, ""), cwd);
+        let out = run(
+            &shell(
+                true,
+                r#"printf "profile env: '%s'" "$PROFILE_VAR""#,
+                &[],
+                &three,
+                "",
+            ),
+            cwd,
+        );
         assert!(out.contains("profile argv0: 'some-profile-argv0'"), "{out}");
         assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
         assert!(out.contains("profile env: 'some-profile-var'"), "{out}");
         // B-4
-        let out = run(&shell(true, r#"printf "SOME_VAR: '%s'" "$SOME_VAR""#, &[], &[], ""), cwd);
+        let out = run(
+            &shell(true, r#"printf "SOME_VAR: '%s'" "$SOME_VAR""#, &[], &[], ""),
+            cwd,
+        );
         assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
         // B-5: in script mode args become $0, $1 ... of the nested bash
         let mut p = shell(true, r#"printf "SOME_ARG: '%s'" "$1""#, &[], &[], "");
         p.args = os(&["bash", "some arg1"]);
         assert!(run(&p, cwd).contains("SOME_ARG: 'some arg1'"));
         // B-6: ${10} handled
-        let ten = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
+        let ten = [
+            "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        ];
         let out = run(&shell(false, "echo", &ten, &[], ""), cwd);
-        assert!(out.contains("one two three four five six seven eight nine ten"), "{out}");
+        assert!(
+            out.contains("one two three four five six seven eight nine ten"),
+            "{out}"
+        );
         // B-7: profiles run in the launcher's cwd, cd "" is a no-op
         let out = run(
-            &shell(false, "printf", &["profile env: '%s'", "$PROFILE_VAR"], &[prof[3].as_str()], ""),
+            &shell(
+                false,
+                "printf",
+                &["profile env: '%s'", "$PROFILE_VAR"],
+                &[prof[3].as_str()],
+                "",
+            ),
             cwd,
         );
-        assert!(out.contains(&format!("profile directory: {}", cwd.display())), "{out}");
+        assert!(
+            out.contains(&format!("profile directory: {}", cwd.display())),
+            "{out}"
+        );
         // B-8: the command runs in the working directory
         let wd = TempDir::new();
         let out = run(
-            &shell(false, "echo", &["Process working directory: $(pwd)"], &three, &wd.path().display().to_string()),
+            &shell(
+                false,
+                "echo",
+                &["Process working directory: $(pwd)"],
+                &three,
+                &wd.path().display().to_string(),
+            ),
             cwd,
         );
-        assert!(out.contains(&format!("Process working directory: {}", wd.path().display())), "{out}");
+        assert!(
+            out.contains(&format!(
+                "Process working directory: {}",
+                wd.path().display()
+            )),
+            "{out}"
+        );
         // B-9..B-11
-        let out = run(&shell(false, "printf", &["profile env: '%s'", "$PROFILE_VAR"], &three, ""), cwd);
+        let out = run(
+            &shell(
+                false,
+                "printf",
+                &["profile env: '%s'", "$PROFILE_VAR"],
+                &three,
+                "",
+            ),
+            cwd,
+        );
         assert!(out.contains("profile argv0: 'some-profile-argv0'"), "{out}");
         assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
         assert!(out.contains("profile env: 'some-profile-var'"), "{out}");
         // B-12
-        let out = run(&shell(false, "printf", &["SOME_VAR: '%s'", "$SOME_VAR"], &[], ""), cwd);
+        let out = run(
+            &shell(false, "printf", &["SOME_VAR: '%s'", "$SOME_VAR"], &[], ""),
+            cwd,
+        );
         assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
     }
 }

@@ -41,14 +41,19 @@ impl FromStr for Api {
             return Err(bad());
         }
         let major = major.parse().map_err(|_| bad())?;
-        let minor = if minor.is_empty() { 0 } else { minor.parse().map_err(|_| bad())? };
+        let minor = if minor.is_empty() {
+            0
+        } else {
+            minor.parse().map_err(|_| bad())?
+        };
         Ok(Api { major, minor })
     }
 }
 
 impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.major, self.minor)
+        // `pad` so width/alignment work in reports (`{:<6}`).
+        f.pad(&format!("{}.{}", self.major, self.minor))
     }
 }
 
@@ -99,7 +104,11 @@ impl ApiList {
 
     /// Every API of `self` that `other` does not support (empty when `other` covers `self`).
     pub fn not_supported_by(&self, other: &ApiList) -> Vec<Api> {
-        self.0.iter().copied().filter(|a| !other.supports(*a)).collect()
+        self.0
+            .iter()
+            .copied()
+            .filter(|a| !other.supports(*a))
+            .collect()
     }
 
     /// Parses a label value: comma-separated versions, whitespace around items ignored.
@@ -152,7 +161,10 @@ impl FromStr for ApiList {
 
 /// Formats versions for messages: `0.10, 0.11`.
 pub fn join(apis: &[Api]) -> String {
-    apis.iter().map(Api::to_string).collect::<Vec<_>>().join(", ")
+    apis.iter()
+        .map(Api::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

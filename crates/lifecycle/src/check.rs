@@ -16,6 +16,9 @@ pub struct AppApis {
     #[serde(rename = "platform-api")]
     pub platform: Api,
     pub buildpacks: Vec<BuildpackApi>,
+    /// Where `/cnb/lifecycle/launcher` points when the app is decoupled (symlink mode).
+    #[serde(rename = "launcher-target", skip_serializing_if = "Option::is_none")]
+    pub launcher_target: Option<String>,
 }
 
 /// Outcome of comparing an app with a launcher.
@@ -30,22 +33,33 @@ pub struct CompatReport {
     /// Buildpacks whose API the launcher does not support.
     #[serde(rename = "unsupported-buildpacks")]
     pub unsupported_buildpacks: Vec<BuildpackApi>,
+    /// The app's symlink points somewhere other than where the launcher is.
+    #[serde(rename = "target-mismatch")]
+    pub target_mismatch: bool,
 }
 
 pub fn check(app: &AppApis, launcher: &AdvertisedLauncher) -> CompatReport {
-    let unsupported_platform = (!launcher.platform_apis.supports(app.platform)).then_some(app.platform);
+    let unsupported_platform =
+        (!launcher.platform_apis.supports(app.platform)).then_some(app.platform);
     let unsupported_buildpacks: Vec<BuildpackApi> = app
         .buildpacks
         .iter()
         .filter(|bp| !launcher.buildpack_apis.supports(bp.api))
         .cloned()
         .collect();
+    let target_mismatch = app
+        .launcher_target
+        .as_ref()
+        .is_some_and(|t| t != &launcher.path);
     CompatReport {
-        compatible: unsupported_platform.is_none() && unsupported_buildpacks.is_empty(),
+        compatible: unsupported_platform.is_none()
+            && unsupported_buildpacks.is_empty()
+            && !target_mismatch,
         app: app.clone(),
         launcher: launcher.clone(),
         unsupported_platform,
         unsupported_buildpacks,
+        target_mismatch,
     }
 }
 
@@ -56,6 +70,13 @@ impl CompatReport {
             return None;
         }
         let mut parts = Vec::new();
+        if self.target_mismatch {
+            parts.push(format!(
+                "the app's /cnb/lifecycle/launcher symlink target {} (it provides its launcher at {})",
+                self.app.launcher_target.as_deref().unwrap_or_default(),
+                self.launcher.path
+            ));
+        }
         if let Some(p) = self.unsupported_platform {
             parts.push(format!(
                 "Platform API {p} (supported: {})",
@@ -141,12 +162,16 @@ mod tests {
                     api: api.parse().unwrap(),
                 })
                 .collect(),
+            launcher_target: None,
         }
     }
 
     #[test]
     fn covered_app_is_compatible() {
-        let r = check(&app("0.10", &[("a", "0.9"), ("b", "0.12")]), &launcher("0.7,0.10", "0.9,0.12"));
+        let r = check(
+            &app("0.10", &[("a", "0.9"), ("b", "0.12")]),
+            &launcher("0.7,0.10", "0.9,0.12"),
+        );
         assert!(r.compatible);
         assert_eq!(r.problem(), None);
         assert!(r.to_string().contains("compatible: the app will start"));
@@ -164,5 +189,17 @@ mod tests {
         assert!(p.contains("Platform API 0.10"), "{p}");
         assert!(p.contains("Buildpack API 0.8 of a@0.8"), "{p}");
         assert!(!p.contains("b@"), "{p}");
+    }
+
+    #[test]
+    fn symlink_must_point_at_the_advertised_path() {
+        let mut a = app("0.10", &[]);
+        a.launcher_target = Some("/opt/launcher".into());
+        let r = check(&a, &launcher("0.10", "0.10"));
+        assert!(r.target_mismatch && !r.compatible);
+        assert!(r
+            .problem()
+            .unwrap()
+            .contains("symlink target /opt/launcher"));
     }
 }

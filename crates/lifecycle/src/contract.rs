@@ -116,12 +116,28 @@ mod tests {
     fn paths_under_cnb_lifecycle_are_refused() {
         assert!(validate_path(DEFAULT_PATH).is_ok());
         assert!(validate_path("/cnb/lifecycle-extra/launcher").is_ok());
-        for bad in ["/cnb/lifecycle/launcher", "/cnb/lifecycle", "/cnb/process/web"] {
+        for bad in [
+            "/cnb/lifecycle/launcher",
+            "/cnb/lifecycle",
+            "/cnb/process/web",
+        ] {
             let e = validate_path(bad).unwrap_err();
-            assert!(matches!(e, ContractError::ReservedPath { .. }), "{bad}: {e}");
+            assert!(
+                matches!(e, ContractError::ReservedPath { .. }),
+                "{bad}: {e}"
+            );
         }
-        for bad in ["launcher", "/", "/usr//bin/x", "/usr/bin/", "/usr/../cnb/lifecycle/launcher"] {
-            assert!(matches!(validate_path(bad), Err(ContractError::BadPath(_))), "{bad}");
+        for bad in [
+            "launcher",
+            "/",
+            "/usr//bin/x",
+            "/usr/bin/",
+            "/usr/../cnb/lifecycle/launcher",
+        ] {
+            assert!(
+                matches!(validate_path(bad), Err(ContractError::BadPath(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -133,12 +149,18 @@ mod tests {
             platform_apis: ApiList::parse_label("0.7,0.15").unwrap(),
             buildpack_apis: ApiList::parse_label("0.7,0.12").unwrap(),
         };
-        let mut labels: BTreeMap<String, String> =
-            adv.to_labels().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut labels: BTreeMap<String, String> = adv
+            .to_labels()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         assert_eq!(AdvertisedLauncher::from_labels(&labels).unwrap(), Some(adv));
         labels.remove(BUILDPACK_APIS_LABEL);
         let e = AdvertisedLauncher::from_labels(&labels).unwrap_err();
         assert!(e.to_string().contains(BUILDPACK_APIS_LABEL), "{e}");
-        assert_eq!(AdvertisedLauncher::from_labels(&BTreeMap::new()).unwrap(), None);
+        assert_eq!(
+            AdvertisedLauncher::from_labels(&BTreeMap::new()).unwrap(),
+            None
+        );
     }
 }

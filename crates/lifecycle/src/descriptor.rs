@@ -66,7 +66,11 @@ impl LauncherBinary {
     }
 
     /// Validates launcher bytes taken from somewhere with a known file mode (e.g. a tar entry).
-    pub fn from_bytes(origin: String, bytes: Vec<u8>, mode: u32) -> Result<Self, LauncherFileError> {
+    pub fn from_bytes(
+        origin: String,
+        bytes: Vec<u8>,
+        mode: u32,
+    ) -> Result<Self, LauncherFileError> {
         if mode & 0o111 == 0 {
             return Err(LauncherFileError::NotExecutable {
                 origin,
@@ -159,13 +163,19 @@ pub(crate) mod tests {
         assert_eq!(d.platform_apis.to_label(), "0.7,0.15");
         let mut padded = JSON.to_vec();
         padded.extend([0u8; 7]);
-        assert_eq!(read_descriptor(&elf_with(Some(&padded))).unwrap().unwrap(), d);
+        assert_eq!(
+            read_descriptor(&elf_with(Some(&padded))).unwrap().unwrap(),
+            d
+        );
     }
 
     #[test]
     fn elf_without_section_has_no_descriptor_and_non_elf_is_refused() {
         assert_eq!(read_descriptor(&elf_with(None)).unwrap(), None);
-        assert!(matches!(read_descriptor(b"#!/bin/sh\n"), Err(DescriptorError::NotElf(_))));
+        assert!(matches!(
+            read_descriptor(b"#!/bin/sh\n"),
+            Err(DescriptorError::NotElf(_))
+        ));
         assert!(matches!(
             read_descriptor(&elf_with(Some(b"{not json"))),
             Err(DescriptorError::Malformed(_))

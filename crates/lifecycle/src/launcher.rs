@@ -93,15 +93,23 @@ pub fn resolve(
     overrides: &Overrides,
 ) -> Result<ResolvedLauncher, ResolveError> {
     let origin = binary.origin.clone();
+    let label_version = image_labels
+        .and_then(|l| l.get(LIFECYCLE_VERSION_LABEL))
+        .cloned();
     let declared = match (&binary.descriptor, image_labels) {
-        (Some(d), _) => Some((d.platform_apis.clone(), d.buildpack_apis.clone(), Some(d.version.clone()))),
+        (Some(d), _) => Some((
+            d.platform_apis.clone(),
+            d.buildpack_apis.clone(),
+            Some(d.version.clone()),
+        )),
         (None, Some(labels)) => match labels.get(LIFECYCLE_APIS_LABEL) {
             Some(v) => {
-                let (p, b) = parse_lifecycle_apis(v).map_err(|reason| ResolveError::BadLifecycleLabel {
-                    origin: origin.clone(),
-                    reason,
-                })?;
-                Some((p, b, labels.get(LIFECYCLE_VERSION_LABEL).cloned()))
+                let (p, b) =
+                    parse_lifecycle_apis(v).map_err(|reason| ResolveError::BadLifecycleLabel {
+                        origin: origin.clone(),
+                        reason,
+                    })?;
+                Some((p, b, label_version.clone()))
             }
             None => None,
         },
@@ -151,10 +159,11 @@ pub fn resolve(
             )
         }
         None => {
+            let version = overrides.version.clone().or(label_version);
             let missing: Vec<&str> = [
                 ("--platform-apis", overrides.platform_apis.is_none()),
                 ("--buildpack-apis", overrides.buildpack_apis.is_none()),
-                ("--launcher-version", overrides.version.is_none()),
+                ("--launcher-version", version.is_none()),
             ]
             .into_iter()
             .filter_map(|(f, m)| m.then_some(f))
@@ -168,7 +177,7 @@ pub fn resolve(
             (
                 overrides.platform_apis.clone().unwrap_or_default(),
                 overrides.buildpack_apis.clone().unwrap_or_default(),
-                overrides.version.clone(),
+                version,
             )
         }
     };
@@ -246,7 +255,10 @@ mod tests {
     fn bare_binary_needs_every_flag() {
         let e = resolve(binary(None), None, &Overrides::default()).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("--platform-apis, --buildpack-apis, --launcher-version"), "{msg}");
+        assert!(
+            msg.contains("--platform-apis, --buildpack-apis, --launcher-version"),
+            "{msg}"
+        );
         let all = Overrides {
             platform_apis: Some("0.10".parse().unwrap()),
             buildpack_apis: Some("0.10".parse().unwrap()),

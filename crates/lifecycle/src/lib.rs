@@ -3,8 +3,16 @@
 //! symlink to the run image's launcher, and checking API compatibility.
 
 pub mod apis;
+pub mod app;
 pub mod check;
 pub mod contract;
+pub mod decouple;
 pub mod descriptor;
+pub mod effective;
+pub mod error;
+pub mod fixtures;
 pub mod launcher;
 pub mod metadata;
+pub mod stamp;
+
+pub use error::{Error, Result};

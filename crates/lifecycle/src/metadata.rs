@@ -82,6 +82,9 @@ pub struct RunImageRecord {
 /// `io.buildpacks.lifecycle.metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LifecycleMetadata {
+    /// Top-level key order as read, so a rewrite only changes what it means to.
+    #[serde(skip)]
+    order: Vec<String>,
     #[serde(default)]
     pub launcher: LauncherRecord,
     #[serde(default)]
@@ -96,10 +99,12 @@ impl LifecycleMetadata {
     /// Parses the label value; `None` (label absent) is an error naming the label.
     pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
         let value = value.ok_or(MetadataError::MissingLabel(LIFECYCLE_METADATA_LABEL))?;
-        let md: Self = serde_json::from_str(value).map_err(|source| MetadataError::BadLabel {
-            label: LIFECYCLE_METADATA_LABEL,
-            source,
-        })?;
+        let mut md: Self =
+            serde_json::from_str(value).map_err(|source| MetadataError::BadLabel {
+                label: LIFECYCLE_METADATA_LABEL,
+                source,
+            })?;
+        md.order = key_order(value);
         if md.launcher.sha.is_empty() {
             return Err(MetadataError::MissingField("launcher.sha"));
         }
@@ -107,13 +112,37 @@ impl LifecycleMetadata {
     }
 
     pub fn to_label(&self) -> String {
-        serde_json::to_string(self).expect("metadata serialises")
+        in_order(self, &self.order)
     }
+}
+
+/// Top-level keys of a JSON object, in document order (empty if it is not one).
+fn key_order(json: &str) -> Vec<String> {
+    serde_json::from_str::<Map<String, Value>>(json)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Compact JSON of `value` with the keys listed in `order` first, in that order.
+fn in_order<T: Serialize>(value: &T, order: &[String]) -> String {
+    let Value::Object(mut map) = serde_json::to_value(value).expect("metadata serialises") else {
+        unreachable!("metadata serialises to an object")
+    };
+    let mut out = Map::new();
+    for key in order {
+        if let Some(v) = map.remove(key) {
+            out.insert(key.clone(), v);
+        }
+    }
+    out.extend(map);
+    Value::Object(out).to_string()
 }
 
 /// `io.buildpacks.build.metadata`; only `launcher` is rewritten.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildMetadata {
+    #[serde(skip)]
+    order: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launcher: Option<Value>,
     #[serde(flatten)]
@@ -126,21 +155,31 @@ impl BuildMetadata {
     pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
         match value {
             None => Ok(Self::default()),
-            Some(v) => serde_json::from_str(v).map_err(|source| MetadataError::BadLabel {
-                label: BUILD_METADATA_LABEL,
-                source,
-            }),
+            Some(v) => {
+                let mut md: Self =
+                    serde_json::from_str(v).map_err(|source| MetadataError::BadLabel {
+                        label: BUILD_METADATA_LABEL,
+                        source,
+                    })?;
+                md.order = key_order(v);
+                Ok(md)
+            }
         }
     }
 
     pub fn to_label(&self) -> String {
-        serde_json::to_string(self).expect("metadata serialises")
+        in_order(self, &self.order)
     }
 
     /// Records which launcher runs the app. In symlink mode no version is recorded: the
     /// launcher that runs is whatever the run image provides at start time, which changes
     /// with every base swap without touching this label (see docs/run-image-contract.md).
-    pub fn set_launcher(&mut self, mode: LauncherMode, target: Option<&str>, version: Option<&str>) {
+    pub fn set_launcher(
+        &mut self,
+        mode: LauncherMode,
+        target: Option<&str>,
+        version: Option<&str>,
+    ) {
         let mut obj = Map::new();
         match mode {
             LauncherMode::Symlink => {
@@ -192,9 +231,18 @@ mod tests {
         assert_eq!(md.launcher.mode(), LauncherMode::Binary);
         md.launcher.mode = Some(LauncherMode::Symlink);
         md.launcher.target = Some("/usr/local/bin/launcher".into());
-        let back: Value = serde_json::from_str(&md.to_label()).unwrap();
+        let label = md.to_label();
+        let back: Value = serde_json::from_str(&label).unwrap();
         let orig: Value = serde_json::from_str(EXPORTED).unwrap();
-        for key in ["app", "config", "process-types", "buildpacks", "runImage", "stack"] {
+        assert_eq!(key_order(&label), key_order(EXPORTED), "key order kept");
+        for key in [
+            "app",
+            "config",
+            "process-types",
+            "buildpacks",
+            "runImage",
+            "stack",
+        ] {
             assert_eq!(back[key], orig[key], "{key} changed");
         }
         assert_eq!(back["launcher"]["type"], "symlink");

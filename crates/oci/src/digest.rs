@@ -200,7 +200,9 @@ impl<R: Read> Read for VerifyingReader<R> {
         }
         // Ask for one byte more than remains so an over-long stream is caught.
         let remaining = self.size.saturating_sub(self.hasher.len());
-        let want = buf.len().min(usize::try_from(remaining + 1).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(remaining + 1).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             self.check_end()?;
@@ -244,7 +246,13 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(Digest::parse(d.as_str()).unwrap(), d);
-        for bad in ["", "sha256:", "sha512:00", "sha256:E3B0", &d.as_str().replace('e', "E")] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha512:00",
+            "sha256:E3B0",
+            &d.as_str().replace('e', "E"),
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
     }

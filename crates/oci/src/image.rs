@@ -2,123 +2,16 @@
 //! Untouched manifests and configs keep their exact bytes; edits go through the config as a
 //! JSON value (key order and unknown fields kept) so re-serialisation is reproducible.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::digest::{Digest, VerifyingReader};
+pub use crate::layer::blob::{BlobSource, Layer};
+
+use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::transport::{BlobReader, RawManifest, Transport};
-use crate::v1::{media_type, to_canonical_json, Compression, Descriptor, Flavor, Manifest, Platform};
-
-/// Where a layer's compressed blob can be read from.
-#[derive(Clone)]
-pub enum BlobSource {
-    /// Already stored in a repository.
-    Stored(Arc<dyn Transport>),
-    /// Built here, held in memory.
-    Memory(Arc<Vec<u8>>),
-    /// Built here, spilled to a temporary file (deleted when the last holder drops).
-    File(Arc<tempfile::TempPath>),
-}
-
-impl std::fmt::Debug for BlobSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BlobSource::Stored(t) => write!(f, "Stored({})", t.location()),
-            BlobSource::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
-            BlobSource::File(p) => write!(f, "File({})", p.display()),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Layer {
-    /// Compressed blob descriptor as it appears in the manifest.
-    pub descriptor: Descriptor,
-    /// Digest of the uncompressed tar (`rootfs.diff_ids` entry).
-    pub diff_id: Digest,
-    pub source: BlobSource,
-}
-
-impl Layer {
-    /// The compressed blob, verified against the descriptor.
-    pub fn open(&self) -> Result<BlobReader<'_>> {
-        let d = &self.descriptor;
-        match &self.source {
-            BlobSource::Stored(t) => t.open_blob_verified(&d.digest, d.size),
-            BlobSource::Memory(bytes) => Ok(Box::new(VerifyingReader::new(
-                &bytes[..],
-                d.digest.clone(),
-                d.size,
-                format!("layer {}", d.digest),
-            ))),
-            BlobSource::File(path) => {
-                let f = File::open(path.as_ref() as &std::path::Path)
-                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-                Ok(Box::new(VerifyingReader::new(
-                    BufReader::new(f),
-                    d.digest.clone(),
-                    d.size,
-                    format!("layer {}", d.digest),
-                )))
-            }
-        }
-    }
-
-    /// The uncompressed tar stream, verified against both the blob digest and the diffID.
-    pub fn open_tar(&self) -> Result<BlobReader<'_>> {
-        let mt = &self.descriptor.media_type;
-        let compression = Compression::of_media_type(mt).ok_or_else(|| Error::UnsupportedMediaType {
-            what: format!("layer {}", self.descriptor.digest),
-            media_type: mt.clone(),
-        })?;
-        let blob = self.open()?;
-        let tar: BlobReader<'_> = match compression {
-            Compression::None => blob,
-            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(blob)),
-            Compression::Zstd => {
-                return Err(Error::UnsupportedMediaType {
-                    what: format!("layer {} (zstd layers are not supported)", self.descriptor.digest),
-                    media_type: mt.clone(),
-                })
-            }
-        };
-        Ok(Box::new(DiffIdCheck {
-            inner: tar,
-            hasher: crate::digest::Hasher::new(),
-            expected: self.diff_id.clone(),
-        }))
-    }
-}
-
-/// Like VerifyingReader but for a stream of unknown length (the uncompressed tar).
-struct DiffIdCheck<R> {
-    inner: R,
-    hasher: crate::digest::Hasher,
-    expected: Digest,
-}
-
-impl<R: Read> Read for DiffIdCheck<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            let actual = self.hasher.clone().finish();
-            if actual != self.expected {
-                return Err(Error::DigestMismatch {
-                    what: "uncompressed layer (diffID)".into(),
-                    expected: self.expected.clone(),
-                    actual,
-                }
-                .into());
-            }
-        }
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
+use crate::transport::{RawManifest, Transport};
+use crate::v1::{media_type, to_canonical_json, Descriptor, Flavor, Manifest, Platform};
 
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -160,7 +53,11 @@ impl Image {
 
     /// Builds the model from a stored manifest and its (already verified) config bytes;
     /// layer blobs are read lazily from `source`.
-    pub fn from_stored(raw: RawManifest, config_raw: Vec<u8>, source: Arc<dyn Transport>) -> Result<Image> {
+    pub fn from_stored(
+        raw: RawManifest,
+        config_raw: Vec<u8>,
+        source: Arc<dyn Transport>,
+    ) -> Result<Image> {
         let where_ = source.location().to_string();
         let flavor = Flavor::of_manifest(&raw.media_type)
             .filter(|_| media_type::is_image_manifest(&raw.media_type))
@@ -170,10 +67,14 @@ impl Image {
             })?;
         let manifest: Manifest = serde_json::from_slice(&raw.bytes)
             .map_err(|e| Error::json(format!("manifest {} in {where_}", raw.digest()), e))?;
-        let config: Value = serde_json::from_slice(&config_raw)
-            .map_err(|e| Error::json(format!("config {} in {where_}", manifest.config.digest), e))?;
+        let config: Value = serde_json::from_slice(&config_raw).map_err(|e| {
+            Error::json(format!("config {} in {where_}", manifest.config.digest), e)
+        })?;
         if !config.is_object() {
-            return Err(Error::invalid(format!("config {}", manifest.config.digest), "not a JSON object"));
+            return Err(Error::invalid(
+                format!("config {}", manifest.config.digest),
+                "not a JSON object",
+            ));
         }
         let diff_ids = read_diff_ids(&config)?;
         if diff_ids.len() != manifest.layers.len() {
@@ -220,7 +121,9 @@ impl Image {
 
     /// Config as a JSON object (`config`, `rootfs`, `history`, `os`, ...).
     pub fn config(&self) -> &Map<String, Value> {
-        self.config.as_object().expect("config is an object (checked on construction)")
+        self.config
+            .as_object()
+            .expect("config is an object (checked on construction)")
     }
 
     /// The `config` section (Env, Labels, ...), if any.
@@ -242,11 +145,20 @@ impl Image {
 
     /// `history` entries as stored (possibly empty).
     pub fn history(&self) -> Vec<Value> {
-        self.config().get("history").and_then(Value::as_array).cloned().unwrap_or_default()
+        self.config()
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn platform(&self) -> Platform {
-        let s = |k: &str| self.config().get(k).and_then(Value::as_str).map(String::from);
+        let s = |k: &str| {
+            self.config()
+                .get(k)
+                .and_then(Value::as_str)
+                .map(String::from)
+        };
         Platform {
             os: s("os").unwrap_or_default(),
             architecture: s("architecture").unwrap_or_default(),
@@ -258,7 +170,10 @@ impl Image {
 
     /// Edits the config object. The closure sees the whole config; rootfs.diff_ids is owned by
     /// the layer list and restored afterwards.
-    pub fn edit_config(&mut self, f: impl FnOnce(&mut Map<String, Value>) -> Result<()>) -> Result<()> {
+    pub fn edit_config(
+        &mut self,
+        f: impl FnOnce(&mut Map<String, Value>) -> Result<()>,
+    ) -> Result<()> {
         let obj = self.config.as_object_mut().expect("config is an object");
         f(obj)?;
         self.config_raw = None;
@@ -270,7 +185,10 @@ impl Image {
     /// Replaces the layer list and rewrites `rootfs` to match. History is the caller's job
     /// (see `mutate`).
     pub fn set_layers(&mut self, layers: Vec<Layer>) -> Result<()> {
-        let diff_ids: Vec<Value> = layers.iter().map(|l| Value::String(l.diff_id.to_string())).collect();
+        let diff_ids: Vec<Value> = layers
+            .iter()
+            .map(|l| Value::String(l.diff_id.to_string()))
+            .collect();
         let obj = self.config.as_object_mut().expect("config is an object");
         let rootfs = obj
             .entry("rootfs")
@@ -281,7 +199,11 @@ impl Image {
         let unchanged = rootfs.get("diff_ids").and_then(Value::as_array) == Some(&diff_ids)
             && rootfs.get("type").and_then(Value::as_str) == Some("layers")
             && self.layers.len() == layers.len()
-            && self.layers.iter().zip(&layers).all(|(a, b)| a.descriptor == b.descriptor);
+            && self
+                .layers
+                .iter()
+                .zip(&layers)
+                .all(|(a, b)| a.descriptor == b.descriptor);
         if !unchanged {
             rootfs.insert("type".into(), "layers".into());
             rootfs.insert("diff_ids".into(), Value::Array(diff_ids));
@@ -358,6 +280,18 @@ impl Image {
         self.raw_manifest().digest()
     }
 
+    /// Re-labels the image as OCI or Docker schema 2: manifest and config media types change,
+    /// config and layer bytes do not (gzip/tar layers have the same bytes in both).
+    pub fn set_flavor(&mut self, flavor: Flavor) {
+        if flavor == self.flavor {
+            return;
+        }
+        self.flavor = flavor;
+        self.manifest.media_type = Some(flavor.manifest_media_type().into());
+        self.manifest.config.media_type = flavor.config_media_type().into();
+        self.manifest_raw = None;
+    }
+
     /// Whether manifest and config are byte-identical to what was read.
     pub fn is_unmodified(&self) -> bool {
         self.manifest_raw.is_some() && self.config_raw.is_some()
@@ -374,7 +308,9 @@ fn read_diff_ids(config: &Value) -> Result<Vec<Digest>> {
     ids.iter()
         .map(|v| {
             v.as_str()
-                .ok_or_else(|| Error::invalid("image config", "rootfs.diff_ids entry is not a string"))
+                .ok_or_else(|| {
+                    Error::invalid("image config", "rootfs.diff_ids entry is not a string")
+                })
                 .and_then(Digest::parse)
         })
         .collect()

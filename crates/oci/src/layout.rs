@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, Result};
@@ -51,7 +51,11 @@ impl Layout {
             let ctx = |what: &str| format!("creating OCI layout {}: {what}", dir.display());
             fs::create_dir_all(dir.join("blobs/sha256")).map_err(|e| Error::io(ctx("blobs"), e))?;
             if !dir.join("index.json").exists() {
-                write_atomic(&dir, &dir.join("index.json"), &to_canonical_json(&Index::empty_oci()))?;
+                write_atomic(
+                    &dir,
+                    &dir.join("index.json"),
+                    &to_canonical_json(&Index::empty_oci()),
+                )?;
             }
             write_atomic(&dir, &dir.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
         }
@@ -63,12 +67,16 @@ impl Layout {
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir.join("blobs").join(digest.algorithm()).join(digest.hex())
+        self.dir
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex())
     }
 
     pub fn index(&self) -> Result<Index> {
         let path = self.dir.join("index.json");
-        let bytes = fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let bytes =
+            fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         serde_json::from_slice(&bytes).map_err(|e| Error::json(path.display().to_string(), e))
     }
 
@@ -116,13 +124,19 @@ impl Layout {
     fn set_tag(&self, tag: &str, desc: &Descriptor) -> Result<()> {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut index = self.index()?;
-        index.manifests.retain(|d| d.annotation(REF_NAME) != Some(tag));
+        index
+            .manifests
+            .retain(|d| d.annotation(REF_NAME) != Some(tag));
         let mut desc = desc.clone();
-        let mut ann = desc.annotations.take().unwrap_or_else(Map::new);
+        let mut ann = desc.annotations.take().unwrap_or_default();
         ann.insert(REF_NAME.into(), Value::String(tag.into()));
         desc.annotations = Some(ann);
         index.manifests.push(desc);
-        write_atomic(&self.dir, &self.dir.join("index.json"), &to_canonical_json(&index))
+        write_atomic(
+            &self.dir,
+            &self.dir.join("index.json"),
+            &to_canonical_json(&index),
+        )
     }
 }
 
@@ -149,7 +163,11 @@ impl Transport for Layout {
             },
             _ => Error::io(format!("reading {}", path.display()), e),
         })?;
-        crate::digest::verify_bytes(&bytes, &digest, &format!("manifest blob {}", path.display()))?;
+        crate::digest::verify_bytes(
+            &bytes,
+            &digest,
+            &format!("manifest blob {}", path.display()),
+        )?;
         let fallback = declared.unwrap_or_else(|| media_type::OCI_MANIFEST.into());
         Ok(RawManifest::new(bytes, &fallback))
     }
@@ -198,14 +216,19 @@ impl Transport for Layout {
             .prefix(".tmp-")
             .tempfile_in(parent)
             .map_err(|e| Error::io(ctx(), e))?;
-        let mut verified = VerifyingReader::new(data, digest.clone(), size, format!("blob {digest}"));
+        let mut verified =
+            VerifyingReader::new(data, digest.clone(), size, format!("blob {digest}"));
         let mut out = io::BufWriter::new(tmp);
         io::copy(&mut verified, &mut out).map_err(|e| Error::io(ctx(), e))?;
-        let tmp = out.into_inner().map_err(|e| Error::io(ctx(), e.into_error()))?;
+        let tmp = out
+            .into_inner()
+            .map_err(|e| Error::io(ctx(), e.into_error()))?;
         // Blobs are content, readable by anyone who can read the layout (tempfile uses 0600).
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(ctx(), e))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(ctx(), e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io(ctx(), e))?;
-        tmp.persist(&final_path).map_err(|e| Error::io(ctx(), e.error))?;
+        tmp.persist(&final_path)
+            .map_err(|e| Error::io(ctx(), e.error))?;
         Ok(())
     }
 
@@ -231,7 +254,8 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::io(ctx(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(ctx(), e))?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(ctx(), e))?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(ctx(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(ctx(), e))?;
     tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
     Ok(())

@@ -28,6 +28,9 @@ pub use v1::{media_type, Descriptor, Platform};
 pub use write::{write_image, write_index, BlobOutcome, NoProgress, Progress, WriteReport};
 
 /// Opens a registry repository (see `remote::RegistryTransport`).
-pub fn open_registry(reference: &RegistryRef, opts: &TransportOptions) -> Result<Arc<dyn Transport>> {
+pub fn open_registry(
+    reference: &RegistryRef,
+    opts: &TransportOptions,
+) -> Result<Arc<dyn Transport>> {
     Ok(Arc::new(remote::RegistryTransport::open(reference, opts)))
 }

@@ -70,7 +70,9 @@ impl LayerSel {
 }
 
 fn is_empty_layer(h: &Value) -> bool {
-    h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false)
+    h.get("empty_layer")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// History index of each layer, or `None` when the image has no history.
@@ -123,7 +125,12 @@ pub fn append_layers(image: &mut Image, layers: Vec<(Layer, Option<History>)>) -
 }
 
 /// Replaces one layer; its history entry is kept unless `history` is given.
-pub fn replace_layer(image: &mut Image, at: &LayerSel, layer: Layer, history: Option<History>) -> Result<()> {
+pub fn replace_layer(
+    image: &mut Image,
+    at: &LayerSel,
+    layer: Layer,
+    history: Option<History>,
+) -> Result<()> {
     let i = at.position(image)?;
     let positions = history_positions(image)?;
     let mut layers = image.layers().to_vec();
@@ -169,7 +176,7 @@ pub fn rebase(image: &mut Image, old_top: &Digest, new_base: &Image) -> Result<(
         for key in ["os", "architecture", "os.version", "variant"] {
             match base_platform.get(key) {
                 Some(v) => c.insert(key.into(), v.clone()),
-                None => c.remove(key),
+                None => c.shift_remove(key),
             };
         }
         if let Some(h) = new_history {
@@ -181,7 +188,9 @@ pub fn rebase(image: &mut Image, old_top: &Digest, new_base: &Image) -> Result<(
 
 fn edit_container_config(image: &mut Image, f: impl FnOnce(&mut Map<String, Value>)) -> Result<()> {
     image.edit_config(|c| {
-        let cfg = c.entry("config").or_insert_with(|| Value::Object(Map::new()));
+        let cfg = c
+            .entry("config")
+            .or_insert_with(|| Value::Object(Map::new()));
         if cfg.is_null() {
             *cfg = Value::Object(Map::new());
         }
@@ -194,10 +203,15 @@ fn edit_container_config(image: &mut Image, f: impl FnOnce(&mut Map<String, Valu
 }
 
 /// Sets (`Some`) or removes (`None`) labels.
-pub fn set_labels<'a>(image: &mut Image, labels: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Result<()> {
+pub fn set_labels<'a>(
+    image: &mut Image,
+    labels: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<()> {
     let labels: Vec<_> = labels.into_iter().collect();
     edit_container_config(image, |cfg| {
-        let map = cfg.entry("Labels").or_insert_with(|| Value::Object(Map::new()));
+        let map = cfg
+            .entry("Labels")
+            .or_insert_with(|| Value::Object(Map::new()));
         if !map.is_object() {
             *map = Value::Object(Map::new());
         }
@@ -205,7 +219,7 @@ pub fn set_labels<'a>(image: &mut Image, labels: impl IntoIterator<Item = (&'a s
         for (k, v) in labels {
             match v {
                 Some(v) => map.insert(k.into(), Value::String(v.into())),
-                None => map.remove(k),
+                None => map.shift_remove(k),
             };
         }
     })
@@ -221,7 +235,10 @@ pub fn set_env(image: &mut Image, name: &str, value: &str) -> Result<()> {
             *env = Value::Array(Vec::new());
         }
         let env = env.as_array_mut().expect("just made an array");
-        match env.iter().position(|e| e.as_str().is_some_and(|s| s.starts_with(&prefix))) {
+        match env
+            .iter()
+            .position(|e| e.as_str().is_some_and(|s| s.starts_with(&prefix)))
+        {
             Some(i) => env[i] = entry,
             None => env.push(entry),
         }
@@ -229,7 +246,9 @@ pub fn set_env(image: &mut Image, name: &str, value: &str) -> Result<()> {
 }
 
 fn string_array(v: Option<Vec<String>>) -> Value {
-    v.map_or(Value::Null, |v| Value::Array(v.into_iter().map(Value::String).collect()))
+    v.map_or(Value::Null, |v| {
+        Value::Array(v.into_iter().map(Value::String).collect())
+    })
 }
 
 pub fn set_entrypoint(image: &mut Image, entrypoint: Option<Vec<String>>) -> Result<()> {
@@ -260,12 +279,15 @@ pub fn set_created(image: &mut Image, created: &str) -> Result<()> {
 
 /// Sets (`Some`) or removes (`None`) manifest annotations, e.g.
 /// `org.opencontainers.image.base.name` / `.base.digest`.
-pub fn set_annotations<'a>(image: &mut Image, annotations: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) {
+pub fn set_annotations<'a>(
+    image: &mut Image,
+    annotations: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) {
     let mut map = image.annotations();
     for (k, v) in annotations {
         match v {
             Some(v) => map.insert(k.into(), Value::String(v.into())),
-            None => map.remove(k),
+            None => map.shift_remove(k),
         };
     }
     image.set_annotations(map);

@@ -75,6 +75,64 @@ pub struct IndexManifest {
 }
 
 impl IndexManifest {
+    /// An index document built here (serialised canonically), e.g. over mutated children.
+    pub fn new(index: Index) -> IndexManifest {
+        let media_type = index
+            .media_type
+            .clone()
+            .unwrap_or_else(|| media_type::OCI_INDEX.into());
+        let raw = RawManifest {
+            media_type,
+            bytes: crate::v1::to_canonical_json(&index),
+        };
+        IndexManifest { raw, index }
+    }
+
+    /// Loads every child image (index order); nested indexes are refused.
+    pub fn load_children(&self, transport: &Arc<dyn Transport>) -> Result<Vec<Image>> {
+        self.index
+            .manifests
+            .iter()
+            .map(|d| load_image_by_descriptor(transport, d))
+            .collect()
+    }
+
+    /// This index with descriptor `i` pointing at `children[i]` (e.g. after mutating every
+    /// platform's image); platforms and annotations are kept. Unchanged children keep the
+    /// index bytes unchanged.
+    pub fn with_children(&self, children: &[Image]) -> Result<IndexManifest> {
+        if children.len() != self.index.manifests.len() {
+            return Err(Error::invalid(
+                format!("index {}", self.raw.digest()),
+                format!(
+                    "{} manifests but {} images given",
+                    self.index.manifests.len(),
+                    children.len()
+                ),
+            ));
+        }
+        let mut index = self.index.clone();
+        for (d, child) in index.manifests.iter_mut().zip(children) {
+            let raw = child.raw_manifest();
+            d.digest = raw.digest();
+            d.size = raw.bytes.len() as u64;
+            d.media_type = raw.media_type;
+        }
+        if index == self.index {
+            return Ok(self.clone());
+        }
+        let mut out = IndexManifest::new(index);
+        out.raw.media_type = self.raw.media_type.clone();
+        Ok(out)
+    }
+
+    /// Descriptor for a child image, with the platform taken from its config.
+    pub fn child_descriptor(image: &Image) -> Descriptor {
+        let mut d = image.raw_manifest().descriptor();
+        d.platform = Some(image.platform());
+        d
+    }
+
     pub fn select(&self, want: &Platform, location: &str) -> Result<&Descriptor> {
         self.index
             .manifests
@@ -88,6 +146,8 @@ impl IndexManifest {
     }
 }
 
+/// Returned one at a time, so the size gap between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Artifact {
     Image(Image),
@@ -101,7 +161,10 @@ pub fn load(transport: &Arc<dyn Transport>, reference: &ManifestRef) -> Result<A
 }
 
 /// Loads a child manifest of an index (its digest and size are checked).
-pub fn load_image_by_descriptor(transport: &Arc<dyn Transport>, desc: &Descriptor) -> Result<Image> {
+pub fn load_image_by_descriptor(
+    transport: &Arc<dyn Transport>,
+    desc: &Descriptor,
+) -> Result<Image> {
     let raw = transport.get_manifest_verified(&ManifestRef::Digest(desc.digest.clone()))?;
     if raw.bytes.len() as u64 != desc.size {
         return Err(Error::SizeMismatch {
@@ -136,7 +199,16 @@ fn artifact_from_raw(transport: &Arc<dyn Transport>, raw: RawManifest) -> Result
         .ok()
         .and_then(|v| v.get("config").cloned())
         .and_then(|c| serde_json::from_value(c).ok())
-        .ok_or_else(|| Error::invalid(format!("manifest {} in {where_}", raw.digest()), "no valid config descriptor"))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("manifest {} in {where_}", raw.digest()),
+                "no valid config descriptor",
+            )
+        })?;
     let config = transport.read_blob_verified(&config_desc.digest, config_desc.size)?;
-    Ok(Artifact::Image(Image::from_stored(raw, config, transport.clone())?))
+    Ok(Artifact::Image(Image::from_stored(
+        raw,
+        config,
+        transport.clone(),
+    )?))
 }

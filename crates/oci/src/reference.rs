@@ -15,7 +15,10 @@ pub const DEFAULT_TAG: &str = "latest";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
     /// OCI image layout directory; `tag` selects via `org.opencontainers.image.ref.name`.
-    Layout { dir: PathBuf, tag: Option<String> },
+    Layout {
+        dir: PathBuf,
+        tag: Option<String>,
+    },
     Registry(RegistryRef),
 }
 
@@ -206,13 +209,19 @@ mod tests {
             }
         );
         assert!(ImageRef::parse("oci:").is_err());
-        assert_eq!(ImageRef::parse("oci:/a:b/c").unwrap().to_string(), "oci:/a:b/c");
+        assert_eq!(
+            ImageRef::parse("oci:/a:b/c").unwrap().to_string(),
+            "oci:/a:b/c"
+        );
     }
 
     #[test]
     fn registry_refs() {
         let r = reg("busybox");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("docker.io", "library/busybox"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/busybox")
+        );
         assert_eq!(r.manifest_ref(), ManifestRef::Tag("latest".into()));
         let r = reg("localhost:5000/a/b:v2");
         assert_eq!(r.registry, "localhost:5000");

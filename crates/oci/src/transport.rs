@@ -42,7 +42,11 @@ impl RawManifest {
         Digest::of(&self.bytes)
     }
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(self.media_type.clone(), self.digest(), self.bytes.len() as u64)
+        Descriptor::new(
+            self.media_type.clone(),
+            self.digest(),
+            self.bytes.len() as u64,
+        )
     }
 }
 
@@ -108,7 +112,11 @@ pub trait Transport: Send + Sync {
     fn get_manifest_verified(&self, reference: &ManifestRef) -> Result<RawManifest> {
         let raw = self.get_manifest(reference)?;
         if let ManifestRef::Digest(d) = reference {
-            verify_bytes(&raw.bytes, d, &format!("manifest {d} from {}", self.location()))?;
+            verify_bytes(
+                &raw.bytes,
+                d,
+                &format!("manifest {d} from {}", self.location()),
+            )?;
         }
         Ok(raw)
     }
@@ -117,7 +125,12 @@ pub trait Transport: Send + Sync {
     fn open_blob_verified(&self, digest: &Digest, size: u64) -> Result<BlobReader<'_>> {
         let what = format!("blob {digest} from {}", self.location());
         let inner = self.open_blob(digest)?;
-        Ok(Box::new(VerifyingReader::new(inner, digest.clone(), size, what)))
+        Ok(Box::new(VerifyingReader::new(
+            inner,
+            digest.clone(),
+            size,
+            what,
+        )))
     }
 
     /// Whole small blob (config), verified.

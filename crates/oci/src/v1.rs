@@ -27,8 +27,12 @@ pub mod media_type {
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
     /// Everything a registry should be asked for (`Accept`), images and indexes.
-    pub const MANIFEST_ACCEPT: [&str; 4] =
-        [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+    pub const MANIFEST_ACCEPT: [&str; 4] = [
+        OCI_MANIFEST,
+        OCI_INDEX,
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+    ];
 
     pub fn is_image_manifest(mt: &str) -> bool {
         mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
@@ -53,7 +57,9 @@ impl Compression {
             OCI_LAYER | "application/vnd.oci.image.layer.nondistributable.v1.tar" => {
                 Some(Compression::None)
             }
-            OCI_LAYER_GZIP | OCI_LAYER_NONDIST_GZIP | DOCKER_LAYER_GZIP
+            OCI_LAYER_GZIP
+            | OCI_LAYER_NONDIST_GZIP
+            | DOCKER_LAYER_GZIP
             | DOCKER_FOREIGN_LAYER_GZIP => Some(Compression::Gzip),
             OCI_LAYER_ZSTD => Some(Compression::Zstd),
             _ => None,
@@ -104,9 +110,17 @@ impl Flavor {
 pub struct Platform {
     pub architecture: String,
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,

@@ -4,6 +4,8 @@
 //! partial image.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use tracing::{debug, info};
 
@@ -11,7 +13,8 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::{BlobSource, Image, Layer};
 use crate::read::IndexManifest;
-use crate::transport::{ManifestRef, RawManifest, Transport};
+use crate::transport::{Location, ManifestRef, RawManifest, Transport};
+use crate::v1::{media_type, to_canonical_json, Flavor};
 
 /// How one blob reached the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,49 +55,110 @@ impl WriteReport {
 }
 
 /// Writes `image` and points each of `tags` at it (none: stored by digest only).
-pub fn write_image(image: &Image, target: &dyn Transport, tags: &[String], progress: &dyn Progress) -> Result<WriteReport> {
+/// Docker schema 2 images written to an OCI layout are relabelled OCI (manifest digest
+/// changes, config and layer bytes do not), as skopeo does: OCI layout readers ignore
+/// Docker media types.
+pub fn write_image(
+    image: &Image,
+    target: &dyn Transport,
+    tags: &[String],
+    progress: &dyn Progress,
+) -> Result<WriteReport> {
     let mut report = WriteReport::default();
+    let image = &for_target(image, target);
     let raw = write_image_content(image, target, progress, &mut report)?;
     publish(target, &raw, tags, &mut report)?;
     Ok(report)
 }
 
-/// Writes every child image, then the index (whose descriptors must name the children's
-/// digests), then the tags.
-pub fn write_index(index: &IndexManifest, children: &[Image], target: &dyn Transport, tags: &[String], progress: &dyn Progress) -> Result<WriteReport> {
+/// Writes every child image, then the index, then the tags. `children` must hold the image
+/// of every descriptor in the index. In a layout, a Docker manifest list becomes an OCI index
+/// (see [`write_image`]) with its descriptors updated to the relabelled children.
+pub fn write_index(
+    index: &IndexManifest,
+    children: &[Image],
+    target: &dyn Transport,
+    tags: &[String],
+    progress: &dyn Progress,
+) -> Result<WriteReport> {
     let mut report = WriteReport::default();
-    for child in children {
-        let raw = write_image_content(child, target, progress, &mut report)?;
-        target.put_manifest(&ManifestRef::Digest(raw.digest()), &raw)?;
+    let mut index = index.clone();
+    let mut changed = is_layout(target) && index.raw.media_type == media_type::DOCKER_MANIFEST_LIST;
+    if changed {
+        index.index.media_type = Some(media_type::OCI_INDEX.into());
+        index.raw.media_type = media_type::OCI_INDEX.into();
     }
-    for desc in &index.index.manifests {
-        if target.blob_size(&desc.digest)?.is_none() && !children.iter().any(|c| c.digest() == desc.digest) {
-            // Children not passed explicitly must already be in the target (e.g. attestations).
-            target.get_manifest(&ManifestRef::Digest(desc.digest.clone())).map_err(|e| {
-                Error::invalid(format!("index {}", index.raw.digest()), format!("child manifest {} is not available in {}: {e}", desc.digest, target.location()))
+    for desc in &mut index.index.manifests {
+        let child = children
+            .iter()
+            .find(|c| c.digest() == desc.digest)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("index {}", index.raw.digest()),
+                    format!("no image given for its manifest {}", desc.digest),
+                )
             })?;
+        let child = for_target(child, target);
+        let raw = write_image_content(&child, target, progress, &mut report)?;
+        target.put_manifest(&ManifestRef::Digest(raw.digest()), &raw)?;
+        if raw.digest() != desc.digest {
+            changed = true;
+            desc.digest = raw.digest();
+            desc.size = raw.bytes.len() as u64;
+            desc.media_type = raw.media_type;
         }
+    }
+    if changed {
+        index.raw.bytes = to_canonical_json(&index.index);
     }
     publish(target, &index.raw, tags, &mut report)?;
     Ok(report)
 }
 
-fn write_image_content(image: &Image, target: &dyn Transport, progress: &dyn Progress, report: &mut WriteReport) -> Result<RawManifest> {
-    for layer in image.layers() {
-        let outcome = copy_layer(layer, target, progress)?;
-        progress.blob_finished(&layer.descriptor.digest, outcome);
+fn is_layout(target: &dyn Transport) -> bool {
+    matches!(target.location(), Location::Layout { .. })
+}
+
+fn for_target(image: &Image, target: &dyn Transport) -> Image {
+    let mut image = image.clone();
+    if is_layout(target) && image.flavor() == Flavor::Docker {
+        info!(digest = %image.digest(), "storing Docker schema 2 image as OCI in {}", target.location());
+        image.set_flavor(Flavor::Oci);
+    }
+    image
+}
+
+fn write_image_content(
+    image: &Image,
+    target: &dyn Transport,
+    progress: &dyn Progress,
+    report: &mut WriteReport,
+) -> Result<RawManifest> {
+    for outcome in copy_layers(image.layers(), target, progress)? {
         report.count(outcome);
     }
     let config = image.config_bytes();
     let config_digest = Digest::of(&config);
-    if target.blob_size(&config_digest)?.is_none() {
+    // (registry helper) An edited image has a new config that a HEAD would almost never
+    // find: upload it directly (a registry keeps identical content once anyway) and save a
+    // round trip. Unedited copies and retags often find their config already there.
+    if !image.is_unmodified() || target.blob_size(&config_digest)?.is_none() {
         target.put_blob(&config_digest, config.len() as u64, &mut &config[..])?;
     }
     Ok(image.raw_manifest())
 }
 
-fn publish(target: &dyn Transport, raw: &RawManifest, tags: &[String], report: &mut WriteReport) -> Result<()> {
-    target.put_manifest(&ManifestRef::Digest(raw.digest()), raw)?;
+fn publish(
+    target: &dyn Transport,
+    raw: &RawManifest,
+    tags: &[String],
+    report: &mut WriteReport,
+) -> Result<()> {
+    // (registry helper) A manifest put by tag is also stored under its digest, so the
+    // separate put by digest is only needed when there is no tag to publish.
+    if tags.is_empty() {
+        target.put_manifest(&ManifestRef::Digest(raw.digest()), raw)?;
+    }
     for tag in tags {
         target.put_manifest(&ManifestRef::Tag(tag.clone()), raw)?;
         info!(tag = %tag, digest = %raw.digest(), target = %target.location(), "tagged");
@@ -104,8 +168,58 @@ fn publish(target: &dyn Transport, raw: &RawManifest, tags: &[String], report: &
     Ok(())
 }
 
+/// Blobs copied at once: registry round trips overlap, two cores stay busy hashing.
+const PARALLEL_BLOBS: usize = 3;
+
+/// Copies each distinct layer blob, a few at a time; the first failure stops the rest.
+fn copy_layers(
+    layers: &[Layer],
+    target: &dyn Transport,
+    progress: &dyn Progress,
+) -> Result<Vec<BlobOutcome>> {
+    let mut unique: Vec<&Layer> = Vec::new();
+    for l in layers {
+        if !unique
+            .iter()
+            .any(|u| u.descriptor.digest == l.descriptor.digest)
+        {
+            unique.push(l);
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<(usize, Result<BlobOutcome>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_BLOBS.min(unique.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= unique.len() || failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let r = copy_layer(unique[i], target, progress);
+                if let Ok(outcome) = &r {
+                    progress.blob_finished(&unique[i].descriptor.digest, *outcome);
+                } else {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Makes one layer blob present in `target`.
-pub fn copy_layer(layer: &Layer, target: &dyn Transport, progress: &dyn Progress) -> Result<BlobOutcome> {
+pub fn copy_layer(
+    layer: &Layer,
+    target: &dyn Transport,
+    progress: &dyn Progress,
+) -> Result<BlobOutcome> {
     let d = &layer.descriptor;
     if let Some(size) = target.blob_size(&d.digest)? {
         if size == d.size {

@@ -22,7 +22,11 @@ fn launcher_layer_matches_go_lifecycle_bytes() {
     let b = LayerBuilder::new()
         .entry(Entry::dir("/cnb", 0o755))
         .entry(Entry::dir("/cnb/lifecycle", 0o755))
-        .entry(Entry::file("/cnb/lifecycle/launcher", 0o755, "launcher-content"));
+        .entry(Entry::file(
+            "/cnb/lifecycle/launcher",
+            0o755,
+            "launcher-content",
+        ));
     let tar = tar_bytes(&b);
     assert_eq!(tar.len(), 3072);
     assert_eq!(
@@ -36,8 +40,14 @@ fn process_types_layer_matches_go_lifecycle_bytes() {
     let b = LayerBuilder::new()
         .entry(Entry::dir("/cnb", 0o755))
         .entry(Entry::dir("/cnb/process", 0o755))
-        .entry(Entry::symlink("/cnb/process/some-type", "/cnb/lifecycle/launcher"))
-        .entry(Entry::symlink("/cnb/process/other-type", "/cnb/lifecycle/launcher"));
+        .entry(Entry::symlink(
+            "/cnb/process/some-type",
+            "/cnb/lifecycle/launcher",
+        ))
+        .entry(Entry::symlink(
+            "/cnb/process/other-type",
+            "/cnb/lifecycle/launcher",
+        ));
     assert_eq!(
         Digest::of(&tar_bytes(&b)).hex(),
         "ce5941007e8f485f14799f7fdc8134def17284a8d0ee71382532d15ac5aaf17e"
@@ -50,7 +60,11 @@ fn same_input_same_digests_from_two_trees() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("config");
         fs::create_dir_all(root.join("sub/deeper")).unwrap();
-        fs::write(root.join("metadata.toml"), "[[processes]]\ntype = \"web\"\n").unwrap();
+        fs::write(
+            root.join("metadata.toml"),
+            "[[processes]]\ntype = \"web\"\n",
+        )
+        .unwrap();
         fs::write(root.join("sub/exec"), "#!/bin/sh\n").unwrap();
         fs::set_permissions(root.join("sub/exec"), fs::Permissions::from_mode(0o750)).unwrap();
         fs::write(root.join("sub/deeper/Z"), "z").unwrap();
@@ -61,8 +75,16 @@ fn same_input_same_digests_from_two_trees() {
         dir
     };
     let (d1, d2) = (mk(), mk());
-    let l1 = LayerBuilder::new().dir_tree(&d1.path().join("config"), "/layers/config").unwrap().build().unwrap();
-    let l2 = LayerBuilder::new().dir_tree(&d2.path().join("config"), "/layers/config").unwrap().build().unwrap();
+    let l1 = LayerBuilder::new()
+        .dir_tree(&d1.path().join("config"), "/layers/config")
+        .unwrap()
+        .build()
+        .unwrap();
+    let l2 = LayerBuilder::new()
+        .dir_tree(&d2.path().join("config"), "/layers/config")
+        .unwrap()
+        .build()
+        .unwrap();
     assert_eq!(l1.diff_id, l2.diff_id);
     assert_eq!(l1.descriptor, l2.descriptor);
 

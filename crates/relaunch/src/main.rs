@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "relaunch", version, about = "Launcher decoupling for CNB app images")]
+#[command(
+    name = "relaunch",
+    version,
+    about = "Launcher decoupling for CNB app images"
+)]
 struct Cli {
     #[command(flatten)]
     global: cmd::Global,
@@ -23,6 +27,16 @@ enum Command {
     Copy(cmd::copy::Args),
     /// Show an image's manifest, config, layers, labels, history and CNB launcher facts.
     Inspect(cmd::inspect::Args),
+    /// Run-image operations (stamp a launcher into a run image).
+    RunImage(cmd::run_image::Args),
+    /// Replace the app's launcher binary by a symlink to the run image's launcher.
+    Decouple(cmd::couple::DecoupleArgs),
+    /// Put a launcher binary back into a decoupled app image.
+    Recouple(cmd::couple::RecoupleArgs),
+    /// Will the app start with a run image's launcher? Exit 2 when it would not.
+    Check(cmd::check::Args),
+    /// Run the whole decoupling story on OCI layouts in a local directory.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +45,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Copy(args) => cmd::copy::run(&cli.global, args),
         Command::Inspect(args) => cmd::inspect::run(&cli.global, args),
+        Command::RunImage(args) => cmd::run_image::run(&cli.global, args),
+        Command::Decouple(args) => cmd::couple::run_decouple(&cli.global, args),
+        Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
+        Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::Demo(args) => cmd::demo::run(&cli.global, args),
     };
     cmd::finish(result)
 }

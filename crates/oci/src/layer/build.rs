@@ -20,8 +20,9 @@ use crate::v1::{media_type, Descriptor};
 /// 1980-01-01T00:00:01Z, the lifecycle's normalised timestamp.
 pub const NORMALIZED_MTIME: u64 = 315_532_801;
 pub const NORMALIZED_TIME: &str = "1980-01-01T00:00:01Z";
-/// Fixed so output never depends on a default that could change.
-const GZIP_LEVEL: u32 = 6;
+/// Fixed so output never depends on a default that could change; 1 (best speed, as
+/// go-containerregistry's default) builds ~3.5× faster than 6 for a few % size.
+const GZIP_LEVEL: u32 = 1;
 /// New blobs above this size go to a temporary file instead of memory.
 const SPILL_THRESHOLD: usize = 8 << 20;
 
@@ -104,10 +105,13 @@ impl LayerBuilder {
     /// Writes the tar + gzip blob and returns the layer (OCI gzip media type).
     pub fn build(&self) -> Result<Layer> {
         let sink = HashingWriter::new(Spill::default());
-        let gz = GzBuilder::new().mtime(0).write(sink, Compression::new(GZIP_LEVEL));
+        let gz = GzBuilder::new()
+            .mtime(0)
+            .write(sink, Compression::new(GZIP_LEVEL));
         let mut tar_out = HashingWriter::new(gz);
         for e in &self.entries {
-            write_entry(&mut tar_out, e).map_err(|err| Error::io(format!("adding {} to layer", e.path), err))?;
+            write_entry(&mut tar_out, e)
+                .map_err(|err| Error::io(format!("adding {} to layer", e.path), err))?;
         }
         let ctx = |e| Error::io("finishing layer", e);
         tar::write_trailer(&mut tar_out).map_err(ctx)?;
@@ -129,22 +133,28 @@ fn write_entry(out: &mut impl Write, e: &Entry) -> io::Result<()> {
         Content::Path(p) => (Kind::File, fs::metadata(p)?.len(), ""),
         Content::Symlink(t) => (Kind::Symlink, 0, t.as_str()),
     };
-    tar::write_header(out, &Header {
-        name: &e.path,
-        kind,
-        mode: e.mode,
-        uid: e.uid,
-        gid: e.gid,
-        size,
-        mtime: NORMALIZED_MTIME,
-        link,
-    })?;
+    tar::write_header(
+        out,
+        &Header {
+            name: &e.path,
+            kind,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            size,
+            mtime: NORMALIZED_MTIME,
+            link,
+        },
+    )?;
     match &e.content {
         Content::Bytes(b) => out.write_all(b)?,
         Content::Path(p) => {
             let copied = io::copy(&mut File::open(p)?.take(size), out)?;
             if copied != size {
-                return Err(io::Error::other(format!("{} changed size while being read", p.display())));
+                return Err(io::Error::other(format!(
+                    "{} changed size while being read",
+                    p.display()
+                )));
             }
         }
         Content::Dir | Content::Symlink(_) => {}
@@ -155,7 +165,8 @@ fn write_entry(out: &mut impl Write, e: &Entry) -> io::Result<()> {
 use std::io::Read as _;
 
 fn walk(src: &Path, dest: &str, out: &mut Vec<Entry>) -> Result<()> {
-    let meta = fs::symlink_metadata(src).map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
+    let meta = fs::symlink_metadata(src)
+        .map_err(|e| Error::io(format!("reading {}", src.display()), e))?;
     let mode = meta.permissions().mode();
     let ft = meta.file_type();
     if ft.is_dir() {
@@ -168,15 +179,21 @@ fn walk(src: &Path, dest: &str, out: &mut Vec<Entry>) -> Result<()> {
         children.sort();
         for name in children {
             let name_str = name.to_str().ok_or_else(|| {
-                Error::invalid(format!("file name {:?} in {}", name, src.display()), "not UTF-8")
+                Error::invalid(
+                    format!("file name {:?} in {}", name, src.display()),
+                    "not UTF-8",
+                )
             })?;
             walk(&src.join(&name), &format!("{dest}/{name_str}"), out)?;
         }
     } else if ft.is_file() {
         out.push(Entry::file_from(dest, mode, src));
     } else if ft.is_symlink() {
-        let target = fs::read_link(src).map_err(|e| Error::io(format!("reading link {}", src.display()), e))?;
-        let target = target.to_str().ok_or_else(|| Error::invalid(format!("link {}", src.display()), "target is not UTF-8"))?;
+        let target = fs::read_link(src)
+            .map_err(|e| Error::io(format!("reading link {}", src.display()), e))?;
+        let target = target.to_str().ok_or_else(|| {
+            Error::invalid(format!("link {}", src.display()), "target is not UTF-8")
+        })?;
         out.push(Entry::symlink(dest, target));
     } else {
         return Err(Error::invalid(

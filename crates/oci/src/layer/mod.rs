@@ -1,7 +1,9 @@
 //! Layers: deterministic building (`build`) and safe reading (`read`).
 
+pub mod blob;
 pub mod build;
 pub mod read;
 mod tar;
 
+pub use blob::{BlobSource, Layer};
 pub use build::{Content, Entry, LayerBuilder, NORMALIZED_MTIME, NORMALIZED_TIME};

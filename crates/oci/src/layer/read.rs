@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use super::blob::drain;
 use crate::error::{Error, Result};
 use crate::image::{Image, Layer};
 
@@ -76,7 +77,8 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
     for entry in archive.entries().map_err(ctx)? {
         let entry = entry.map_err(ctx)?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(path) = normalize(&raw_path).map_err(|r| unsafe_entry(layer, &raw_path, r))? else {
+        let Some(path) = normalize(&raw_path).map_err(|r| unsafe_entry(layer, &raw_path, r))?
+        else {
             continue;
         };
         let h = entry.header();
@@ -94,7 +96,13 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
                 let target = link();
                 match normalize(&target) {
                     Ok(Some(t)) => FsKind::Hardlink(t),
-                    _ => return Err(unsafe_entry(layer, &path, "hard link target escapes the image root")),
+                    _ => {
+                        return Err(unsafe_entry(
+                            layer,
+                            &path,
+                            "hard link target escapes the image root",
+                        ))
+                    }
                 }
             }
             _ => FsKind::Other,
@@ -109,9 +117,10 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
             layer: index,
         });
     }
-    // Reading to the end verifies the diffID (the tar reader may stop at the trailer).
-    let mut rest = archive.into_inner();
-    std::io::copy(&mut rest, &mut std::io::sink()).map_err(ctx)?;
+    drain(
+        archive.into_inner(),
+        &format!("reading layer {}", layer.diff_id),
+    )?;
     Ok(out)
 }
 
@@ -152,7 +161,12 @@ fn resolve<'a>(tree: &'a BTreeMap<String, FsEntry>, path: &str) -> Result<&'a Fs
         what: format!("path {p}"),
         location: "image filesystem".into(),
     };
-    let mut pending: Vec<String> = path.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect();
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(String::from)
+        .collect();
     let mut current: Vec<String> = Vec::new();
     let mut hops = 0;
     while let Some(c) = pending.pop() {
@@ -180,13 +194,22 @@ fn resolve<'a>(tree: &'a BTreeMap<String, FsEntry>, path: &str) -> Result<&'a Fs
         };
         hops += 1;
         if hops > MAX_LINK_HOPS {
-            return Err(Error::invalid(format!("path {path}"), "too many levels of symbolic links"));
+            return Err(Error::invalid(
+                format!("path {path}"),
+                "too many levels of symbolic links",
+            ));
         }
         current.pop();
         if target.starts_with('/') {
             current.clear();
         }
-        pending.extend(target.split('/').filter(|c| !c.is_empty()).rev().map(String::from));
+        pending.extend(
+            target
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .rev()
+                .map(String::from),
+        );
     }
     let final_path = format!("/{}", current.join("/"));
     tree.get(&final_path).ok_or_else(|| not_found(&final_path))
@@ -195,10 +218,16 @@ fn resolve<'a>(tree: &'a BTreeMap<String, FsEntry>, path: &str) -> Result<&'a Fs
 /// Reads one regular file from the image (symlinks followed inside the image), refusing
 /// files larger than `limit` bytes.
 pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<u8>)> {
-    let tree: BTreeMap<String, FsEntry> = list_files(image)?.into_iter().map(|e| (e.path.clone(), e)).collect();
+    let tree: BTreeMap<String, FsEntry> = list_files(image)?
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
     let entry = resolve(&tree, path)?.clone();
     if entry.kind != FsKind::File {
-        return Err(Error::invalid(format!("path {path}"), format!("{} is not a regular file", entry.path)));
+        return Err(Error::invalid(
+            format!("path {path}"),
+            format!("{} is not a regular file", entry.path),
+        ));
     }
     if entry.size > limit {
         return Err(Error::TooLarge {
@@ -208,7 +237,12 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
         });
     }
     let layer = &image.layers()[entry.layer];
-    let ctx = |e| Error::io(format!("reading {} from layer {}", entry.path, layer.diff_id), e);
+    let ctx = |e| {
+        Error::io(
+            format!("reading {} from layer {}", entry.path, layer.diff_id),
+            e,
+        )
+    };
     let mut archive = tar::Archive::new(layer.open_tar()?);
     let mut found = None;
     for tar_entry in archive.entries().map_err(ctx)? {
@@ -217,10 +251,17 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
         if normalize(&name).ok().flatten().as_deref() == Some(entry.path.as_str()) {
             // The last entry with this name in the layer wins, as in list_files.
             let mut data = Vec::with_capacity(entry.size as usize);
-            (&mut tar_entry).take(limit + 1).read_to_end(&mut data).map_err(ctx)?;
+            (&mut tar_entry)
+                .take(limit + 1)
+                .read_to_end(&mut data)
+                .map_err(ctx)?;
             found = Some(data);
         }
     }
+    drain(
+        archive.into_inner(),
+        &format!("reading layer {}", layer.diff_id),
+    )?;
     let data = found.ok_or_else(|| Error::NotFound {
         what: format!("path {}", entry.path),
         location: format!("layer {}", layer.diff_id),

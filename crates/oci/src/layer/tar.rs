@@ -61,16 +61,20 @@ pub fn write_header(out: &mut impl Write, h: &Header<'_>) -> io::Result<()> {
         let records: Vec<u8> = pax.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
         let (dir, base) = h.name.rsplit_once('/').unwrap_or(("", h.name));
         let pax_name = truncate(&format!("{dir}/PaxHeaders.0/{base}"), 100);
-        let block = ustar_block(&Header {
-            name: &pax_name,
-            kind: Kind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            size: records.len() as u64,
-            mtime: h.mtime,
-            link: "",
-        }, ("", &pax_name), b'x');
+        let block = ustar_block(
+            &Header {
+                name: &pax_name,
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: records.len() as u64,
+                mtime: h.mtime,
+                link: "",
+            },
+            ("", &pax_name),
+            b'x',
+        );
         out.write_all(&block)?;
         out.write_all(&records)?;
         pad(out, records.len() as u64)?;
@@ -79,7 +83,15 @@ pub fn write_header(out: &mut impl Write, h: &Header<'_>) -> io::Result<()> {
     let (prefix, name) = split.unwrap_or(("", &short_name));
     let link = truncate(h.link, 100);
     let size = if h.size > MAX_OCTAL_11 { 0 } else { h.size };
-    let block = ustar_block(&Header { link: &link, size, ..*h }, (prefix, name), h.kind.flag());
+    let block = ustar_block(
+        &Header {
+            link: &link,
+            size,
+            ..*h
+        },
+        (prefix, name),
+        h.kind.flag(),
+    );
     out.write_all(&block)
 }
 

@@ -155,7 +155,9 @@ impl Authenticator {
     ) -> Result<Option<String>, Error> {
         match self.with_state(registry, |s| s.challenge.clone()) {
             None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.credential(registry)?.as_ref().and_then(basic_header)),
+            Some(Challenge::Basic) => {
+                Ok(self.credential(registry)?.as_ref().and_then(basic_header))
+            }
             Some(Challenge::Bearer { .. }) => Ok(self
                 .live_token(registry, scopes)
                 .map(|t| format!("Bearer {t}"))),
@@ -232,7 +234,10 @@ impl Authenticator {
                 ("grant_type", "refresh_token".to_string()),
                 ("client_id", "relaunch".to_string()),
                 ("service", service.unwrap_or_default()),
-                ("scope", scopes.iter().cloned().collect::<Vec<_>>().join(" ")),
+                (
+                    "scope",
+                    scopes.iter().cloned().collect::<Vec<_>>().join(" "),
+                ),
                 ("refresh_token", token.clone()),
             ]),
             _ => None,
@@ -303,15 +308,24 @@ fn basic_header(credential: &Credential) -> Option<String> {
 /// (`repository:a:pull,push` covers `repository:a:pull`).
 fn covers(granted: &BTreeSet<String>, wanted: &BTreeSet<String>) -> bool {
     let split = |scope: &str| {
-        scope
-            .rsplit_once(':')
-            .map(|(resource, actions)| (resource.to_string(), actions.split(',').map(str::to_string).collect::<BTreeSet<_>>()))
+        scope.rsplit_once(':').map(|(resource, actions)| {
+            (
+                resource.to_string(),
+                actions
+                    .split(',')
+                    .map(str::to_string)
+                    .collect::<BTreeSet<_>>(),
+            )
+        })
     };
     wanted.iter().all(|w| {
         let Some((resource, actions)) = split(w) else {
             return granted.contains(w);
         };
-        granted.iter().filter_map(|g| split(g)).any(|(r, a)| r == resource && actions.is_subset(&a))
+        granted
+            .iter()
+            .filter_map(|g| split(g))
+            .any(|(r, a)| r == resource && actions.is_subset(&a))
     })
 }
 
@@ -376,8 +390,12 @@ mod tests {
         );
         assert!(request.authorization.is_none());
         assert_eq!(auth.authorization("r", &push).unwrap(), None);
-        auth.store_token("r", request.scopes, br#"{"access_token":"abc","expires_in":300}"#)
-            .unwrap();
+        auth.store_token(
+            "r",
+            request.scopes,
+            br#"{"access_token":"abc","expires_in":300}"#,
+        )
+        .unwrap();
         assert!(auth.token_needed("r", &push).unwrap().is_none());
         assert_eq!(
             auth.authorization("r", &push).unwrap().as_deref(),
@@ -385,13 +403,18 @@ mod tests {
         );
         for covered in [&["repository:b:pull"][..], &["repository:a:pull"][..]] {
             assert_eq!(
-                auth.authorization("r", &scopes(covered)).unwrap().as_deref(),
+                auth.authorization("r", &scopes(covered))
+                    .unwrap()
+                    .as_deref(),
                 Some("Bearer abc")
             );
         }
         for uncovered in [&["repository:c:pull"][..], &["repository:b:push"][..]] {
             assert_eq!(auth.authorization("r", &scopes(uncovered)).unwrap(), None);
-            assert!(auth.token_needed("r", &scopes(uncovered)).unwrap().is_some());
+            assert!(auth
+                .token_needed("r", &scopes(uncovered))
+                .unwrap()
+                .is_some());
         }
         assert_eq!(auth.authorization("other", &push).unwrap(), None);
     }

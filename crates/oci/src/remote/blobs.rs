@@ -8,7 +8,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::auth::repository_scope;
-use super::client::{discard, header_str, redact, status_error, Call, Reply};
+use super::client::{header_str, redact, status_error, Call, Reply};
 use super::{lock, RegistryTransport};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -113,7 +113,10 @@ impl RegistryTransport {
             body: Some(&[]),
             retry: true,
         })?;
-        let what = format!("mounting blob {digest} from {from} into {}", self.describe());
+        let what = format!(
+            "mounting blob {digest} from {from} into {}",
+            self.describe()
+        );
         match reply.status {
             201 => {
                 self.remember_blob(digest, size);
@@ -168,7 +171,10 @@ impl BlobStream<'_> {
     }
 
     fn count(&self, bytes: u64) {
-        self.transport.client.count().downloaded(&self.digest, bytes);
+        self.transport
+            .client
+            .count()
+            .downloaded(&self.digest, bytes);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ureq::http::{header, HeaderMap, Response};
@@ -112,6 +113,7 @@ pub struct RegistryClient {
     config: ClientConfig,
     auth: Authenticator,
     counters: CounterCell,
+    token_fetch: Mutex<()>,
 }
 
 impl RegistryClient {
@@ -129,6 +131,7 @@ impl RegistryClient {
             auth: Authenticator::new(config.credentials.clone()),
             config,
             counters: CounterCell::default(),
+            token_fetch: Mutex::new(()),
         }
     }
 
@@ -139,10 +142,6 @@ impl RegistryClient {
     /// What this client has sent and received so far.
     pub fn counters(&self) -> Counters {
         self.counters.snapshot()
-    }
-
-    pub fn reset_counters(&self) {
-        self.counters.reset();
     }
 
     pub(crate) fn count(&self) -> &CounterCell {
@@ -219,8 +218,17 @@ impl RegistryClient {
         let mut authenticated = false;
         loop {
             attempt += 1;
-            if let Some(request) = self.auth.token_needed(call.registry, call.scopes)? {
-                self.fetch_token(call.registry, request)?;
+            if self
+                .auth
+                .token_needed(call.registry, call.scopes)?
+                .is_some()
+            {
+                // One fetch at a time: requests running in parallel that need the same
+                // token wait for it instead of each asking the token server.
+                let _single_flight = super::lock(&self.token_fetch);
+                if let Some(request) = self.auth.token_needed(call.registry, call.scopes)? {
+                    self.fetch_token(call.registry, request)?;
+                }
             }
             let authorization = self.auth.authorization(call.registry, call.scopes)?;
             self.counters.request(call.method);
@@ -233,24 +241,29 @@ impl RegistryClient {
                         return finish_or_fail(finish(response)?, context);
                     };
                     discard(response);
+                    self.counters.update(|c| c.auth_challenges += 1);
                     self.auth.challenged(call.registry, &challenge)?;
                     authenticated = true;
                     attempt -= 1;
                     continue;
                 }
                 Ok(response) if retryable_status(response.status().as_u16()) && may_retry => {
-                    let retry_after = header_str(response.headers(), "retry-after")
-                        .and_then(parse_retry_after);
+                    let retry_after =
+                        header_str(response.headers(), "retry-after").and_then(parse_retry_after);
                     (format!("HTTP {}", response.status().as_u16()), retry_after)
                 }
                 Ok(response) => match finish(response)? {
                     Step::Done(value) => return Ok(value),
                     Step::Retry(why) if may_retry => (why, None),
                     Step::Retry(why) => {
-                        return Err(registry_error(context(), why, None));
+                        return Err(registry_error(context(), gave_up(call, attempt, why), None));
                     }
                 },
                 Err(e) if retryable_error(&e) && may_retry => (e.to_string(), None),
+                Err(e) if retryable_error(&e) => {
+                    let why = gave_up(call, attempt, e.to_string());
+                    return Err(registry_error(context(), why, None));
+                }
                 Err(e) => return Err(registry_error(context(), e.to_string(), None)),
             };
             let delay = policy.delay(attempt, retry_after);
@@ -353,6 +366,15 @@ impl RegistryClient {
                 ),
             }),
         }
+    }
+}
+
+/// Says how many attempts were made when a repeatable failure ended the request.
+fn gave_up(call: &Call, attempts: u32, why: String) -> String {
+    if call.retry {
+        format!("{why} (gave up after {attempts} attempts)")
+    } else {
+        why
     }
 }
 
@@ -483,10 +505,7 @@ mod tests {
             client.resolve_location(req, "/v2/a/b/blobs/uploads/u1?_state=s"),
             "http://reg:5000/v2/a/b/blobs/uploads/u1?_state=s"
         );
-        assert_eq!(
-            client.resolve_location(req, "//cdn/x"),
-            "http://cdn/x"
-        );
+        assert_eq!(client.resolve_location(req, "//cdn/x"), "http://cdn/x");
         assert_eq!(
             client.resolve_location(req, "u2"),
             "http://reg:5000/v2/a/b/blobs/uploads/u2"
@@ -501,8 +520,14 @@ mod tests {
         });
         assert_eq!(client.base_url("localhost:5000"), "http://localhost:5000");
         assert_eq!(client.base_url("localhost:5001"), "https://localhost:5001");
-        assert_eq!(client.base_url("plain.example:443"), "http://plain.example:443");
-        assert_eq!(client.base_url("registry-1.docker.io"), "https://registry-1.docker.io");
+        assert_eq!(
+            client.base_url("plain.example:443"),
+            "http://plain.example:443"
+        );
+        assert_eq!(
+            client.base_url("registry-1.docker.io"),
+            "https://registry-1.docker.io"
+        );
     }
 
     #[test]
@@ -515,7 +540,10 @@ mod tests {
             "http://r/v2/a/blobs/uploads/u?_state=x&digest=sha256%3Aab"
         );
         assert_eq!(
-            with_query("http://t/token", &[("scope", "repository:a/b:pull,push".into())]),
+            with_query(
+                "http://t/token",
+                &[("scope", "repository:a/b:pull,push".into())]
+            ),
             "http://t/token?scope=repository%3Aa%2Fb%3Apull%2Cpush"
         );
         assert_eq!(redact("http://r/u?_state=secret"), "http://r/u");

@@ -11,6 +11,9 @@ use crate::digest::Digest;
 pub struct Counters {
     /// Registry requests by HTTP method (every attempt counts; token requests do not).
     pub requests: BTreeMap<String, u64>,
+    /// Of `requests`: answers of 401 with a challenge, i.e. how a client learns the auth
+    /// scheme (once per registry, plus whenever a token stops being honoured).
+    pub auth_challenges: u64,
     /// Requests to token realms.
     pub token_requests: u64,
     /// Attempts repeated after a retryable failure (and upload sessions restarted).
@@ -66,10 +69,6 @@ impl CounterCell {
 
     pub fn snapshot(&self) -> Counters {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub fn reset(&self) {
-        self.update(|c| *c = Counters::default());
     }
 
     pub fn request(&self, method: &str) {

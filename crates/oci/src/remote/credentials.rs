@@ -12,7 +12,10 @@ use crate::error::Error;
 /// A secret for one registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth2 refresh token (`identitytoken`); exchanged at the token realm.
     IdentityToken(String),
 }
@@ -179,7 +182,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
         // Each nextest test runs in its own process, so changing PATH here is contained.
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         std::env::set_var("PATH", path);
         let source = CredentialSource::DockerConfigDir(dir.path().to_path_buf());
         assert_eq!(
@@ -192,7 +199,10 @@ mod tests {
         let store = write_config(r#"{"credsStore":"relaunchtest"}"#);
         let source = CredentialSource::DockerConfigDir(store.path().to_path_buf());
         let err = source.lookup("elsewhere.example").unwrap_err().to_string();
-        assert!(err.contains("docker-credential-relaunchtest failed"), "{err}");
+        assert!(
+            err.contains("docker-credential-relaunchtest failed"),
+            "{err}"
+        );
         assert!(!err.contains("secret-leak"), "{err}");
     }
 

@@ -47,13 +47,17 @@ impl RegistryTransport {
     /// The digest a tag (or digest) resolves to, without downloading the manifest;
     /// `None` when there is no such manifest.
     pub fn head_manifest(&self, reference: &ManifestRef) -> Result<Option<ManifestHead>> {
-        let reply = self
-            .client
-            .fetch(&self.manifest_call("HEAD", reference))?;
+        let reply = self.client.fetch(&self.manifest_call("HEAD", reference))?;
         match reply.status {
             200 => {}
             404 => return Ok(None),
-            _ => return Err(status_error(&reply, &self.describe(), &self.what(reference))),
+            _ => {
+                return Err(status_error(
+                    &reply,
+                    &self.describe(),
+                    &self.what(reference),
+                ))
+            }
         }
         let digest = match (reply.header("docker-content-digest"), reference) {
             (Some(header), _) => Digest::parse(header)?,
@@ -132,7 +136,7 @@ impl RegistryTransport {
             // Putting the same bytes again is harmless, so a broken attempt is repeated.
             retry: true,
         })?;
-        if !matches!(reply.status, 200 | 201 | 202) {
+        if !(200..=202).contains(&reply.status) {
             return Err(status_error(&reply, &self.describe(), &what));
         }
         if let Some(header) = reply.header("docker-content-digest") {

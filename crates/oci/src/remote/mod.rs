@@ -20,7 +20,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-pub use auth::Challenge;
 pub use client::{wire_registry, ClientConfig, RegistryClient, DOCKER_HUB_REGISTRY};
 pub use counters::Counters;
 pub use credentials::{Credential, CredentialSource};
@@ -70,11 +69,6 @@ impl RegistryTransport {
     pub fn open(reference: &RegistryRef, options: &TransportOptions) -> Self {
         let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)));
         RegistryTransport::new(client, &reference.registry, &reference.repository)
-    }
-
-    /// Another repository of this transport's registry, sharing its client.
-    pub fn sibling(&self, repository: &str) -> Self {
-        RegistryTransport::new(self.client.clone(), &self.registry, repository)
     }
 
     pub fn client(&self) -> &Arc<RegistryClient> {
@@ -151,5 +145,52 @@ impl Transport for RegistryTransport {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn docker_hub_names_map_to_its_api_host() {
+        let reference = match crate::ImageRef::parse("ubuntu").unwrap() {
+            crate::ImageRef::Registry(r) => r,
+            other => panic!("{other:?}"),
+        };
+        let transport = RegistryTransport::open(&reference, &TransportOptions::default());
+        assert_eq!(
+            transport.location(),
+            Location::Registry {
+                registry: DOCKER_HUB_REGISTRY.into(),
+                repository: "library/ubuntu".into(),
+            }
+        );
+        assert_eq!(
+            transport.api_url("manifests/latest"),
+            "https://registry-1.docker.io/v2/library/ubuntu/manifests/latest"
+        );
+    }
+
+    #[test]
+    fn mounts_are_only_tried_between_repositories_of_one_registry() {
+        let client = Arc::new(RegistryClient::new(ClientConfig::default()));
+        let target = RegistryTransport::new(client.clone(), "127.0.0.1:1", "dst");
+        let digest = Digest::of(b"x");
+        let elsewhere = [
+            Location::Layout {
+                dir: PathBuf::from("/tmp/layout"),
+            },
+            Location::Registry {
+                registry: "other.example".into(),
+                repository: "src".into(),
+            },
+            target.location(),
+        ];
+        for from in elsewhere {
+            assert!(!target.mount_blob(&digest, 1, &from).unwrap(), "{from}");
+        }
+        assert_eq!(client.counters().total_requests(), 0);
     }
 }

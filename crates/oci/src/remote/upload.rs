@@ -20,7 +20,13 @@ enum Content {
 }
 
 impl Content {
-    fn read(data: &mut dyn Read, digest: &Digest, size: u64, in_memory: bool, what: &str) -> Result<Content> {
+    fn read(
+        data: &mut dyn Read,
+        digest: &Digest,
+        size: u64,
+        in_memory: bool,
+        what: &str,
+    ) -> Result<Content> {
         let mut verified = VerifyingReader::new(data, digest.clone(), size, what.to_string());
         let context = || format!("reading {what}");
         if in_memory {
@@ -37,7 +43,9 @@ impl Content {
 
     fn slice(&self, offset: u64, len: u64) -> io::Result<Cow<'_, [u8]>> {
         match self {
-            Content::Memory(bytes) => Ok(Cow::Borrowed(&bytes[offset as usize..(offset + len) as usize])),
+            Content::Memory(bytes) => Ok(Cow::Borrowed(
+                &bytes[offset as usize..(offset + len) as usize],
+            )),
             Content::Spooled(file) => {
                 let mut buf = vec![0; len as usize];
                 file.read_exact_at(&mut buf, offset)?;
@@ -71,7 +79,12 @@ fn restartable(status: u16) -> bool {
 }
 
 impl RegistryTransport {
-    pub(super) fn upload_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
+    pub(super) fn upload_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        data: &mut dyn Read,
+    ) -> Result<()> {
         let what = format!("blob {digest} for {}", self.describe());
         let chunk = self.client.config().chunk_size.max(1);
         let content = Content::read(data, digest, size, size <= chunk, &what)?;
@@ -97,7 +110,9 @@ impl RegistryTransport {
                 Err(Failure::Restart(e)) => e,
             };
             let delay = policy.delay(attempt, None);
-            tracing::warn!("uploading {what} failed ({failure}); restarting in {delay:?} with a fresh session");
+            tracing::warn!(
+                "uploading {what} failed ({failure}); restarting in {delay:?} with a fresh session"
+            );
             self.client.count().update(|c| c.retries += 1);
             std::thread::sleep(delay);
         }
@@ -140,11 +155,13 @@ impl RegistryTransport {
         let reply = self.send_upload("PUT", url, &body, 0, digest)?;
         self.expect(&reply, 201, digest)?;
         match reply.header("docker-content-digest") {
-            Some(header) if header != digest.as_str() => Err(Failure::Final(Error::DigestMismatch {
-                what: format!("blob uploaded to {}", self.describe()),
-                expected: digest.clone(),
-                actual: Digest::parse(header).map_err(Failure::Final)?,
-            })),
+            Some(header) if header != digest.as_str() => {
+                Err(Failure::Final(Error::DigestMismatch {
+                    what: format!("blob uploaded to {}", self.describe()),
+                    expected: digest.clone(),
+                    actual: Digest::parse(header).map_err(Failure::Final)?,
+                }))
+            }
             _ => Ok(()),
         }
     }
@@ -207,7 +224,12 @@ impl RegistryTransport {
         Ok(reply)
     }
 
-    fn expect(&self, reply: &Reply, status: u16, digest: &Digest) -> std::result::Result<(), Failure> {
+    fn expect(
+        &self,
+        reply: &Reply,
+        status: u16,
+        digest: &Digest,
+    ) -> std::result::Result<(), Failure> {
         if reply.status == status {
             return Ok(());
         }
@@ -219,7 +241,12 @@ impl RegistryTransport {
         })
     }
 
-    fn next_location(&self, current: &str, reply: &Reply, digest: &Digest) -> std::result::Result<String, Failure> {
+    fn next_location(
+        &self,
+        current: &str,
+        reply: &Reply,
+        digest: &Digest,
+    ) -> std::result::Result<String, Failure> {
         match reply.header("location") {
             Some(next) => Ok(self.client.resolve_location(current, next)),
             None => Err(Failure::Final(Error::invalid(

@@ -36,7 +36,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
     let progress = BarProgress::for_stderr();
     let target = dst.transport.as_ref();
-    let report: WriteReport = match (src.load().with_context(|| format!("reading {}", args.src))?, platform) {
+    let report: WriteReport = match (
+        src.load()
+            .with_context(|| format!("reading {}", args.src))?,
+        platform,
+    ) {
         (Artifact::Image(img), _) => write_image(&img, target, &tags, &progress)?,
         (Artifact::Index(idx), Some(p)) => {
             let desc = idx.select(&p, &args.src.to_string())?;
@@ -45,11 +49,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         (Artifact::Index(idx), None) => {
             let children = idx
-                .index
-                .manifests
-                .iter()
-                .map(|d| load_image_by_descriptor(&src.transport, d))
-                .collect::<Result<Vec<_>, _>>()
+                .load_children(&src.transport)
                 .with_context(|| format!("reading the manifests of index {}", idx.raw.digest()))?;
             write_index(&idx, &children, target, &tags, &progress)?
         }

@@ -26,7 +26,11 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let repo = Repo::open(&args.image, &global.transport_options())
         .with_context(|| format!("opening {}", args.image))?;
-    let report = match (&args.platform, repo.load().with_context(|| format!("reading {}", args.image))?) {
+    let report = match (
+        &args.platform,
+        repo.load()
+            .with_context(|| format!("reading {}", args.image))?,
+    ) {
         (None, Artifact::Index(idx)) => json!({
             "reference": args.image.to_string(),
             "digest": idx.raw.digest().to_string(),
@@ -40,9 +44,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }),
         (Some(p), _) => {
             let img = repo.load_image(Some(&Platform::parse(p)?))?;
-            image_report(&args.image, &img)
+            image_report(global, &args.image, &img)
         }
-        (None, Artifact::Image(img)) => image_report(&args.image, &img),
+        (None, Artifact::Image(img)) => image_report(global, &args.image, &img),
     };
     if args.json {
         println!("{report:#}");
@@ -52,7 +56,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn image_report(reference: &ImageRef, img: &Image) -> Value {
+fn image_report(global: &Global, reference: &ImageRef, img: &Image) -> Value {
     let manifest = img.manifest();
     let history = img.history();
     let positions = relaunch_oci::mutate::history_positions(img).ok().flatten();
@@ -87,12 +91,12 @@ fn image_report(reference: &ImageRef, img: &Image) -> Value {
         "layers": layers,
         "labels": img.labels(),
         "history": history,
-        "cnb": cnb_facts(img),
+        "cnb": cnb_facts(global, img),
     })
 }
 
 /// Launcher layer position from `launcher.sha`, run-image top from `runImage.topLayer`.
-fn cnb_facts(img: &Image) -> Value {
+fn cnb_facts(global: &Global, img: &Image) -> Value {
     let Some(raw) = img.label(LIFECYCLE_METADATA_LABEL) else {
         return Value::Null;
     };
@@ -101,7 +105,10 @@ fn cnb_facts(img: &Image) -> Value {
         Err(e) => return json!({"error": format!("{LIFECYCLE_METADATA_LABEL} is not JSON: {e}")}),
     };
     let position = |ptr: &str| -> (Value, Value) {
-        let sha = meta.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let sha = meta
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let pos = sha.and_then(|s| img.layers().iter().position(|l| l.diff_id.as_str() == s));
         (json!(sha), json!(pos))
     };
@@ -126,6 +133,7 @@ fn cnb_facts(img: &Image) -> Value {
             "image": meta.pointer("/runImage/image"),
         },
         "layerCount": img.layers().len(),
+        "runs": super::images::launcher_that_runs(global, img),
     })
 }
 
@@ -141,11 +149,20 @@ fn print_text(r: &Value) {
     if let Some(manifests) = r["manifests"].as_array() {
         println!("Manifests:");
         for m in manifests {
-            println!("  {}  {}  {} bytes", s(&m["platform"]), s(&m["digest"]), s(&m["size"]));
+            println!(
+                "  {}  {}  {} bytes",
+                s(&m["platform"]),
+                s(&m["digest"]),
+                s(&m["size"])
+            );
         }
         return;
     }
-    println!("Config:     {} ({} bytes)", s(&r["config"]["digest"]), s(&r["config"]["size"]));
+    println!(
+        "Config:     {} ({} bytes)",
+        s(&r["config"]["digest"]),
+        s(&r["config"]["size"])
+    );
     println!("Platform:   {}", s(&r["platform"]));
     println!("Created:    {}", s(&r["created"]));
     println!("Layers:");
@@ -175,11 +192,38 @@ fn print_text(r: &Value) {
     if !cnb.is_null() {
         println!("CNB launcher:");
         println!("  launcher.sha:       {}", s(&cnb["launcher"]["sha"]));
-        println!("  launcher layer:     {} of {}", s(&cnb["launcher"]["layerIndex"]), s(&cnb["layerCount"]));
-        println!("  runImage.topLayer:  {} (layer {})", s(&cnb["runImage"]["topLayer"]), s(&cnb["runImage"]["topLayerIndex"]));
-        println!("  above run image:    {}", s(&cnb["launcher"]["aboveRunImage"]));
+        println!(
+            "  launcher layer:     {} of {}",
+            s(&cnb["launcher"]["layerIndex"]),
+            s(&cnb["layerCount"])
+        );
+        println!(
+            "  runImage.topLayer:  {} (layer {})",
+            s(&cnb["runImage"]["topLayer"]),
+            s(&cnb["runImage"]["topLayerIndex"])
+        );
+        println!(
+            "  above run image:    {}",
+            s(&cnb["launcher"]["aboveRunImage"])
+        );
         if !cnb["launcher"]["type"].is_null() {
-            println!("  launcher.type:      {} → {}", s(&cnb["launcher"]["type"]), s(&cnb["launcher"]["target"]));
+            println!(
+                "  launcher.type:      {} → {}",
+                s(&cnb["launcher"]["type"]),
+                s(&cnb["launcher"]["target"])
+            );
+        }
+        let runs = &cnb["runs"];
+        if !runs.is_null() {
+            println!(
+                "  launcher that runs: {} version {} (Platform APIs {}; Buildpack APIs {})",
+                s(&runs["path"]),
+                s(&runs["version"]),
+                s(&runs["platform-apis"]),
+                s(&runs["buildpack-apis"])
+            );
+            println!("    from: {}", s(&runs["source"]));
+            println!("    SBOM: {}", s(&runs["sbom"]));
         }
     }
 }

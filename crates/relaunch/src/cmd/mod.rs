@@ -1,8 +1,14 @@
 //! Subcommands and what they share: global flags, tracing, progress, exit handling.
 
+pub mod check;
+mod container;
 pub mod copy;
+pub mod couple;
+pub mod demo;
+pub mod images;
 pub mod inspect;
 mod progress;
+pub mod run_image;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,43 @@
+//! Peak-RSS probe for the launcher benchmark: forks, execs its arguments in the child
+//! and prints the child's `ru_maxrss` (KiB) and exit status as `<rss> <status>`.
+//!
+//! Built static like the launcher: a child starts out with its parent's address space and
+//! the kernel counts that in `ru_maxrss`, so the parent has to be this small program
+//! rather than the (much larger) benchmark driver.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+
+fn main() {
+    let args: Vec<CString> = std::env::args_os()
+        .skip(1)
+        .map(|a| CString::new(a.as_bytes()).expect("argument without NUL"))
+        .collect();
+    if args.is_empty() {
+        eprintln!("usage: rss_probe <program> [args...]");
+        std::process::exit(2);
+    }
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    // SAFETY: the child only calls async-signal-safe functions (signal, execv, _exit);
+    // argv outlives both calls.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::execv(args[0].as_ptr(), argv.as_ptr());
+            libc::_exit(127);
+        }
+        assert!(pid > 0, "fork: {}", std::io::Error::last_os_error());
+        let mut status = 0;
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert!(
+            libc::wait4(pid, &mut status, 0, &mut usage) == pid,
+            "wait4 failed"
+        );
+        println!("{} {}", usage.ru_maxrss, libc::WEXITSTATUS(status));
+    }
+}

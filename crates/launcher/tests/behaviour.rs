@@ -1,0 +1,263 @@
+//! Launch semantics of the built binary beyond the acceptance fixture: env ordering and
+//! precedence across buildpacks and layers (§6 items 2–5), argument rules per Platform
+//! API, direct-exec details.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use common::{run, Fixture};
+
+fn launch(f: &Fixture, entrypoint: &str, platform: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = f.command(entrypoint, "layers", "workspace");
+    cmd.env("CNB_PLATFORM_API", platform).args(args);
+    cmd
+}
+
+fn two_buildpacks() -> Fixture {
+    let f = Fixture::new("behaviour");
+    f.dir("workspace");
+    f.file(
+        "layers/config/metadata.toml",
+        r#"[[buildpacks]]
+id = "first/bp"
+api = "0.12"
+[[buildpacks]]
+id = "second/bp"
+api = "0.8"
+[[processes]]
+type = "typed"
+command = ["printenv"]
+direct = true
+buildpack-id = "first/bp"
+"#,
+    );
+    for (layer, tag) in [
+        ("first_bp/l1", "f1"),
+        ("first_bp/l2", "f2"),
+        ("second_bp/l1", "s1"),
+    ] {
+        f.dir(&format!("layers/{layer}/bin"));
+        f.dir(&format!("layers/{layer}/lib"));
+        f.file(&format!("layers/{layer}/env/PRE.prepend"), tag);
+        f.file(&format!("layers/{layer}/env/PRE.delim"), ":");
+        f.file(&format!("layers/{layer}/env/APP.append"), tag);
+        f.file(&format!("layers/{layer}/env/APP.delim"), ",");
+        f.file(&format!("layers/{layer}/env/DEF.default"), tag);
+        f.file(&format!("layers/{layer}/env/OVR.override"), tag);
+    }
+    // Within one layer: env, env.launch, env.launch/<type>.
+    let l = "layers/second_bp/l1";
+    f.file(&format!("{l}/env.launch/OVR"), "s1-launch");
+    f.file(&format!("{l}/env.launch/typed/OVR"), "s1-typed");
+    f.file(&format!("{l}/env.launch/PRE.prepend"), "s1-launch");
+    f.file(&format!("{l}/env.launch/typed/PRE.prepend"), "s1-typed");
+    f.file(&format!("{l}/env.launch/DEF.default"), "s1-launch");
+    f.file(&format!("{l}/env.build/OVR"), "never-at-launch");
+    // A symlink to a layer dir is not a layer.
+    std::os::unix::fs::symlink(
+        f.path("layers/first_bp/l1"),
+        f.path("layers/first_bp/l0-link"),
+    )
+    .unwrap();
+    f
+}
+
+fn env_map(out: &[u8]) -> std::collections::BTreeMap<String, String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn env_order_across_buildpacks_and_layers() {
+    let f = two_buildpacks();
+    let out = run(launch(&f, "launcher", "0.15", &["--", "env"])
+        .env("PRE", "orig")
+        .env("APP", "orig")
+        .env("LD_LIBRARY_PATH", "/orig-lib"));
+    out.assert_code(0);
+    let env = env_map(&out.stdout);
+    let l = |p: &str| format!("{}/layers/{p}", f.root.display());
+    // Later buildpacks first; within a buildpack layers end up descending (G-3).
+    assert_eq!(
+        env["PATH"],
+        format!(
+            "{}:{}:{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            l("second_bp/l1/bin"),
+            l("first_bp/l2/bin"),
+            l("first_bp/l1/bin")
+        )
+    );
+    assert_eq!(
+        env["LD_LIBRARY_PATH"],
+        format!(
+            "{}:{}:{}:/orig-lib",
+            l("second_bp/l1/lib"),
+            l("first_bp/l2/lib"),
+            l("first_bp/l1/lib")
+        )
+    );
+    // `.delim` applies only within its own directory: env.launch/ has none here.
+    assert_eq!(
+        env["PRE"], "s1-launchs1:f2:f1:orig",
+        "untyped: no env.launch/<type>"
+    );
+    assert_eq!(env["APP"], "orig,f1,f2,s1");
+    assert_eq!(env["DEF"], "f1", "earliest default wins");
+    assert_eq!(
+        env["OVR"], "s1-launch",
+        "env.launch overrides env; env.build never applies"
+    );
+}
+
+#[test]
+fn typed_process_gets_env_launch_type_dir() {
+    let f = two_buildpacks();
+    let out = run(&mut launch(&f, "typed", "0.15", &[]));
+    out.assert_code(0);
+    let env = env_map(&out.stdout);
+    assert_eq!(env["OVR"], "s1-typed");
+    assert_eq!(env["PRE"], "s1-typeds1-launchs1:f2:f1");
+    assert_eq!(env["DEF"], "f1");
+}
+
+#[test]
+fn direct_exec_details() {
+    let f = two_buildpacks();
+    // argv[0] is the command as written; SIGPIPE is back at its default.
+    let out = run(&mut launch(
+        &f,
+        "launcher",
+        "0.15",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo \"$0\"; grep SigIgn /proc/self/status; pwd",
+        ],
+    ));
+    out.assert_code(0)
+        .assert_contains("sh\nSigIgn:\t")
+        .assert_contains(&format!("{}\n", f.path("workspace").display()));
+    let ignored = out
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .unwrap();
+    let mask = u64::from_str_radix(ignored, 16).unwrap();
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored in the process"
+    );
+    // User args need not be UTF-8.
+    let out =
+        run(launch(&f, "launcher", "0.15", &["--", "printf", "%s"])
+            .arg(OsStr::from_bytes(b"\xff-arg")));
+    out.assert_code(0);
+    assert_eq!(out.stdout, b"\xff-arg");
+    // CNB_EXEC_ENV is passed through; the launcher's own CNB_* are not.
+    let out = run(launch(&f, "launcher", "0.15", &["--", "env"])
+        .env("CNB_EXEC_ENV", "test")
+        .env("CNB_DEPRECATION_MODE", "quiet")
+        .env("CNB_PROCESS_TYPE", ""));
+    let env = env_map(&out.stdout);
+    assert_eq!(env.get("CNB_EXEC_ENV").map(String::as_str), Some("test"));
+    for k in [
+        "CNB_DEPRECATION_MODE",
+        "CNB_PROCESS_TYPE",
+        "CNB_APP_DIR",
+        "CNB_LAYERS_DIR",
+        "CNB_PLATFORM_API",
+    ] {
+        assert!(!env.contains_key(k), "{k} leaked");
+    }
+}
+
+fn args_fixture(command: &str, bp_api: &str) -> Fixture {
+    let f = Fixture::new("args");
+    f.dir("workspace/sub");
+    f.file(
+        "layers/config/metadata.toml",
+        format!(
+            r#"[[buildpacks]]
+id = "bp"
+api = "{bp_api}"
+[[processes]]
+type = "web"
+command = {command}
+args = ["default-arg"]
+direct = true
+buildpack-id = "bp"
+working-dir = "sub"
+"#
+        ),
+    );
+    f
+}
+
+#[test]
+fn argument_rules_by_platform_and_buildpack_api() {
+    let echo = r#"["echo", "always"]"#;
+    let f = args_fixture(echo, "0.12");
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("0.15", &[], "always default-arg\n"),
+        ("0.15", &["user"], "always user\n"),
+        // Platform < 0.10: command left as written, user args appended.
+        ("0.9", &["user"], "always default-arg user\n"),
+        ("0.7", &[], "always default-arg\n"),
+    ];
+    for (platform, args, want) in cases {
+        let out = run(&mut launch(&f, "web", platform, args));
+        out.assert_code(0);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "P{platform} {args:?}"
+        );
+    }
+    let f = args_fixture("\"echo\"", "0.12");
+    let out = run(&mut launch(&f, "web", "0.15", &["user"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "user\n",
+        "B >= 0.9 replaces"
+    );
+    let f = args_fixture("[\"echo\"]", "0.8");
+    let out = run(&mut launch(&f, "web", "0.15", &["user"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "default-arg user\n",
+        "B < 0.9 appends"
+    );
+    // working-dir is relative to <app>.
+    let f = args_fixture("[\"pwd\"]", "0.12");
+    let out = run(&mut launch(&f, "web", "0.15", &[]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", f.path("workspace/sub").display())
+    );
+}
+
+#[test]
+fn shell_process_caller_and_dash_dash_alone() {
+    let f = Fixture::new("shell");
+    f.dir("workspace");
+    f.file(
+        "layers/config/metadata.toml",
+        "[[buildpacks]]\nid = \"bp\"\napi = \"0.8\"\n",
+    );
+    f.file("layers/bp/l/profile.d/argv0", "echo \"profile \\$0: $0\"\n");
+    let launcher = f.path("cnb/lifecycle/launcher");
+    let out = run(&mut launch(&f, "launcher", "0.15", &["echo", "hi"]));
+    out.assert_code(0)
+        .assert_contains(&format!("profile $0: {}\nhi\n", launcher.display()));
+    // `--` alone is a shell command named `--` (G-11): bash fails on it.
+    let out = run(&mut launch(&f, "launcher", "0.15", &["--"]));
+    assert_ne!(out.code, Some(0));
+    assert_ne!(out.code, Some(82));
+}

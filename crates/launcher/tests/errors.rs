@@ -1,0 +1,306 @@
+//! Exit codes and `ERROR:` lines of the built binary for bad input (reference §1.14, §2):
+//! nothing panics, every failure names what is wrong.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+
+use common::{display, is_root, run, Fixture};
+
+const B12: &str = r#"[[buildpacks]]
+id = "a/b"
+api = "0.12"
+"#;
+
+fn with_metadata(md: &str) -> Fixture {
+    let f = Fixture::new("errors");
+    f.file("layers/config/metadata.toml", md);
+    f.dir("workspace");
+    f
+}
+
+fn launch(f: &Fixture, entrypoint: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = f.command(entrypoint, "layers", "workspace");
+    cmd.env("CNB_PLATFORM_API", "0.15").args(args);
+    cmd
+}
+
+fn web(command: &str, extra: &str) -> String {
+    format!("{B12}[[processes]]\ntype = \"web\"\ncommand = {command}\ndirect = true\nbuildpack-id = \"a/b\"\n{extra}")
+}
+
+#[test]
+fn platform_api_messages_exit_11() {
+    let f = with_metadata(B12);
+    for (api, msg) in [
+        ("  ", "ERROR: failed to get platform API version; please set 'CNB_PLATFORM_API' to specify the desired platform API version\n"),
+        ("bad-api", "ERROR: failed to parse platform API 'bad-api'\n"),
+        ("0.6", "ERROR: failed to set platform API: platform API version '0.6' is incompatible with the lifecycle\n"),
+        ("0.16", "ERROR: failed to set platform API: platform API version '0.16' is incompatible with the lifecycle\n"),
+    ] {
+        let out = run(launch(&f, "launcher", &["--", "true"]).env("CNB_PLATFORM_API", api));
+        out.assert_code(11);
+        assert_eq!(out.text, msg, "stdout only, exactly one line");
+    }
+}
+
+#[test]
+fn platform_api_checked_before_metadata() {
+    let f = Fixture::new("errors-order");
+    let out = run(launch(&f, "launcher", &["--", "true"]).env("CNB_PLATFORM_API", "0.3"));
+    out.assert_code(11);
+}
+
+#[test]
+fn metadata_missing_or_malformed_exit_1() {
+    let f = Fixture::new("errors-md");
+    f.dir("workspace");
+    let out = run(&mut launch(&f, "launcher", &["--", "true"]));
+    out.assert_code(1);
+    assert_eq!(
+        out.text,
+        format!(
+            "ERROR: failed to read metadata: open {}: no such file or directory\n",
+            display(&f.path("layers/config/metadata.toml"))
+        )
+    );
+    for bad in [
+        "[[processes]]\ncommand = 5\n",
+        "processes = \"x\"",
+        "[[buildpacks]]\napi = 0.9\n",
+        "not toml at all",
+        "[[processes]\n",
+    ] {
+        f.file("layers/config/metadata.toml", bad);
+        let out = run(&mut launch(&f, "launcher", &["--", "true"]));
+        out.assert_code(1)
+            .assert_contains("ERROR: failed to read metadata: toml: line ");
+        assert_eq!(out.text.lines().count(), 1, "{}", out.text);
+    }
+    f.file("layers/config/metadata.toml", b"\xff\xfe[[");
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(1)
+        .assert_contains("ERROR: failed to read metadata: invalid UTF-8");
+}
+
+#[test]
+fn buildpack_api_exit_12() {
+    let f = with_metadata("[[buildpacks]]\nid = \"a/b\"\napi = \"0.6\"\n");
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(12)
+        .assert_contains("ERROR: failed to set API for buildpack 'a/b': buildpack API version '0.6' is incompatible with the lifecycle\n");
+    let f = with_metadata("[[buildpacks]]\nid = \"a/b\"\n");
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(12)
+        .assert_contains("ERROR: failed to parse buildpack API '<nil>' for buildpack 'a/b'\n");
+}
+
+#[test]
+fn selection_errors_exit_82() {
+    let f = with_metadata(&format!(
+        "{}[[processes]]\ntype = \"prod-only\"\ncommand = [\"true\"]\nexec-env = [\"production\"]\n[[processes]]\ntype = \"orphan\"\ncommand = [\"true\"]\nbuildpack-id = \"gone\"\n",
+        web("[]", "")
+    ));
+    run(launch(&f, "prod-only", &[]).env("CNB_EXEC_ENV", "test"))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: determine start command: process type prod-only was not found\n");
+    run(launch(&f, "prod-only", &[])
+        .env("CNB_EXEC_ENV", "test")
+        .env("CNB_PLATFORM_API", "0.14"))
+    .assert_code(0);
+    run(&mut launch(&f, "orphan", &["user-arg"]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: determine start command: failed to find buildpack for process orphan with buildpack ID gone\n");
+    run(&mut launch(&f, "web", &[]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: no command provided for process type \"web\"\n");
+}
+
+#[test]
+fn exec_errors_exit_82() {
+    let f = with_metadata(&web("[\"no-such-program\"]", ""));
+    run(&mut launch(&f, "web", &[]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: path lookup: exec: \"no-such-program\": executable file not found in $PATH\n");
+
+    let f = with_metadata(&web("[\"true\"]", "working-dir = \"missing-sub\"\n"));
+    run(&mut launch(&f, "web", &[]))
+        .assert_code(82)
+        .assert_contains(
+        "ERROR: failed to launch: change directory: chdir missing-sub: no such file or directory\n",
+    );
+    f.dir("workspace/missing-sub");
+    run(&mut launch(&f, "web", &[])).assert_code(0);
+
+    let f = with_metadata(&web("[\"true\"]", ""));
+    let mut cmd = f.command("web", "layers", "no-app");
+    cmd.env("CNB_PLATFORM_API", "0.15");
+    run(&mut cmd).assert_code(82).assert_contains(&format!(
+        "ERROR: failed to launch: change to app directory: chdir {}: no such file or directory\n",
+        display(&f.path("no-app"))
+    ));
+
+    let f = with_metadata(&web("[\"./not-exec\"]", ""));
+    f.file("workspace/not-exec", "#!/bin/sh\n");
+    let out = run(&mut launch(&f, "web", &[]));
+    out.assert_code(82);
+    if !is_root() {
+        out.assert_contains(
+            "ERROR: failed to launch: path lookup: exec: \"./not-exec\": permission denied\n",
+        );
+    }
+    let f2 = with_metadata(&web("[\"./bad-format\"]", ""));
+    f2.exe("workspace/bad-format", "\x7fELF garbage");
+    run(&mut launch(&f2, "web", &[]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: direct exec: exec format error\n");
+}
+
+#[test]
+fn child_exit_code_is_the_launchers() {
+    let f = with_metadata(B12);
+    run(&mut launch(&f, "launcher", &["--", "sh", "-c", "exit 42"])).assert_code(42);
+    run(&mut launch(&f, "launcher", &["exit 7"])).assert_code(7);
+}
+
+#[test]
+fn exec_d_failures_exit_82() {
+    let f = with_metadata(&web("[\"true\"]", ""));
+    let script = f.exe(
+        "layers/a_b/l/exec.d/0-fail",
+        "#!/bin/sh\necho 'A = \"x\"' >&3\nexit 3\n",
+    );
+    run(&mut launch(&f, "web", &[])).assert_code(82).assert_contains(&format!(
+        "ERROR: failed to launch: exec.d: failed to execute exec.d file at path '{}': exit status 3\n",
+        display(&script)
+    ));
+    std::fs::remove_file(&script).unwrap();
+
+    let script = f.exe(
+        "layers/a_b/l/exec.d/1-garbage",
+        "#!/bin/sh\nprintf '\\377 = = garbage' >&3\n",
+    );
+    run(&mut launch(&f, "web", &[]))
+        .assert_code(82)
+        .assert_contains(&format!(
+        "ERROR: failed to launch: exec.d: failed to decode output from exec.d file at path '{}': ",
+        display(&script)
+    ));
+    f.exe(
+        "layers/a_b/l/exec.d/1-garbage",
+        "#!/bin/sh\necho 'A = 1' >&3\n",
+    );
+    run(&mut launch(&f, "web", &[]))
+        .assert_code(82)
+        .assert_contains("failed to decode output from exec.d file")
+        .assert_contains("expected a string, found integer");
+    std::fs::remove_file(&script).unwrap();
+
+    let plain = f.file("layers/a_b/l/exec.d/2-not-executable", "A=1\n");
+    let out = run(&mut launch(&f, "web", &[]));
+    out.assert_code(82).assert_contains(&format!(
+        "ERROR: failed to launch: exec.d: failed to execute exec.d file at path '{0}': fork/exec {0}: permission denied\n",
+        display(&plain)
+    ));
+}
+
+#[test]
+fn env_file_values_are_bytes_and_huge_values_fail_cleanly() {
+    let f = with_metadata(B12);
+    f.file("layers/a_b/l/env/BYTES", b"\xff\xfe raw\n");
+    let out = run(&mut launch(&f, "launcher", &["--", "printenv", "BYTES"]));
+    out.assert_code(0);
+    assert_eq!(out.stdout, b"\xff\xfe raw\n\n");
+
+    // One env string over the kernel's 128 KiB limit: execve fails with E2BIG.
+    f.file("layers/a_b/l/env/HUGE", vec![b'x'; 200 * 1024]);
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: direct exec: argument list too long\n");
+    std::fs::remove_file(f.path("layers/a_b/l/env/HUGE")).unwrap();
+
+    // A value with a NUL byte cannot be passed to execve.
+    f.file("layers/a_b/l/env/NUL", b"a\0b");
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: direct exec: invalid argument\n");
+    std::fs::remove_file(f.path("layers/a_b/l/env/NUL")).unwrap();
+
+    // A large (but legal) value goes through untouched.
+    f.file("layers/a_b/l/env/BIG", vec![b'y'; 100 * 1024]);
+    let out = run(&mut launch(&f, "launcher", &["--", "printenv", "BIG"]));
+    out.assert_code(0);
+    assert_eq!(out.stdout.len(), 100 * 1024 + 1);
+}
+
+#[test]
+fn dangling_env_symlink_and_file_in_place_of_dir() {
+    let f = with_metadata(B12);
+    f.dir("layers/a_b/l/env");
+    std::os::unix::fs::symlink("/nonexistent", f.path("layers/a_b/l/env/DANGLING")).unwrap();
+    run(&mut launch(&f, "launcher", &["--", "true"])).assert_code(82).assert_contains(&format!(
+        "ERROR: failed to launch: modify env: add layer env: apply env files from dir '{0}': stat {0}/DANGLING: no such file or directory\n",
+        display(&f.path("layers/a_b/l/env"))
+    ));
+    std::fs::remove_file(f.path("layers/a_b/l/env/DANGLING")).unwrap();
+    f.file("layers/a_b/l/env.launch", "a file");
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(82)
+        .assert_contains(
+            "ERROR: failed to launch: modify env: add layer env: apply env files from dir '",
+        )
+        .assert_contains("env.launch': open ");
+}
+
+/// Runs the launcher as `nobody` when root, so that mode 000 really denies access.
+fn unprivileged(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    if is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    cmd
+}
+
+#[test]
+fn unreadable_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = with_metadata(B12);
+    let env_dir = f.dir("layers/a_b/l/env");
+    f.file("layers/a_b/l/env/A", "1");
+    std::fs::set_permissions(&env_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])))
+        .assert_code(82)
+        .assert_contains(&format!(
+            "ERROR: failed to launch: modify env: add layer env: apply env files from dir '{0}': open {0}: permission denied\n",
+            display(&env_dir)
+        ));
+    std::fs::set_permissions(&env_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let bp_dir = f.path("layers/a_b");
+    std::fs::set_permissions(&bp_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])))
+        .assert_code(82)
+        .assert_contains(&format!(
+            "ERROR: failed to launch: modify env: add layer root: failed to list files in dir '{0}': open {0}: permission denied\n",
+            display(&bp_dir)
+        ));
+    std::fs::set_permissions(&bp_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let execd = f.dir("layers/a_b/l/exec.d");
+    std::fs::set_permissions(&execd, std::fs::Permissions::from_mode(0o000)).unwrap();
+    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])))
+        .assert_code(82)
+        .assert_contains(&format!(
+            "ERROR: failed to launch: exec.d: failed to list files in dir '{0}': open {0}: permission denied\n",
+            display(&execd)
+        ));
+    std::fs::set_permissions(&execd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"]))).assert_code(0);
+}
+
+#[test]
+fn colour_unless_no_color() {
+    let f = with_metadata(B12);
+    let out = run(launch(&f, "launcher", &[]).env_remove("CNB_NO_COLOR"));
+    out.assert_code(82)
+        .assert_contains("\x1b[31;1mERROR: \x1b[0mfailed to launch: determine start command");
+}

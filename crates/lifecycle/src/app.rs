@@ -1,0 +1,89 @@
+//! Facts about an app image the launcher operations need: its lifecycle metadata, where its
+//! launcher layer sits, and the APIs its launcher must support.
+
+use std::collections::BTreeMap;
+
+use relaunch_oci::layer::read::read_file;
+use relaunch_oci::{Digest, Image};
+use serde_json::Value;
+
+use crate::check::AppApis;
+use crate::error::{Error, Result};
+use crate::metadata::{LaunchMetadata, LauncherMode, LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
+
+pub const PLATFORM_API_ENV: &str = "CNB_PLATFORM_API";
+pub const LAYERS_DIR_ENV: &str = "CNB_LAYERS_DIR";
+pub const DEFAULT_LAYERS_DIR: &str = "/layers";
+/// metadata.toml is a few KiB; anything near this is not a launcher config.
+const METADATA_TOML_LIMIT: u64 = 1 << 20;
+
+/// Value of `name` in the image config's `Env`.
+pub fn env(image: &Image, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    image
+        .container_config()?
+        .get("Env")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|e| e.strip_prefix(&prefix).map(String::from))
+}
+
+/// Labels with string values (the contract's labels are all strings).
+pub fn string_labels(image: &Image) -> BTreeMap<String, String> {
+    image
+        .labels()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+        .collect()
+}
+
+/// The app image's lifecycle metadata and the index of its launcher layer.
+pub fn lifecycle_metadata(app: &Image) -> Result<(LifecycleMetadata, usize)> {
+    let md = LifecycleMetadata::from_label(app.label(LIFECYCLE_METADATA_LABEL).as_deref())?;
+    let index = layer_index(app, &md.launcher.sha).ok_or_else(|| Error::LauncherLayerNotFound {
+        sha: md.launcher.sha.clone(),
+    })?;
+    Ok((md, index))
+}
+
+fn layer_index(image: &Image, sha: &str) -> Option<usize> {
+    let digest = Digest::parse(sha).ok()?;
+    image.layers().iter().position(|l| l.diff_id == digest)
+}
+
+/// The app's Platform API (image Env, L-5) and every buildpack API from
+/// `<layers>/config/metadata.toml` (L-6). Only the config layer is read.
+pub fn app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
+    let value = env(app, PLATFORM_API_ENV).ok_or(Error::NoPlatformApi(PLATFORM_API_ENV))?;
+    let platform = value
+        .trim()
+        .parse()
+        .map_err(|e: crate::apis::ParseApiError| Error::BadPlatformApi {
+            var: PLATFORM_API_ENV,
+            value: value.clone(),
+            reason: e.to_string(),
+        })?;
+    let index = layer_index(app, &md.config.sha).ok_or_else(|| Error::ConfigLayerNotFound {
+        sha: md.config.sha.clone(),
+    })?;
+    let layers_dir = env(app, LAYERS_DIR_ENV).unwrap_or_else(|| DEFAULT_LAYERS_DIR.into());
+    let path = format!("{}/config/metadata.toml", layers_dir.trim_end_matches('/'));
+    let mut only_config = Image::new(app.flavor(), serde_json::json!({}))?;
+    only_config.set_layers(vec![app.layers()[index].clone()])?;
+    let (_, bytes) = read_file(&only_config, &path, METADATA_TOML_LIMIT).map_err(|source| {
+        Error::MissingFile {
+            image: format!("config layer {}", md.config.sha),
+            path: path.clone(),
+            source,
+        }
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(AppApis {
+        platform,
+        buildpacks: LaunchMetadata::parse(&text)?.buildpacks,
+        launcher_target: (md.launcher.mode() == LauncherMode::Symlink)
+            .then(|| md.launcher.target.clone())
+            .flatten(),
+    })
+}

@@ -1,0 +1,191 @@
+//! Switching an app image's launcher layer between the exporter's binary and a symlink to
+//! the run image's launcher, in place: same position, same history entry, so the image
+//! keeps the structure the exporter gave it (P-5) and rebasers find it by `launcher.sha`.
+
+use relaunch_oci::layer::{Entry, LayerBuilder};
+use relaunch_oci::mutate::{self, LayerSel, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
+use relaunch_oci::{Digest, Image, Layer};
+use tracing::warn;
+
+use crate::app::{app_apis, lifecycle_metadata};
+use crate::check::{check, CompatReport};
+use crate::contract::{validate_path, AdvertisedLauncher, APP_LAUNCHER_PATH};
+use crate::error::{Error, Result};
+use crate::launcher::ResolvedLauncher;
+use crate::metadata::{
+    BuildMetadata, LauncherMode, LauncherRecord, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL,
+};
+
+/// The image an app is based on, for the OCI `org.opencontainers.image.base.*` annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    pub name: String,
+    pub digest: Digest,
+}
+
+/// Result of `decouple` / `recouple`.
+#[derive(Debug, Clone)]
+pub struct Switched {
+    pub image: Image,
+    /// The app's APIs against the launcher that will run it.
+    pub report: CompatReport,
+    /// `launcher` record before the switch.
+    pub previous: LauncherRecord,
+    /// diffID of the launcher layer now in the image (the new `launcher.sha`).
+    pub layer: Digest,
+    /// Nothing to change: the caller writes nothing.
+    pub unchanged: bool,
+}
+
+/// `/cnb`, `/cnb/lifecycle` and the symlink `/cnb/lifecycle/launcher → target`. Depends on
+/// the target only, so every app decoupled onto the same path shares one blob.
+pub fn symlink_layer(target: &str) -> Result<Layer> {
+    Ok(LayerBuilder::new()
+        .entry(Entry::dir("/cnb", 0o755))
+        .entry(Entry::dir("/cnb/lifecycle", 0o755))
+        .entry(Entry::symlink(APP_LAUNCHER_PATH, target))
+        .build()?)
+}
+
+/// The exporter's launcher layer, byte for byte (reference §3.2).
+pub fn binary_layer(bytes: &[u8]) -> Result<Layer> {
+    Ok(LayerBuilder::new()
+        .entry(Entry::dir("/cnb", 0o755))
+        .entry(Entry::dir("/cnb/lifecycle", 0o755))
+        .entry(Entry::file(APP_LAUNCHER_PATH, 0o755, bytes.to_vec()))
+        .build()?)
+}
+
+/// Replaces the binary launcher layer by a symlink to `run_launcher.path`, after checking
+/// that the run image's launcher supports the app's Platform and Buildpack APIs.
+pub fn decouple(
+    app: Image,
+    run_launcher: &AdvertisedLauncher,
+    base: Option<&BaseImage>,
+    force: bool,
+) -> Result<Switched> {
+    validate_path(&run_launcher.path)?;
+    let layer = symlink_layer(&run_launcher.path)?;
+    let mut build = BuildMetadata::default();
+    build.set_launcher(LauncherMode::Symlink, Some(&run_launcher.path), None);
+    switch(
+        app,
+        Target {
+            layer,
+            mode: LauncherMode::Symlink,
+            target: Some(run_launcher.path.clone()),
+            build_launcher: build.launcher,
+            launcher: run_launcher.clone(),
+        },
+        base,
+        force,
+    )
+}
+
+/// Puts a launcher binary back into the app image (the reverse of [`decouple`]).
+pub fn recouple(
+    app: Image,
+    launcher: &ResolvedLauncher,
+    base: Option<&BaseImage>,
+    force: bool,
+) -> Result<Switched> {
+    let layer = binary_layer(&launcher.binary.bytes)?;
+    let mut build = BuildMetadata::default();
+    build.set_launcher(LauncherMode::Binary, None, Some(&launcher.version));
+    switch(
+        app,
+        Target {
+            layer,
+            mode: LauncherMode::Binary,
+            target: None,
+            build_launcher: build.launcher,
+            launcher: AdvertisedLauncher {
+                path: APP_LAUNCHER_PATH.into(),
+                version: launcher.version.clone(),
+                platform_apis: launcher.platform_apis.clone(),
+                buildpack_apis: launcher.buildpack_apis.clone(),
+            },
+        },
+        base,
+        force,
+    )
+}
+
+struct Target {
+    layer: Layer,
+    mode: LauncherMode,
+    target: Option<String>,
+    build_launcher: Option<serde_json::Value>,
+    /// The launcher that will run the app after the switch.
+    launcher: AdvertisedLauncher,
+}
+
+fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> Result<Switched> {
+    let (mut md, index) = lifecycle_metadata(&app)?;
+    let mut apis = app_apis(&app, &md)?;
+    // The switch re-points the launcher, so where it pointed before does not matter.
+    apis.launcher_target = None;
+    let report = check(&apis, &t.launcher);
+    if let Some(problem) = report.problem() {
+        if !force {
+            return Err(Error::Incompatible(problem));
+        }
+        warn!("--force: {problem}");
+    }
+    let previous = md.launcher.clone();
+    let mut build = BuildMetadata::from_label(app.label(BUILD_METADATA_LABEL).as_deref())?;
+    let new_sha = t.layer.diff_id.clone();
+
+    let annotations: Vec<(&str, String)> = base
+        .map(|b| {
+            vec![
+                (ANNOTATION_BASE_NAME, b.name.clone()),
+                (ANNOTATION_BASE_DIGEST, b.digest.to_string()),
+            ]
+        })
+        .unwrap_or_default();
+    let current = app.annotations();
+    let unchanged = previous.sha == new_sha.as_str()
+        && previous.mode() == t.mode
+        && previous.target == t.target
+        && annotations
+            .iter()
+            .all(|(k, v)| current.get(*k).and_then(|x| x.as_str()) == Some(v.as_str()));
+    if unchanged {
+        return Ok(Switched {
+            image: app,
+            report,
+            previous,
+            layer: new_sha,
+            unchanged: true,
+        });
+    }
+
+    if previous.sha != new_sha.as_str() {
+        // History entry kept: same layer role, same `Buildpacks Application Launcher` line.
+        mutate::replace_layer(&mut app, &LayerSel::Index(index), t.layer, None)?;
+    }
+    md.launcher.sha = new_sha.to_string();
+    md.launcher.mode = Some(t.mode);
+    md.launcher.target = t.target;
+    build.launcher = t.build_launcher;
+    let (md_label, build_label) = (md.to_label(), build.to_label());
+    mutate::set_labels(
+        &mut app,
+        [
+            (LIFECYCLE_METADATA_LABEL, Some(md_label.as_str())),
+            (BUILD_METADATA_LABEL, Some(build_label.as_str())),
+        ],
+    )?;
+    mutate::set_annotations(
+        &mut app,
+        annotations.iter().map(|(k, v)| (*k, Some(v.as_str()))),
+    );
+    Ok(Switched {
+        image: app,
+        report,
+        previous,
+        layer: new_sha,
+        unchanged: false,
+    })
+}

@@ -1,0 +1,132 @@
+//! `relaunch decouple` / `relaunch recouple`: switch an app image's launcher layer between
+//! a symlink to the run image's launcher and a launcher binary, in place.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use relaunch_lifecycle::app::lifecycle_metadata;
+use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
+use relaunch_oci::{Image, ImageRef};
+use serde_json::json;
+
+use super::images::{load, run_image_for, write, LauncherArgs, RunImage};
+use super::Global;
+
+#[derive(clap::Args, Debug)]
+pub struct DecoupleArgs {
+    /// App image: oci:<dir>[:<tag>] or [host[:port]/]repo[:tag|@digest]
+    pub app_image: String,
+    /// Run image whose launcher the app will use (default: runImage.reference).
+    #[arg(long)]
+    pub run_image: Option<String>,
+    /// Output image reference.
+    #[arg(long, value_name = "IMAGE")]
+    pub tag: ImageRef,
+    /// Switch even if the launcher does not support the app's APIs.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RecoupleArgs {
+    /// App image: oci:<dir>[:<tag>] or [host[:port]/]repo[:tag|@digest]
+    pub app_image: String,
+    #[command(flatten)]
+    pub launcher: LauncherArgs,
+    /// Run image the app is based on, for the base-image annotations (default: runImage.reference).
+    #[arg(long)]
+    pub run_image: Option<String>,
+    /// Output image reference.
+    #[arg(long, value_name = "IMAGE")]
+    pub tag: ImageRef,
+    /// Switch even if the launcher does not support the app's APIs.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn base_of(run: &RunImage) -> Option<BaseImage> {
+    run.digest.clone().map(|digest| BaseImage {
+        name: run.name.clone(),
+        digest,
+    })
+}
+
+fn context(
+    global: &Global,
+    reference: &str,
+    explicit: Option<&str>,
+) -> anyhow::Result<(Image, RunImage)> {
+    let app = load(global, reference)?;
+    let (md, _) = lifecycle_metadata(&app).with_context(|| format!("app image {reference}"))?;
+    let run = run_image_for(global, &app, &md, explicit)?;
+    Ok((app, run))
+}
+
+pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitCode> {
+    let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
+    let advertised = run.advertised.clone().ok_or_else(|| {
+        anyhow!(relaunch_lifecycle::Error::NoAdvertisedLauncher(
+            run.name.clone()
+        ))
+    })?;
+    let switched = decouple(app, &advertised, base_of(&run).as_ref(), args.force)
+        .with_context(|| format!("decoupling {}", args.app_image))?;
+    finish(global, switched, &args.tag, args.json, "decoupled")
+}
+
+pub fn run_recouple(global: &Global, args: RecoupleArgs) -> anyhow::Result<ExitCode> {
+    let launcher = args.launcher.resolve(global)?;
+    let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
+    let switched = recouple(app, &launcher, base_of(&run).as_ref(), args.force)
+        .with_context(|| format!("recoupling {}", args.app_image))?;
+    finish(global, switched, &args.tag, args.json, "recoupled")
+}
+
+fn finish(
+    global: &Global,
+    s: Switched,
+    tag: &ImageRef,
+    as_json: bool,
+    verb: &str,
+) -> anyhow::Result<ExitCode> {
+    let digest = if s.unchanged {
+        None
+    } else {
+        Some(write(global, &s.image, tag)?)
+    };
+    if as_json {
+        let out = json!({
+            "changed": !s.unchanged,
+            "digest": digest.as_ref().map(ToString::to_string),
+            "previous": s.previous,
+            "launcher-sha": s.layer.to_string(),
+            "check": s.report,
+        });
+        println!("{out:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let l = &s.report.launcher;
+    match digest {
+        None => println!(
+            "unchanged: the launcher layer is already {} ({}); nothing written",
+            s.layer, l.path
+        ),
+        Some(d) => {
+            println!(
+                "{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
+                s.previous.sha, s.layer, l.path, l.version, l.platform_apis, l.buildpack_apis
+            );
+            println!("wrote {tag} ({d})");
+        }
+    }
+    if let Some(problem) = s.report.problem() {
+        println!("WARNING (forced): {problem}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,247 @@
+//! `relaunch demo [--dir D] [--launcher FILE]`: the launcher-decoupling story on OCI
+//! layouts in a local directory, step by step, no registry needed.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
+use relaunch_lifecycle::check::check;
+use relaunch_lifecycle::contract::DEFAULT_PATH;
+use relaunch_lifecycle::decouple::{decouple, BaseImage};
+use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::fixtures::{
+    bumped_version, export_app, host_busybox_rootfs, run_image_from_rootfs, sample_app,
+    with_launcher_version, RunImageRef,
+};
+use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
+use relaunch_lifecycle::stamp::stamp_run_image;
+use relaunch_oci::{mutate, Image, ImageRef};
+
+use super::images::{layout_digest_ref, write};
+use super::{container, Global};
+
+/// The sample app is built at Platform API 0.10, so a run image advertising only 0.12+
+/// must be refused.
+const APP_PLATFORM_API: Api = Api::new(0, 10);
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Directory for the OCI layouts, root filesystem and container bundles.
+    #[arg(long, default_value = "target/demo")]
+    pub dir: PathBuf,
+    /// Launcher binary to stamp into the run images.
+    #[arg(long, default_value = "dist/launcher")]
+    pub launcher: PathBuf,
+}
+
+struct Demo<'a> {
+    global: &'a Global,
+    dir: PathBuf,
+    step: usize,
+}
+
+impl Demo<'_> {
+    fn step(&mut self, what: &str) {
+        self.step += 1;
+        println!("\n==> {}. {what}", self.step);
+    }
+
+    fn layout(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn save(&self, image: &Image, name: &str, tag: &str) -> anyhow::Result<String> {
+        let dir = self.layout(name);
+        let reference = ImageRef::Layout {
+            dir: dir.clone(),
+            tag: Some(tag.into()),
+        };
+        let digest = write(self.global, image, &reference)?;
+        println!("    wrote oci:{}:{tag} ({digest})", dir.display());
+        Ok(layout_digest_ref(&dir, &digest))
+    }
+
+    fn run_container(&self, name: &str, tag: &str) -> anyhow::Result<()> {
+        if let Some(why) = container::unavailable() {
+            println!("    (not running the container: {why})");
+            return Ok(());
+        }
+        let bundle = self.dir.join(format!("bundle-{tag}"));
+        let id = format!("relaunch-demo-{}-{tag}", std::process::id());
+        let output = container::run(&self.layout(name), tag, &bundle, &id)?;
+        println!("    container output:");
+        for line in output.lines() {
+            println!("      | {line}");
+        }
+        Ok(())
+    }
+}
+
+pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    if !args.launcher.is_file() {
+        bail!(
+            "launcher {} not found: build it with scripts/build-launcher.sh or pass --launcher",
+            args.launcher.display()
+        );
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let mut demo = Demo {
+        global,
+        dir: std::fs::canonicalize(&args.dir)?,
+        step: 0,
+    };
+
+    demo.step("Run image: a root filesystem of busybox-static and bash-static");
+    let rootfs = demo.dir.join("rootfs");
+    host_busybox_rootfs(&rootfs)?;
+    let base = run_image_from_rootfs(&rootfs)?;
+    demo.save(&base, "run", "base")?;
+
+    demo.step("Stamp the run image with the launcher (relaunch run-image add-launcher)");
+    let v1 = resolve(
+        LauncherBinary::from_file(&args.launcher)?,
+        None,
+        &Overrides::default(),
+    )?;
+    let run_v1 = stamp(&demo, &base, &v1, "v1")?;
+
+    demo.step(&format!("Export an app image as the lifecycle would (Platform API {APP_PLATFORM_API}, binary launcher layer)"));
+    let run_ref = RunImageRef {
+        image: format!("oci:{}:v1", demo.layout("run").display()),
+        reference: layout_digest_ref(&demo.layout("run"), &run_v1.digest()),
+    };
+    let built = export_app(
+        &run_v1,
+        &run_ref,
+        &sample_app(APP_PLATFORM_API),
+        &v1.binary.bytes,
+        &v1.version,
+    )?;
+    describe_launcher(&built)?;
+    demo.save(&built, "app", "built")?;
+
+    demo.step("Check: will the app start with the run image's launcher? (relaunch check)");
+    let advertised_v1 = relaunch_lifecycle::contract::AdvertisedLauncher::from_labels(
+        &relaunch_lifecycle::app::string_labels(&run_v1),
+    )?
+    .context("the stamped run image advertises no launcher")?;
+    let (md, _) = lifecycle_metadata(&built)?;
+    let report = check(&app_apis(&built, &md)?, &advertised_v1);
+    for line in report.to_string().lines() {
+        println!("    {line}");
+    }
+
+    demo.step("Decouple: replace the launcher binary layer by a symlink into the run image (relaunch decouple)");
+    let base_v1 = BaseImage {
+        name: run_ref.image.clone(),
+        digest: run_v1.digest(),
+    };
+    let decoupled = decouple(built.clone(), &advertised_v1, Some(&base_v1), false)?;
+    println!(
+        "    launcher.sha {} -> {} (same position, {} layers before and after)",
+        decoupled.previous.sha,
+        decoupled.layer,
+        decoupled.image.layers().len()
+    );
+    describe_launcher(&decoupled.image)?;
+    demo.save(&decoupled.image, "app", "decoupled")?;
+    let again = decouple(
+        decoupled.image.clone(),
+        &advertised_v1,
+        Some(&base_v1),
+        false,
+    )?;
+    println!(
+        "    decoupling again changes nothing: unchanged = {}",
+        again.unchanged
+    );
+
+    demo.step("Run the decoupled app: /cnb/process/web -> /cnb/lifecycle/launcher -> the run image's launcher");
+    demo.run_container("app", "decoupled")?;
+
+    demo.step("A new launcher build ships in a new run image");
+    let v2_version = bumped_version(&v1.version);
+    let v2_path = demo.dir.join("launcher-v2");
+    std::fs::write(
+        &v2_path,
+        with_launcher_version(&v1.binary.bytes, &v2_version)?,
+    )?;
+    std::fs::set_permissions(&v2_path, std::fs::Permissions::from_mode(0o755))?;
+    let v2 = resolve(
+        LauncherBinary::from_file(&v2_path)?,
+        None,
+        &Overrides::default(),
+    )?;
+    let run_v2 = stamp(&demo, &base, &v2, "v2")?;
+
+    demo.step("Plain base swap of the decoupled app onto the new run image (no lifecycle checks)");
+    let mut swapped = decoupled.image.clone();
+    let old_top = run_v1
+        .layers()
+        .last()
+        .context("run image has no layers")?
+        .diff_id
+        .clone();
+    mutate::rebase(&mut swapped, &old_top, &run_v2)?;
+    println!("    the app's own layers are untouched; only the run-image layers changed");
+    demo.save(&swapped, "app", "swapped")?;
+    demo.run_container("app", "swapped")?;
+
+    demo.step("Refusal: a run image whose launcher only supports Platform API 0.12+");
+    let narrow = Overrides {
+        platform_apis: Some(
+            v1.platform_apis
+                .iter()
+                .copied()
+                .filter(|a| *a >= Api::new(0, 12))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let v3 = resolve(LauncherBinary::from_file(&args.launcher)?, None, &narrow)?;
+    let run_v3 = stamp(&demo, &base, &v3, "p012")?;
+    let advertised_v3 = relaunch_lifecycle::contract::AdvertisedLauncher::from_labels(
+        &relaunch_lifecycle::app::string_labels(&run_v3),
+    )?
+    .context("the stamped run image advertises no launcher")?;
+    match decouple(built, &advertised_v3, None, false) {
+        Ok(_) => bail!("decoupling onto a Platform 0.12+ launcher was not refused"),
+        Err(e) => println!("    refused, nothing written: {e}"),
+    }
+
+    println!("\nDone. Layouts are in {}", demo.dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stamp(
+    demo: &Demo,
+    base: &Image,
+    launcher: &ResolvedLauncher,
+    tag: &str,
+) -> anyhow::Result<Image> {
+    let stamped = stamp_run_image(base.clone(), launcher, DEFAULT_PATH)?;
+    let a = &stamped.advertised;
+    println!(
+        "    launcher {} at {}: Platform APIs {}, Buildpack APIs {}",
+        a.version, a.path, a.platform_apis, a.buildpack_apis
+    );
+    demo.save(&stamped.image, "run", tag)?;
+    Ok(stamped.image)
+}
+
+fn describe_launcher(app: &Image) -> anyhow::Result<()> {
+    let (md, index) = lifecycle_metadata(app)?;
+    let mode = md.launcher.mode();
+    let target = md.launcher.target.as_deref().unwrap_or("-");
+    println!(
+        "    launcher layer {index} of {}: type {mode:?}, target {target}, sha {}",
+        app.layers().len(),
+        md.launcher.sha
+    );
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Image access shared by the launcher subcommands: loading (including the digest
+//! references `runImage.reference` holds), writing, resolving `--launcher`, and finding the
+//! run image an app is based on.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use relaunch_lifecycle::apis::ApiList;
+use relaunch_lifecycle::app::string_labels;
+use relaunch_lifecycle::contract::AdvertisedLauncher;
+use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
+use relaunch_lifecycle::metadata::LifecycleMetadata;
+use relaunch_oci::layer::read::read_file;
+use relaunch_oci::{read, Artifact, Digest, Image, ImageRef, Layout, ManifestRef, Repo, Transport};
+use tracing::warn;
+
+use super::{BarProgress, Global};
+
+/// Largest launcher accepted from an image (the reference Go launcher must stay under 4 MiB).
+const LAUNCHER_LIMIT: u64 = 64 << 20;
+
+/// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
+pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
+    let opened = || -> anyhow::Result<Image> {
+        if let Some((dir, digest)) = reference
+            .strip_prefix("oci:")
+            .and_then(|r| r.rsplit_once('@'))
+        {
+            let transport: Arc<dyn Transport> = Arc::new(Layout::open(dir)?);
+            return match read::load(&transport, &ManifestRef::Digest(Digest::parse(digest)?))? {
+                Artifact::Image(img) => Ok(img),
+                Artifact::Index(_) => bail!("{reference} is an index, not an image"),
+            };
+        }
+        let r = ImageRef::parse(reference)?;
+        Ok(Repo::open(&r, &global.transport_options())?.load_image(None)?)
+    };
+    opened().with_context(|| format!("reading image {reference}"))
+}
+
+/// `oci:<dir>@<digest>`: how a layout image is named in `runImage.reference`.
+pub fn layout_digest_ref(dir: &Path, digest: &Digest) -> String {
+    format!("oci:{}@{digest}", dir.display())
+}
+
+/// Writes `image` to `out` (blobs first, the tag last) and returns the manifest digest.
+pub fn write(global: &Global, image: &Image, out: &ImageRef) -> anyhow::Result<Digest> {
+    let repo =
+        Repo::create(out, &global.transport_options()).with_context(|| format!("opening {out}"))?;
+    let tags: Vec<String> = match &repo.reference {
+        ManifestRef::Tag(t) => vec![t.clone()],
+        ManifestRef::Digest(_) => bail!("--tag {out} names a digest; give a tag"),
+    };
+    let progress = BarProgress::for_stderr();
+    let report = relaunch_oci::write_image(image, repo.transport.as_ref(), &tags, &progress)
+        .with_context(|| format!("writing {out}"))?;
+    progress.finish();
+    report.digest.context("nothing was written")
+}
+
+/// `--launcher` and what to advertise about it.
+#[derive(clap::Args, Debug)]
+pub struct LauncherArgs {
+    /// Launcher executable: a file, or an image holding /cnb/lifecycle/launcher (e.g. a
+    /// lifecycle image, whose io.buildpacks.lifecycle.apis label lists its APIs).
+    #[arg(long, value_name = "FILE|IMAGE")]
+    pub launcher: String,
+    /// Platform APIs to advertise (comma-separated); required for a launcher without a
+    /// self-description or lifecycle label, else may only narrow what it declares.
+    #[arg(long, value_name = "LIST")]
+    pub platform_apis: Option<ApiList>,
+    /// Buildpack APIs to advertise (comma-separated); as --platform-apis.
+    #[arg(long, value_name = "LIST")]
+    pub buildpack_apis: Option<ApiList>,
+    /// Version to advertise for a launcher that does not declare one.
+    #[arg(long, value_name = "VERSION")]
+    pub launcher_version: Option<String>,
+}
+
+impl LauncherArgs {
+    pub fn resolve(&self, global: &Global) -> anyhow::Result<ResolvedLauncher> {
+        let overrides = Overrides {
+            platform_apis: self.platform_apis.clone(),
+            buildpack_apis: self.buildpack_apis.clone(),
+            version: self.launcher_version.clone(),
+        };
+        let path = Path::new(&self.launcher);
+        if path.exists() || self.launcher.starts_with('/') || self.launcher.starts_with('.') {
+            return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
+        }
+        let image = load(global, &self.launcher)?;
+        let (entry, bytes) = read_file(
+            &image,
+            relaunch_lifecycle::contract::APP_LAUNCHER_PATH,
+            LAUNCHER_LIMIT,
+        )
+        .with_context(|| {
+            format!(
+                "image {} has no usable /cnb/lifecycle/launcher",
+                self.launcher
+            )
+        })?;
+        let origin = format!("{}:/cnb/lifecycle/launcher", self.launcher);
+        let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
+        Ok(resolve(binary, Some(&string_labels(&image)), &overrides)?)
+    }
+}
+
+/// The run image an app is (now) based on, and the launcher it advertises.
+pub struct RunImage {
+    /// Name used in messages and in `org.opencontainers.image.base.name`.
+    pub name: String,
+    pub digest: Option<Digest>,
+    pub advertised: Option<AdvertisedLauncher>,
+}
+
+/// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
+/// base of the app; when that image cannot be read, the launcher labels the app inherited
+/// from it at export are used (with a warning: they go stale on a base swap, G-26).
+pub fn run_image_for(
+    global: &Global,
+    app: &Image,
+    md: &LifecycleMetadata,
+    explicit: Option<&str>,
+) -> anyhow::Result<RunImage> {
+    let from_image = |name: &str, image: &Image| -> anyhow::Result<RunImage> {
+        Ok(RunImage {
+            name: name.to_string(),
+            digest: Some(image.digest()),
+            advertised: AdvertisedLauncher::from_labels(&string_labels(image))
+                .with_context(|| format!("run image {name}"))?,
+        })
+    };
+    if let Some(name) = explicit {
+        return from_image(name, &load(global, name)?);
+    }
+    let reference = md.run_image.reference.as_str();
+    if reference.is_empty() {
+        bail!("the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image");
+    }
+    match load(global, reference) {
+        Ok(run) => {
+            let n = run.layers().len();
+            if app.layers().len() < n || app.diff_ids()[..n] != run.diff_ids()[..] {
+                bail!(
+                    "the app is no longer based on runImage.reference {reference} (its base layers differ, e.g. after a base swap that did not update the label); pass --run-image with the run image it is based on now"
+                );
+            }
+            let name = md
+                .run_image
+                .image
+                .clone()
+                .unwrap_or_else(|| reference.to_string());
+            from_image(&name, &run)
+        }
+        Err(e) => {
+            warn!(
+                "{e:#}; using the launcher labels the app inherited from its run image at export"
+            );
+            Ok(RunImage {
+                name: md
+                    .run_image
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| reference.to_string()),
+                digest: reference
+                    .rsplit_once('@')
+                    .and_then(|(_, d)| Digest::parse(d).ok()),
+                advertised: AdvertisedLauncher::from_labels(&string_labels(app))
+                    .context("the app's inherited run-image labels")?,
+            })
+        }
+    }
+}
+
+/// For `relaunch inspect`: the launcher that will actually run `app` (JSON), `null` for
+/// images without lifecycle metadata.
+pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
+    use relaunch_lifecycle::effective::effective_launcher;
+    let Ok((md, _)) = relaunch_lifecycle::app::lifecycle_metadata(app) else {
+        return serde_json::Value::Null;
+    };
+    let run = match run_image_for(global, app, &md, None) {
+        Ok(run) => Some(run),
+        Err(e) => {
+            warn!("{e:#}");
+            None
+        }
+    };
+    let facts = effective_launcher(
+        app,
+        run.as_ref()
+            .map(|r| (r.name.as_str(), r.advertised.as_ref())),
+    );
+    match facts {
+        Ok(f) => serde_json::to_value(f).unwrap_or_default(),
+        Err(e) => serde_json::json!({"error": e.to_string()}),
+    }
+}

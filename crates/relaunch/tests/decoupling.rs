@@ -1,0 +1,356 @@
+//! The decoupling story end to end, against an OCI layout and a real registry: stamp a run
+//! image with the static launcher, export an app like the lifecycle does, decouple it, run
+//! it with umoci + runc, swap in a run image with another launcher build, and watch a run
+//! image that lacks the app's Platform API get refused.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::app::lifecycle_metadata;
+use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::fixtures::{
+    bumped_version, export_app, sample_app, with_launcher_version, RunImageRef,
+};
+use relaunch_oci::mutate;
+use relaunch_testkit::{runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
+use serde_json::Value;
+use support::{base_run_image, fails, launcher_path, ok, stderr, stdout, Store};
+
+#[test]
+fn story_on_an_oci_layout() {
+    let scratch = tempfile::tempdir().unwrap();
+    story(
+        &Store::Layout(scratch.path().join("images")),
+        scratch.path(),
+    );
+}
+
+#[test]
+fn story_on_a_registry() {
+    let scratch = tempfile::tempdir().unwrap();
+    story(
+        &Store::Registry(Registry::start(Auth::Anonymous)),
+        scratch.path(),
+    );
+}
+
+fn labels(image: &relaunch_oci::Image) -> serde_json::Map<String, Value> {
+    image.labels()
+}
+
+/// Runs `repo:tag` as a container and returns its stdout.
+fn run_app(store: &Store, repo: &str, tag: &str, scratch: &std::path::Path) -> String {
+    let layout = store.layout_of(repo, tag, scratch);
+    let bundle = scratch.join(format!("bundle-{tag}"));
+    umoci_unpack(&layout, tag, &bundle);
+    let target = std::fs::read_link(bundle.join("rootfs/cnb/lifecycle/launcher")).unwrap();
+    assert_eq!(
+        target.to_str(),
+        Some("/usr/local/bin/launcher"),
+        "the app's launcher is a symlink"
+    );
+    let out = runc_run(&bundle, None, &[]);
+    assert!(
+        out.status.success(),
+        "container failed: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn story(store: &Store, scratch: &std::path::Path) {
+    let launcher = launcher_path();
+    let launcher_str = launcher.to_str().unwrap();
+    let v1 = LauncherBinary::from_file(&launcher).unwrap();
+    let v1_desc = v1
+        .descriptor
+        .clone()
+        .expect("the static launcher describes itself");
+    base_run_image(store, scratch);
+
+    // Stamp: one layer on top of the base, contract labels from the self-description.
+    ok(store.relaunch(&[
+        "run-image",
+        "add-launcher",
+        &store.r("run", "base"),
+        "--launcher",
+        launcher_str,
+        "--tag",
+        &store.r("run", "v1"),
+    ]));
+    let base = store.get("run", "base");
+    let run_v1 = store.get("run", "v1");
+    assert_eq!(run_v1.layers().len(), base.layers().len() + 1);
+    let l = labels(&run_v1);
+    assert_eq!(
+        l["io.buildpacks.run.launcher.path"],
+        "/usr/local/bin/launcher"
+    );
+    assert_eq!(
+        l["io.buildpacks.run-image.launcher.version"],
+        v1_desc.version.as_str()
+    );
+    assert_eq!(
+        l["io.buildpacks.run-image.launcher.platform-apis"],
+        v1_desc.platform_apis.to_label().as_str()
+    );
+    assert_eq!(
+        l["io.buildpacks.run-image.launcher.buildpack-apis"],
+        v1_desc.buildpack_apis.to_label().as_str()
+    );
+    assert!(l["io.buildpacks.run-image.launcher.platform-apis"]
+        .as_str()
+        .unwrap()
+        .contains("0.10"));
+
+    // The app, exported onto run:v1 with the binary launcher, at Platform API 0.10.
+    let run_ref = RunImageRef {
+        image: store.r("run", "v1"),
+        reference: store.digest_ref("run", &run_v1.digest()),
+    };
+    let built = export_app(
+        &run_v1,
+        &run_ref,
+        &sample_app(Api::new(0, 10)),
+        &v1.bytes,
+        &v1_desc.version,
+    )
+    .unwrap();
+    store.put(&built, "app", "built");
+
+    let report: Value = serde_json::from_str(&ok(store.relaunch(&[
+        "check",
+        &store.r("app", "built"),
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(report["compatible"], true, "{report:#}");
+    assert_eq!(report["app"]["platform-api"], "0.10");
+    assert_eq!(report["app"]["buildpacks"][0]["api"], "0.10");
+
+    // Decouple: same layer count, same position, same history, symlink layer by launcher.sha.
+    let out = ok(store.relaunch(&[
+        "decouple",
+        &store.r("app", "built"),
+        "--tag",
+        &store.r("app", "decoupled"),
+    ]));
+    assert!(out.contains("decoupled: launcher layer"), "{out}");
+    let decoupled = store.get("app", "decoupled");
+    let (md_before, index_before) = lifecycle_metadata(&built).unwrap();
+    let (md, index) = lifecycle_metadata(&decoupled).unwrap();
+    assert_eq!(index, index_before);
+    assert_eq!(decoupled.layers().len(), built.layers().len());
+    assert_eq!(decoupled.history(), built.history());
+    assert_ne!(md.launcher.sha, md_before.launcher.sha);
+    assert_eq!(decoupled.layers()[index].diff_id.as_str(), md.launcher.sha);
+    let lifecycle_label: Value = serde_json::from_str(
+        labels(&decoupled)["io.buildpacks.lifecycle.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(lifecycle_label["launcher"]["type"], "symlink");
+    assert_eq!(
+        lifecycle_label["launcher"]["target"],
+        "/usr/local/bin/launcher"
+    );
+    assert_eq!(
+        lifecycle_label["config"]["sha"],
+        md_before.config.sha.as_str(),
+        "other keys kept"
+    );
+    let build_label: Value = serde_json::from_str(
+        labels(&decoupled)["io.buildpacks.build.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        build_label["launcher"].get("version").is_none(),
+        "{build_label}"
+    );
+    assert_eq!(build_label["launcher"]["type"], "symlink");
+    assert_eq!(
+        build_label["processes"][0]["type"], "web",
+        "other keys kept"
+    );
+    let ann = decoupled.annotations();
+    assert_eq!(
+        ann["org.opencontainers.image.base.digest"],
+        run_v1.digest().as_str()
+    );
+    assert_eq!(
+        ann["org.opencontainers.image.base.name"],
+        store.r("run", "v1").as_str()
+    );
+    // Non-launcher layers are byte-identical.
+    for (i, (a, b)) in built.layers().iter().zip(decoupled.layers()).enumerate() {
+        if i != index {
+            assert_eq!(a.descriptor.digest, b.descriptor.digest, "layer {i}");
+        }
+    }
+
+    // Unchanged images are a no-op that writes nothing.
+    let out = ok(store.relaunch(&[
+        "decouple",
+        &store.r("app", "decoupled"),
+        "--tag",
+        &store.r("app", "again"),
+    ]));
+    assert!(out.contains("unchanged"), "{out}");
+    assert!(!store.exists("app", "again"));
+
+    // skopeo accepts both the decoupled app and its run image.
+    let inspected = skopeo_inspect(&store.skopeo("app", "decoupled"), &[]);
+    assert_eq!(
+        inspected["Layers"].as_array().unwrap().len(),
+        decoupled.layers().len()
+    );
+    skopeo_inspect(&store.skopeo("run", "v1"), &[]);
+
+    // inspect reports the launcher that will run: the run image's.
+    let inspected: Value = serde_json::from_str(&ok(store.relaunch(&[
+        "inspect",
+        &store.r("app", "decoupled"),
+        "--json",
+    ])))
+    .unwrap();
+    let runs = &inspected["cnb"]["runs"];
+    assert_eq!(runs["type"], "symlink", "{inspected:#}");
+    assert_eq!(runs["path"], "/usr/local/bin/launcher");
+    assert_eq!(runs["version"], v1_desc.version.as_str());
+
+    // It runs: /cnb/process/web → /cnb/lifecycle/launcher → /usr/local/bin/launcher,
+    // with the env file and exec.d applied.
+    let output = run_app(store, "app", "decoupled", scratch);
+    assert!(
+        output.contains("hello world from an env file (set by exec.d)"),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("\"version\":\"{}\"", v1_desc.version)),
+        "{output}"
+    );
+
+    // A second launcher build (another version in its self-description) in run:v2.
+    let v2_version = bumped_version(&v1_desc.version);
+    let v2_path = scratch.join("launcher-v2");
+    std::fs::write(
+        &v2_path,
+        with_launcher_version(&v1.bytes, &v2_version).unwrap(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&v2_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(store.relaunch(&[
+        "run-image",
+        "add-launcher",
+        &store.r("run", "base"),
+        "--launcher",
+        v2_path.to_str().unwrap(),
+        "--tag",
+        &store.r("run", "v2"),
+    ]));
+    let run_v2 = store.get("run", "v2");
+    assert_eq!(
+        labels(&run_v2)["io.buildpacks.run-image.launcher.version"],
+        v2_version.as_str()
+    );
+
+    // Re-stamping run:v1 with v2 replaces its launcher layer rather than stacking another.
+    let out = ok(store.relaunch(&[
+        "run-image",
+        "add-launcher",
+        &store.r("run", "v1"),
+        "--launcher",
+        v2_path.to_str().unwrap(),
+        "--tag",
+        &store.r("run", "restamped"),
+    ]));
+    assert!(out.contains("replaced launcher layer"), "{out}");
+    let restamped = store.get("run", "restamped");
+    assert_eq!(restamped.diff_ids(), run_v2.diff_ids());
+
+    // A plain base swap, no lifecycle tooling: the app now runs the new launcher.
+    let mut swapped = decoupled.clone();
+    mutate::rebase(
+        &mut swapped,
+        &run_v1.layers().last().unwrap().diff_id,
+        &run_v2,
+    )
+    .unwrap();
+    store.put(&swapped, "app", "swapped");
+    let output = run_app(store, "app", "swapped", scratch);
+    assert!(
+        output.contains(&format!("\"version\":\"{v2_version}\"")),
+        "{output}"
+    );
+    assert!(
+        output.contains("hello world from an env file (set by exec.d)"),
+        "{output}"
+    );
+    // runImage.reference is stale after the plain swap: check says so and wants --run-image.
+    let err = fails(store.relaunch(&["check", &store.r("app", "swapped")]), 1);
+    assert!(
+        err.contains("no longer based on runImage.reference"),
+        "{err}"
+    );
+    ok(store.relaunch(&[
+        "check",
+        &store.r("app", "swapped"),
+        "--run-image",
+        &store.r("run", "v2"),
+    ]));
+
+    // Refusal: a run image advertising only Platform API 0.12+ against the 0.10 app.
+    ok(store.relaunch(&[
+        "run-image",
+        "add-launcher",
+        &store.r("run", "base"),
+        "--launcher",
+        launcher_str,
+        "--platform-apis",
+        "0.12,0.13,0.14,0.15",
+        "--tag",
+        &store.r("run", "p012"),
+    ]));
+    let out = store.relaunch(&[
+        "check",
+        &store.r("app", "built"),
+        "--run-image",
+        &store.r("run", "p012"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("app Platform API 0.10   UNSUPPORTED"),
+        "{}",
+        stdout(&out)
+    );
+    let err = fails(
+        store.relaunch(&[
+            "decouple",
+            &store.r("app", "built"),
+            "--run-image",
+            &store.r("run", "p012"),
+            "--tag",
+            &store.r("app", "refused"),
+        ]),
+        1,
+    );
+    assert!(err.contains("does not support Platform API 0.10"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert!(!store.exists("app", "refused"));
+    ok(store.relaunch(&[
+        "decouple",
+        &store.r("app", "built"),
+        "--run-image",
+        &store.r("run", "p012"),
+        "--tag",
+        &store.r("app", "forced"),
+        "--force",
+    ]));
+    assert!(store.exists("app", "forced"));
+}
