@@ -18,37 +18,76 @@ pub const DEFAULT_LAYERS_DIR: &str = "/layers";
 pub const DEFAULT_APP_DIR: &str = "/workspace";
 pub const DEFAULT_EXEC_ENV: &str = "production";
 
+/// The launcher's own inputs from the environment (empty values count as unset).
+struct Inputs {
+    no_color: bool,
+    platform_api: String,
+    deprecation_mode: DeprecationMode,
+    layers_dir: PathBuf,
+    app_dir: PathBuf,
+    exec_env: String,
+    process_type: String,
+}
+
+impl Inputs {
+    fn read(environ: &[(OsString, OsString)]) -> Inputs {
+        let lookup = |key: &str| {
+            environ
+                .iter()
+                .find(|(k, _)| k.as_bytes() == key.as_bytes())
+                .map(|(_, v)| v.as_os_str())
+                .filter(|v| !v.is_empty())
+        };
+        let text = |key| {
+            lookup(key)
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let path = |key, default: &str| PathBuf::from(lookup(key).unwrap_or(default.as_ref()));
+        let exec_env = text("CNB_EXEC_ENV");
+        Inputs {
+            no_color: parse_bool(lookup("CNB_NO_COLOR").and_then(OsStr::to_str)),
+            platform_api: text("CNB_PLATFORM_API"),
+            deprecation_mode: DeprecationMode::from_env(
+                lookup("CNB_DEPRECATION_MODE").and_then(OsStr::to_str),
+            ),
+            layers_dir: path("CNB_LAYERS_DIR", DEFAULT_LAYERS_DIR),
+            app_dir: path("CNB_APP_DIR", DEFAULT_APP_DIR),
+            exec_env: if exec_env.is_empty() {
+                DEFAULT_EXEC_ENV.into()
+            } else {
+                exec_env
+            },
+            process_type: text("CNB_PROCESS_TYPE"),
+        }
+    }
+}
+
 /// Runs the launcher with this argv and environment. Returns the exit code only when
 /// the launch failed (after printing `ERROR: ...` on stdout); on success it never returns.
 pub fn run(args: &[OsString], environ: Vec<(OsString, OsString)>) -> i32 {
-    let lookup = |key: &str| {
-        environ
-            .iter()
-            .find(|(k, _)| k.as_bytes() == key.as_bytes())
-            .map(|(_, v)| v.as_os_str())
-            .filter(|v| !v.is_empty())
-    };
-    let log = Logger::stdout(parse_bool(lookup("CNB_NO_COLOR").and_then(OsStr::to_str)));
-    let failure = start(args, &environ, &lookup, &log);
+    let inputs = Inputs::read(&environ);
+    let log = Logger::stdout(inputs.no_color);
+    let failure = start(args, inputs, environ, &log);
     log.error(&failure.message);
     failure.code
 }
 
-fn start<'e>(
+fn start(
     args: &[OsString],
-    environ: &'e [(OsString, OsString)],
-    lookup: &dyn Fn(&str) -> Option<&'e OsStr>,
+    inputs: Inputs,
+    environ: Vec<(OsString, OsString)>,
     log: &Logger,
 ) -> Failure {
-    let text = |key| lookup(key).map(OsStr::to_string_lossy).unwrap_or_default();
-    let mode = DeprecationMode::from_env(lookup("CNB_DEPRECATION_MODE").and_then(OsStr::to_str));
-    let platform =
-        match api::verify_platform_api(&text("CNB_PLATFORM_API"), api::PLATFORM, mode, log) {
-            Ok(v) => v,
-            Err(f) => return f,
-        };
-    let layers_dir = PathBuf::from(lookup("CNB_LAYERS_DIR").unwrap_or(DEFAULT_LAYERS_DIR.as_ref()));
-    let md = match Metadata::read(&paths::join(&layers_dir, &[b"config", b"metadata.toml"])) {
+    let mode = inputs.deprecation_mode;
+    let platform = match api::verify_platform_api(&inputs.platform_api, api::PLATFORM, mode, log) {
+        Ok(v) => v,
+        Err(f) => return f,
+    };
+    let md = match Metadata::read(&paths::join(
+        &inputs.layers_dir,
+        &[b"config", b"metadata.toml"],
+    )) {
         Ok(md) => md,
         Err(f) => return f,
     };
@@ -57,28 +96,22 @@ fn start<'e>(
             return f;
         }
     }
-    let requested_type = text("CNB_PROCESS_TYPE");
-    if !requested_type.is_empty() {
+    let requested = &inputs.process_type;
+    if !requested.is_empty() {
         log.warn(&format!(
             "CNB_PROCESS_TYPE is not supported in Platform API {platform}"
         ));
         log.warn(&format!(
-            "Run with ENTRYPOINT '{requested_type}' to invoke the '{requested_type}' process type"
+            "Run with ENTRYPOINT '{requested}' to invoke the '{requested}' process type"
         ));
     }
     let argv0 = args.first().map(OsString::as_os_str).unwrap_or_default();
-    let default_type = process_type_from_argv0(argv0, &md);
-    let exec_env = text("CNB_EXEC_ENV");
     let selector = Selector {
         platform,
-        exec_env: if exec_env.is_empty() {
-            DEFAULT_EXEC_ENV
-        } else {
-            &exec_env
-        },
+        exec_env: &inputs.exec_env,
         processes: &md.processes,
         buildpacks: &md.buildpacks,
-        default_type,
+        default_type: process_type_from_argv0(argv0, &md),
     };
     let user_args = args.get(1..).unwrap_or_default();
     let selected = match selector
@@ -89,10 +122,10 @@ fn start<'e>(
         Err(e) => return e.into_failure(),
     };
     let launcher = Launcher {
-        app_dir: PathBuf::from(lookup("CNB_APP_DIR").unwrap_or(DEFAULT_APP_DIR.as_ref())),
-        layers_dir,
+        app_dir: inputs.app_dir,
+        layers_dir: inputs.layers_dir,
         buildpacks: &md.buildpacks,
-        env: Env::launch(environ.iter().cloned()),
+        env: Env::launch(environ),
     };
     launcher.launch(argv0, selected).into_failure()
 }

@@ -261,3 +261,46 @@ fn shell_process_caller_and_dash_dash_alone() {
     assert_ne!(out.code, Some(0));
     assert_ne!(out.code, Some(82));
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// examples/sample-app (used by scripts/demo-launcher.sh) launches as documented.
+#[test]
+fn sample_app_web_process() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new("sample");
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sample-app");
+    copy_tree(&sample, &f.root);
+    for script in ["bin/hello-server", "exec.d/build-info"] {
+        let p = f.path(&format!("layers/examples_hello/runtime/{script}"));
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(&mut launch(&f, "web", "0.15", &[]));
+    out.assert_code(0)
+        .assert_contains("exec.d build-info: computing BUILD_INFO\n")
+        .assert_contains("/layers/examples_hello/runtime/bin/hello-server --listen 0.0.0.0:8080\n")
+        .assert_contains("GREETING:      Hello, world\n")
+        .assert_contains("APP_ENV:       production\n")
+        .assert_contains("PORT:          8080\n")
+        .assert_contains("BUILD_INFO:    production on Linux\n")
+        .assert_contains("CNB_APP_DIR:   <removed by the launcher>\n");
+    let out = run(launch(&f, "worker", "0.15", &[]).env("CNB_EXEC_ENV", "test"));
+    out.assert_code(82)
+        .assert_contains("process type worker was not found");
+    let out = run(&mut launch(&f, "worker", "0.15", &[]));
+    out.assert_code(0).assert_contains(&format!(
+        "working dir:   {}\n",
+        f.path("workspace/jobs").display()
+    ));
+}

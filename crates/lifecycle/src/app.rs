@@ -75,7 +75,7 @@ pub fn app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
         Error::MissingFile {
             image: format!("config layer {}", md.config.sha),
             path: path.clone(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let text = String::from_utf8_lossy(&bytes);

@@ -189,3 +189,92 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
         unchanged: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apis::Api;
+    use crate::descriptor::{tests::elf_with, LauncherBinary};
+    use crate::fixtures::{export_app, sample_app, RunImageRef};
+    use crate::launcher::{resolve, Overrides};
+    use crate::stamp::stamp_run_image;
+    use relaunch_oci::v1::Flavor;
+
+    const DESCRIPTION: &[u8] = br#"{"name":"relaunch-launcher","version":"1.0.0","platform-apis":["0.10","0.12"],"buildpack-apis":["0.10"]}"#;
+
+    fn launcher(overrides: &Overrides) -> ResolvedLauncher {
+        let binary = LauncherBinary::from_bytes("test".into(), elf_with(Some(DESCRIPTION)), 0o755).unwrap();
+        resolve(binary, None, overrides).unwrap()
+    }
+
+    /// (run image stamped with `launcher`, app at Platform API 0.10 exported onto it).
+    fn world(l: &ResolvedLauncher) -> (Image, Image) {
+        let layer = LayerBuilder::new().entry(Entry::file("/etc/os-release", 0o644, "ID=test\n")).build().unwrap();
+        let mut run = Image::new(Flavor::Oci, serde_json::json!({"os": "linux", "architecture": "amd64"})).unwrap();
+        mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
+        let run = stamp_run_image(run, l, "/usr/local/bin/launcher").unwrap().image;
+        let run_ref = RunImageRef {
+            image: "run".into(),
+            reference: format!("run@{}", run.digest()),
+        };
+        let app = export_app(&run, &run_ref, &sample_app(Api::new(0, 10)), &l.binary.bytes, &l.version).unwrap();
+        (run, app)
+    }
+
+    fn advertised(run: &Image) -> AdvertisedLauncher {
+        AdvertisedLauncher::from_labels(&crate::app::string_labels(run)).unwrap().unwrap()
+    }
+
+    #[test]
+    fn binary_layer_is_byte_identical_to_the_exporters() {
+        // Reference behaviour §3.2: the fake launcher `launcher-content` gives this diffID.
+        let layer = binary_layer(b"launcher-content").unwrap();
+        assert_eq!(
+            layer.diff_id.as_str(),
+            "sha256:eb8cd01c7ae3cc4b516ccee89832066897b6728ba2b43044bf4c0fcb34826ba3"
+        );
+    }
+
+    #[test]
+    fn symlink_layer_depends_only_on_the_target() {
+        let a = symlink_layer("/usr/local/bin/launcher").unwrap();
+        let b = symlink_layer("/usr/local/bin/launcher").unwrap();
+        let c = symlink_layer("/opt/launcher").unwrap();
+        assert_eq!(a.descriptor.digest, b.descriptor.digest);
+        assert_ne!(a.diff_id, c.diff_id);
+    }
+
+    #[test]
+    fn decouple_swaps_in_place_and_is_idempotent() {
+        let l = launcher(&Overrides::default());
+        let (run, app) = world(&l);
+        let out = decouple(app.clone(), &advertised(&run), None, false).unwrap();
+        assert!(!out.unchanged && out.report.compatible);
+        let (md, index) = crate::app::lifecycle_metadata(&out.image).unwrap();
+        assert_eq!(md.launcher.mode(), LauncherMode::Symlink);
+        assert_eq!(out.image.layers()[index].diff_id, symlink_layer("/usr/local/bin/launcher").unwrap().diff_id);
+        assert_eq!(out.image.history(), app.history());
+        let again = decouple(out.image.clone(), &advertised(&run), None, false).unwrap();
+        assert!(again.unchanged);
+        assert_eq!(again.image.digest(), out.image.digest());
+
+        let back = recouple(out.image, &l, None, false).unwrap();
+        assert_eq!(back.image.diff_ids(), app.diff_ids());
+    }
+
+    #[test]
+    fn refuses_a_launcher_without_the_apps_platform_api_unless_forced() {
+        let l = launcher(&Overrides::default());
+        let (_, app) = world(&l);
+        let narrow = launcher(&Overrides {
+            platform_apis: Some("0.12".parse().unwrap()),
+            ..Default::default()
+        });
+        let (narrow_run, _) = world(&narrow);
+        let err = decouple(app.clone(), &advertised(&narrow_run), None, false).unwrap_err();
+        assert!(matches!(err, Error::Incompatible(_)));
+        assert!(err.to_string().contains("Platform API 0.10 (supported: 0.12)"), "{err}");
+        let forced = decouple(app, &advertised(&narrow_run), None, true).unwrap();
+        assert!(!forced.report.compatible && !forced.unchanged);
+    }
+}

@@ -17,8 +17,9 @@ pub enum Error {
     LauncherFile(#[from] LauncherFileError),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// Boxed: the engine's error is large and this type travels in every `Result`.
     #[error(transparent)]
-    Oci(#[from] relaunch_oci::Error),
+    Oci(Box<relaunch_oci::Error>),
     #[error("launcher layer {sha} (launcher.sha in io.buildpacks.lifecycle.metadata) is not among the app image's layers")]
     LauncherLayerNotFound { sha: String },
     #[error("config layer {sha} (config.sha in io.buildpacks.lifecycle.metadata) is not among the app image's layers")]
@@ -39,6 +40,12 @@ pub enum Error {
     MissingFile {
         image: String,
         path: String,
-        source: relaunch_oci::Error,
+        source: Box<relaunch_oci::Error>,
     },
+}
+
+impl From<relaunch_oci::Error> for Error {
+    fn from(e: relaunch_oci::Error) -> Self {
+        Error::Oci(Box::new(e))
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
+use super::zstd::ZstdFrames;
 use crate::digest::{Digest, Hasher, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::transport::{BlobReader, Transport};
@@ -81,7 +82,7 @@ impl Layer {
         let decoded = match Compression::of_media_type(mt).ok_or_else(|| unsupported(""))? {
             Compression::None => Decoded::Plain(self.open()?),
             Compression::Gzip => Decoded::Gzip(MultiGzDecoder::new(self.open()?)),
-            Compression::Zstd => return Err(unsupported(" (zstd layers are not supported)")),
+            Compression::Zstd => Decoded::Zstd(ZstdFrames::new(self.open()?)),
         };
         Ok(Box::new(TarStream {
             decoded,
@@ -94,6 +95,7 @@ impl Layer {
 enum Decoded<'a> {
     Plain(BlobReader<'a>),
     Gzip(MultiGzDecoder<BlobReader<'a>>),
+    Zstd(ZstdFrames<BlobReader<'a>>),
 }
 
 struct TarStream<'a> {
@@ -107,11 +109,14 @@ impl Read for TarStream<'_> {
         let n = match &mut self.decoded {
             Decoded::Plain(r) => r.read(buf)?,
             Decoded::Gzip(r) => r.read(buf)?,
+            Decoded::Zstd(r) => r.read(buf)?,
         };
         if n == 0 && !buf.is_empty() {
             // The decoder may stop before the blob's EOF: drain it so the blob digest is checked.
-            if let Decoded::Gzip(r) = &mut self.decoded {
-                io::copy(r.get_mut(), &mut io::sink())?;
+            match &mut self.decoded {
+                Decoded::Plain(_) => {}
+                Decoded::Gzip(r) => _ = io::copy(r.get_mut(), &mut io::sink())?,
+                Decoded::Zstd(r) => _ = io::copy(r.get_mut(), &mut io::sink())?,
             }
             let actual = self.hasher.clone().finish();
             if actual != self.expected {

@@ -8,7 +8,8 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::auth::repository_scope;
-use super::client::{header_str, redact, status_error, Call, Reply};
+use super::client::{header_str, status_error, Call, Reply};
+use super::url::{redact, resolve_location, with_query};
 use super::{lock, RegistryTransport};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -100,7 +101,7 @@ impl RegistryTransport {
     pub(super) fn mount_from(&self, digest: &Digest, size: u64, from: &str) -> Result<bool> {
         let mut scopes: BTreeSet<String> = self.push.clone();
         scopes.insert(repository_scope(from, "pull"));
-        let url = super::client::with_query(
+        let url = with_query(
             &self.api_url("blobs/uploads/"),
             &[("mount", digest.to_string()), ("from", from.to_string())],
         );
@@ -126,7 +127,7 @@ impl RegistryTransport {
             }
             202 => {
                 if let Some(location) = reply.header("location") {
-                    let session = self.client.resolve_location(&url, location);
+                    let session = resolve_location(&url, location);
                     lock(&self.pending_uploads).insert(digest.clone(), session);
                 }
                 self.client.count().update(|c| c.mount_fallbacks += 1);

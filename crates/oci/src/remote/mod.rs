@@ -15,6 +15,7 @@ mod credentials;
 mod manifests;
 mod retry;
 mod upload;
+mod url;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;

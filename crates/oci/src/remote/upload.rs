@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
-use super::client::{status_error, with_query, Call, Reply};
+use super::client::{status_error, Call, Reply};
+use super::url::{resolve_location, with_query};
 use super::{lock, RegistryTransport};
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, Result};
@@ -192,7 +193,7 @@ impl RegistryTransport {
                 "the registry's 202 answer has no Location",
             ))
         })?;
-        Ok(self.client.resolve_location(&url, location))
+        Ok(resolve_location(&url, location))
     }
 
     fn send_upload(
@@ -248,7 +249,7 @@ impl RegistryTransport {
         digest: &Digest,
     ) -> std::result::Result<String, Failure> {
         match reply.header("location") {
-            Some(next) => Ok(self.client.resolve_location(current, next)),
+            Some(next) => Ok(resolve_location(current, next)),
             None => Err(Failure::Final(Error::invalid(
                 format!("upload of blob {digest} to {}", self.describe()),
                 "the registry's PATCH answer has no Location",
