@@ -3,6 +3,7 @@
 //! launcher (v0.21). See docs/launcher.md.
 
 pub mod api;
+pub mod arena;
 pub mod cli;
 pub mod env;
 pub mod errors;

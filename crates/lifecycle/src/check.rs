@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::apis::{join, Api, ApiList};
+use crate::apis::{Api, ApiList};
 use crate::contract::AdvertisedLauncher;
 use crate::metadata::BuildpackApi;
 
@@ -91,8 +91,7 @@ impl CompatReport {
                 .map(|b| format!("{}@{}", b.id, b.api))
                 .collect();
             parts.push(format!(
-                "Buildpack API {} of {} (supported: {})",
-                join(&apis.iter().copied().collect::<Vec<_>>()),
+                "Buildpack API {apis} of {} (supported: {})",
                 ids.join(", "),
                 self.launcher.buildpack_apis
             ));

@@ -13,7 +13,8 @@ use crate::contract::{validate_path, AdvertisedLauncher, APP_LAUNCHER_PATH};
 use crate::error::{Error, Result};
 use crate::launcher::ResolvedLauncher;
 use crate::metadata::{
-    BuildMetadata, LauncherMode, LauncherRecord, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL,
+    BuildLauncher, BuildMetadata, LauncherMode, LauncherRecord, BUILD_METADATA_LABEL,
+    LIFECYCLE_METADATA_LABEL,
 };
 
 /// The image an app is based on, for the OCI `org.opencontainers.image.base.*` annotations.
@@ -66,15 +67,16 @@ pub fn decouple(
 ) -> Result<Switched> {
     validate_path(&run_launcher.path)?;
     let layer = symlink_layer(&run_launcher.path)?;
-    let mut build = BuildMetadata::default();
-    build.set_launcher(LauncherMode::Symlink, Some(&run_launcher.path), None);
     switch(
         app,
         Target {
             layer,
             mode: LauncherMode::Symlink,
             target: Some(run_launcher.path.clone()),
-            build_launcher: build.launcher,
+            build_launcher: BuildLauncher::Symlink {
+                target: &run_launcher.path,
+            }
+            .to_value(),
             launcher: run_launcher.clone(),
         },
         base,
@@ -90,15 +92,16 @@ pub fn recouple(
     force: bool,
 ) -> Result<Switched> {
     let layer = binary_layer(&launcher.binary.bytes)?;
-    let mut build = BuildMetadata::default();
-    build.set_launcher(LauncherMode::Binary, None, Some(&launcher.version));
     switch(
         app,
         Target {
             layer,
             mode: LauncherMode::Binary,
             target: None,
-            build_launcher: build.launcher,
+            build_launcher: BuildLauncher::Binary {
+                version: &launcher.version,
+            }
+            .to_value(),
             launcher: AdvertisedLauncher {
                 path: APP_LAUNCHER_PATH.into(),
                 version: launcher.version.clone(),
@@ -115,7 +118,7 @@ struct Target {
     layer: Layer,
     mode: LauncherMode,
     target: Option<String>,
-    build_launcher: Option<serde_json::Value>,
+    build_launcher: serde_json::Value,
     /// The launcher that will run the app after the switch.
     launcher: AdvertisedLauncher,
 }
@@ -168,7 +171,7 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
     md.launcher.sha = new_sha.to_string();
     md.launcher.mode = Some(t.mode);
     md.launcher.target = t.target;
-    build.launcher = t.build_launcher;
+    build.launcher = Some(t.build_launcher);
     let (md_label, build_label) = (md.to_label(), build.to_label());
     mutate::set_labels(
         &mut app,
@@ -203,26 +206,45 @@ mod tests {
     const DESCRIPTION: &[u8] = br#"{"name":"relaunch-launcher","version":"1.0.0","platform-apis":["0.10","0.12"],"buildpack-apis":["0.10"]}"#;
 
     fn launcher(overrides: &Overrides) -> ResolvedLauncher {
-        let binary = LauncherBinary::from_bytes("test".into(), elf_with(Some(DESCRIPTION)), 0o755).unwrap();
+        let binary =
+            LauncherBinary::from_bytes("test".into(), elf_with(Some(DESCRIPTION)), 0o755).unwrap();
         resolve(binary, None, overrides).unwrap()
     }
 
     /// (run image stamped with `launcher`, app at Platform API 0.10 exported onto it).
     fn world(l: &ResolvedLauncher) -> (Image, Image) {
-        let layer = LayerBuilder::new().entry(Entry::file("/etc/os-release", 0o644, "ID=test\n")).build().unwrap();
-        let mut run = Image::new(Flavor::Oci, serde_json::json!({"os": "linux", "architecture": "amd64"})).unwrap();
+        let layer = LayerBuilder::new()
+            .entry(Entry::file("/etc/os-release", 0o644, "ID=test\n"))
+            .build()
+            .unwrap();
+        let mut run = Image::new(
+            Flavor::Oci,
+            serde_json::json!({"os": "linux", "architecture": "amd64"}),
+        )
+        .unwrap();
         mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
-        let run = stamp_run_image(run, l, "/usr/local/bin/launcher").unwrap().image;
+        let run = stamp_run_image(run, l, "/usr/local/bin/launcher")
+            .unwrap()
+            .image;
         let run_ref = RunImageRef {
             image: "run".into(),
             reference: format!("run@{}", run.digest()),
         };
-        let app = export_app(&run, &run_ref, &sample_app(Api::new(0, 10)), &l.binary.bytes, &l.version).unwrap();
+        let app = export_app(
+            &run,
+            &run_ref,
+            &sample_app(Api::new(0, 10)),
+            &l.binary.bytes,
+            &l.version,
+        )
+        .unwrap();
         (run, app)
     }
 
     fn advertised(run: &Image) -> AdvertisedLauncher {
-        AdvertisedLauncher::from_labels(&crate::app::string_labels(run)).unwrap().unwrap()
+        AdvertisedLauncher::from_labels(&crate::app::string_labels(run))
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
@@ -252,7 +274,10 @@ mod tests {
         assert!(!out.unchanged && out.report.compatible);
         let (md, index) = crate::app::lifecycle_metadata(&out.image).unwrap();
         assert_eq!(md.launcher.mode(), LauncherMode::Symlink);
-        assert_eq!(out.image.layers()[index].diff_id, symlink_layer("/usr/local/bin/launcher").unwrap().diff_id);
+        assert_eq!(
+            out.image.layers()[index].diff_id,
+            symlink_layer("/usr/local/bin/launcher").unwrap().diff_id
+        );
         assert_eq!(out.image.history(), app.history());
         let again = decouple(out.image.clone(), &advertised(&run), None, false).unwrap();
         assert!(again.unchanged);
@@ -273,7 +298,11 @@ mod tests {
         let (narrow_run, _) = world(&narrow);
         let err = decouple(app.clone(), &advertised(&narrow_run), None, false).unwrap_err();
         assert!(matches!(err, Error::Incompatible(_)));
-        assert!(err.to_string().contains("Platform API 0.10 (supported: 0.12)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("Platform API 0.10 (supported: 0.12)"),
+            "{err}"
+        );
         let forced = decouple(app, &advertised(&narrow_run), None, true).unwrap();
         assert!(!forced.report.compatible && !forced.unchanged);
     }

@@ -170,33 +170,28 @@ impl BuildMetadata {
     pub fn to_label(&self) -> String {
         in_order(self, &self.order)
     }
+}
 
-    /// Records which launcher runs the app. In symlink mode no version is recorded: the
-    /// launcher that runs is whatever the run image provides at start time, which changes
-    /// with every base swap without touching this label (see docs/run-image-contract.md).
-    pub fn set_launcher(
-        &mut self,
-        mode: LauncherMode,
-        target: Option<&str>,
-        version: Option<&str>,
-    ) {
-        let mut obj = Map::new();
-        match mode {
-            LauncherMode::Symlink => {
-                obj.insert("type".into(), "symlink".into());
-                if let Some(t) = target {
-                    obj.insert("target".into(), t.into());
-                }
-                obj.insert("provided-by".into(), "run-image".into());
+/// The `launcher` entry of `io.buildpacks.build.metadata` for each mode. In symlink mode no
+/// version is recorded: the launcher that runs is whatever the run image provides at start
+/// time, which changes with every base swap without touching this label
+/// (docs/run-image-contract.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildLauncher<'a> {
+    Symlink { target: &'a str },
+    Binary { version: &'a str },
+}
+
+impl BuildLauncher<'_> {
+    pub fn to_value(self) -> Value {
+        match self {
+            BuildLauncher::Symlink { target } => {
+                serde_json::json!({"type": "symlink", "target": target, "provided-by": "run-image"})
             }
-            LauncherMode::Binary => {
-                if let Some(v) = version {
-                    obj.insert("version".into(), v.into());
-                }
-                obj.insert("type".into(), "binary".into());
+            BuildLauncher::Binary { version } => {
+                serde_json::json!({"version": version, "type": "binary"})
             }
         }
-        self.launcher = Some(Value::Object(obj));
     }
 }
 

@@ -101,34 +101,57 @@ mod tests {
         let json = format!(
             r#"{{"name":"relaunch-launcher","version":"{version}","platform-apis":["0.15"],"buildpack-apis":["0.12"]}}"#
         );
-        let binary = LauncherBinary::from_bytes("test".into(), elf_with(Some(json.as_bytes())), 0o755).unwrap();
+        let binary =
+            LauncherBinary::from_bytes("test".into(), elf_with(Some(json.as_bytes())), 0o755)
+                .unwrap();
         resolve(binary, None, &Overrides::default()).unwrap()
     }
 
     fn run_image() -> Image {
-        let layer = LayerBuilder::new().entry(Entry::file("/etc/os-release", 0o644, "ID=test\n")).build().unwrap();
-        let mut run = Image::new(Flavor::Oci, serde_json::json!({"os": "linux", "architecture": "amd64"})).unwrap();
+        let layer = LayerBuilder::new()
+            .entry(Entry::file("/etc/os-release", 0o644, "ID=test\n"))
+            .build()
+            .unwrap();
+        let mut run = Image::new(
+            Flavor::Oci,
+            serde_json::json!({"os": "linux", "architecture": "amd64"}),
+        )
+        .unwrap();
         mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
         run
     }
 
     #[test]
     fn restamping_replaces_the_launcher_layer_in_place() {
-        let first = stamp_run_image(run_image(), &launcher("1.0.0"), "/usr/local/bin/launcher").unwrap();
+        let first =
+            stamp_run_image(run_image(), &launcher("1.0.0"), "/usr/local/bin/launcher").unwrap();
         assert_eq!(first.image.layers().len(), 2);
-        assert_eq!(first.image.label(crate::contract::VERSION_LABEL).as_deref(), Some("1.0.0"));
-        let same = stamp_run_image(first.image.clone(), &launcher("1.0.0"), "/usr/local/bin/launcher").unwrap();
+        assert_eq!(
+            first.image.label(crate::contract::VERSION_LABEL).as_deref(),
+            Some("1.0.0")
+        );
+        let same = stamp_run_image(
+            first.image.clone(),
+            &launcher("1.0.0"),
+            "/usr/local/bin/launcher",
+        )
+        .unwrap();
         assert!(same.unchanged);
-        let second = stamp_run_image(first.image.clone(), &launcher("2.0.0"), "/opt/bin/launcher").unwrap();
+        let second =
+            stamp_run_image(first.image.clone(), &launcher("2.0.0"), "/opt/bin/launcher").unwrap();
         assert_eq!(second.replaced.as_ref(), Some(&first.layer));
         assert_eq!(second.image.layers().len(), 2);
         assert_eq!(second.image.layers()[1].diff_id, second.layer);
-        assert_eq!(second.image.label(crate::contract::PATH_LABEL).as_deref(), Some("/opt/bin/launcher"));
+        assert_eq!(
+            second.image.label(crate::contract::PATH_LABEL).as_deref(),
+            Some("/opt/bin/launcher")
+        );
     }
 
     #[test]
     fn refuses_paths_the_app_layers_overwrite() {
-        let err = stamp_run_image(run_image(), &launcher("1.0.0"), "/cnb/lifecycle/launcher").unwrap_err();
+        let err = stamp_run_image(run_image(), &launcher("1.0.0"), "/cnb/lifecycle/launcher")
+            .unwrap_err();
         assert!(err.to_string().contains("is under /cnb/lifecycle"), "{err}");
     }
 }

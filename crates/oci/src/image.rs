@@ -174,8 +174,14 @@ impl Image {
         &mut self,
         f: impl FnOnce(&mut Map<String, Value>) -> Result<()>,
     ) -> Result<()> {
-        let obj = self.config.as_object_mut().expect("config is an object");
-        f(obj)?;
+        // Edit a copy: a failing closure leaves the image untouched, and an edit that changes
+        // nothing keeps the exact bytes (and digest).
+        let mut edited = self.config().clone();
+        f(&mut edited)?;
+        if &edited == self.config() {
+            return Ok(());
+        }
+        self.config = Value::Object(edited);
         self.config_raw = None;
         self.manifest_raw = None;
         let layers = std::mem::take(&mut self.layers);

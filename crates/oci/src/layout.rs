@@ -106,10 +106,17 @@ impl Layout {
             None => match index.manifests.len() {
                 1 => Ok(index.manifests.into_iter().next().expect("one element")),
                 0 => Err(not_found("any manifest".into())),
-                n => Err(Error::invalid(
-                    format!("oci:{}", self.dir.display()),
-                    format!("index.json lists {n} manifests; name one with oci:<dir>:<tag>"),
-                )),
+                n => {
+                    let tags: Vec<&str> = index
+                        .manifests
+                        .iter()
+                        .filter_map(|d| d.annotation(REF_NAME))
+                        .collect();
+                    Err(Error::invalid(
+                        format!("oci:{}", self.dir.display()),
+                        format!("index.json lists {n} manifests (tags: {}); name one with oci:<dir>:<tag>", tags.join(", ")),
+                    ))
+                }
             },
         }
     }

@@ -169,3 +169,60 @@ fn a_corrupt_blob_fails_reading_even_when_gzip_stops_early() {
     let err = read_file(&image_of(vec![layer]), "/f", 100).unwrap_err();
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
 }
+
+/// zstd layers (several frames plus a skippable frame, as zstd:chunked writes) read like
+/// gzip ones; the zstd CLI makes the frames.
+#[test]
+fn zstd_layers_with_several_frames_are_read() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let gz = build(vec![
+        Entry::dir("/z", 0o755),
+        Entry::file("/z/one", 0o644, "first file"),
+        Entry::file("/z/two", 0o644, vec![b'x'; 5000]),
+    ]);
+    let mut tar = Vec::new();
+    gz.open_tar().unwrap().read_to_end(&mut tar).unwrap();
+    let zstd = |part: &[u8]| {
+        let mut child = Command::new("zstd")
+            .args(["-q", "-c"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(part).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let mut blob = zstd(&tar[..1024]);
+    blob.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+    blob.extend_from_slice(&3u32.to_le_bytes());
+    blob.extend_from_slice(b"skp");
+    blob.extend_from_slice(&zstd(&tar[1024..]));
+    let layer = Layer {
+        descriptor: relaunch_oci::Descriptor::new(
+            relaunch_oci::media_type::OCI_LAYER_ZSTD,
+            relaunch_oci::Digest::of(&blob),
+            blob.len() as u64,
+        ),
+        diff_id: gz.diff_id.clone(),
+        source: relaunch_oci::BlobSource::Memory(std::sync::Arc::new(blob)),
+    };
+    let img = image_of(vec![layer]);
+    let names: Vec<String> = list_files(&img)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(names, ["/z", "/z/one", "/z/two"]);
+    assert_eq!(read_file(&img, "/z/one", 100).unwrap().1, b"first file");
+
+    let tmp = tempfile::tempdir().unwrap();
+    write_layout(&img, tmp.path(), "zstd");
+    let inspected = skopeo_inspect(tmp.path(), "zstd");
+    assert_eq!(
+        inspected["Layers"][0],
+        img.layers()[0].descriptor.digest.as_str()
+    );
+}

@@ -141,3 +141,33 @@ fn very_long_names_use_pax_and_read_back() {
     let e = entries.next().unwrap().unwrap();
     assert_eq!(e.link_name().unwrap().unwrap().to_str().unwrap(), target);
 }
+
+/// Layers whose blob outgrows memory spill to a temporary file and read back the same.
+#[test]
+fn large_layers_spill_to_a_temp_file() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let data: Vec<u8> = (0..(9 << 20) / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    let layer = LayerBuilder::new()
+        .entry(Entry::file("/big", 0o644, data.clone()))
+        .build()
+        .unwrap();
+    assert!(matches!(layer.source, relaunch_oci::BlobSource::File(_)));
+    let mut tar_data = Vec::new();
+    layer
+        .open_tar()
+        .unwrap()
+        .read_to_end(&mut tar_data)
+        .unwrap();
+    let mut archive = tar::Archive::new(&tar_data[..]);
+    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+    let mut back = Vec::new();
+    entry.read_to_end(&mut back).unwrap();
+    assert!(back == data);
+}

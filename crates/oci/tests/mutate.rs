@@ -328,3 +328,32 @@ fn every_platform_of_an_index_can_be_mutated() {
     assert_eq!(arm_inspect["Labels"]["stamped"], "yes");
     assert_eq!(arm_inspect["Architecture"], "arm64");
 }
+
+#[test]
+fn no_op_and_failed_edits_keep_the_exact_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_layout(&app_image(), tmp.path(), "t");
+    let original = read_layout(tmp.path(), "t");
+    let mut same = original.clone();
+    same.edit_config(|_| Ok(())).unwrap();
+    assert!(same.is_unmodified());
+    let labels = original.labels();
+    let pairs: Vec<(&str, Option<&str>)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    mutate::set_labels(&mut same, pairs).unwrap();
+    assert!(same.is_unmodified());
+    assert_eq!(same.digest(), original.digest());
+
+    let mut failing = original.clone();
+    let err = failing
+        .edit_config(|c| {
+            c.insert("os".into(), "plan9".into());
+            Err(relaunch_oci::Error::invalid("test edit", "refused"))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("refused"));
+    assert!(failing.is_unmodified());
+    assert_eq!(failing.platform().os, "linux");
+}

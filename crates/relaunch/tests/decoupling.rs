@@ -354,3 +354,177 @@ fn story(store: &Store, scratch: &std::path::Path) {
     ]));
     assert!(store.exists("app", "forced"));
 }
+
+/// Decoupling on a registry reads the app's manifest, config and config layer only, and
+/// sends only what changed. Prints the traffic it measured.
+#[test]
+fn decouple_on_a_registry_moves_only_the_small_blobs() {
+    use relaunch_lifecycle::app::string_labels;
+    use relaunch_lifecycle::contract::AdvertisedLauncher;
+    use relaunch_lifecycle::decouple::{decouple, BaseImage};
+    use relaunch_oci::remote::RegistryTransport;
+    use relaunch_oci::{
+        read, write_image, Artifact, ManifestRef, NoProgress, RegistryRef, Transport,
+    };
+    use std::sync::Arc;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let store = Store::Registry(Registry::start(Auth::Anonymous));
+    let launcher = launcher_path();
+    let v1 = LauncherBinary::from_file(&launcher).unwrap();
+    let version = v1.descriptor.clone().unwrap().version;
+    base_run_image(&store, scratch.path());
+    ok(store.relaunch(&[
+        "run-image",
+        "add-launcher",
+        &store.r("run", "base"),
+        "--launcher",
+        launcher.to_str().unwrap(),
+        "--tag",
+        &store.r("run", "v1"),
+    ]));
+    let run_v1 = store.get("run", "v1");
+    let run_ref = RunImageRef {
+        image: store.r("run", "v1"),
+        reference: store.digest_ref("run", &run_v1.digest()),
+    };
+    let built = export_app(
+        &run_v1,
+        &run_ref,
+        &sample_app(Api::new(0, 10)),
+        &v1.bytes,
+        &version,
+    )
+    .unwrap();
+    store.put(&built, "app", "built");
+
+    let open = |repo: &str| {
+        let Store::Registry(reg) = &store else {
+            unreachable!()
+        };
+        let r = RegistryRef {
+            registry: reg.host(),
+            repository: repo.into(),
+            tag: None,
+            digest: None,
+        };
+        let opts = relaunch_oci::TransportOptions {
+            insecure_registries: vec![reg.host()],
+        };
+        Arc::new(RegistryTransport::open(&r, &opts))
+    };
+    let load = |t: &Arc<RegistryTransport>, tag: &str| {
+        let dyn_t: Arc<dyn Transport> = t.clone();
+        match read::load(&dyn_t, &ManifestRef::Tag(tag.into())).unwrap() {
+            Artifact::Image(img) => img,
+            Artifact::Index(_) => unreachable!(),
+        }
+    };
+    let (app_t, run_t) = (open("app"), open("run"));
+    let app = load(&app_t, "built");
+    let run = load(&run_t, "v1");
+    let advertised = AdvertisedLauncher::from_labels(&string_labels(&run))
+        .unwrap()
+        .unwrap();
+    let base = BaseImage {
+        name: store.r("run", "v1"),
+        digest: run.digest(),
+    };
+    let switched = decouple(app.clone(), &advertised, Some(&base), false).unwrap();
+    write_image(
+        &switched.image,
+        app_t.as_ref(),
+        &["decoupled".into()],
+        &NoProgress,
+    )
+    .unwrap();
+
+    let (app_c, run_c) = (app_t.client().counters(), run_t.client().counters());
+    let (md, _) = lifecycle_metadata(&app).unwrap();
+    let config_layer = app
+        .layers()
+        .iter()
+        .find(|l| l.diff_id.as_str() == md.config.sha)
+        .unwrap();
+    let allowed = [
+        app.manifest().config.digest.clone(),
+        config_layer.descriptor.digest.clone(),
+    ];
+    for d in app_c.downloaded.keys() {
+        assert!(
+            allowed.contains(d),
+            "decouple downloaded {d}, which it does not need"
+        );
+    }
+    assert!(
+        run_c
+            .downloaded
+            .keys()
+            .all(|d| *d == run.manifest().config.digest),
+        "only the run image's config"
+    );
+    let image_bytes: u64 = app.layers().iter().map(|l| l.descriptor.size).sum();
+    println!(
+        "decouple on a registry: image {} bytes in {} layers; downloaded {} bytes (config + config layer {} bytes) + run image config {} bytes; uploaded {} bytes (symlink layer + config); {} registry requests",
+        image_bytes,
+        app.layers().len(),
+        app_c.bytes_downloaded(),
+        config_layer.descriptor.size,
+        run_c.bytes_downloaded(),
+        app_c.bytes_uploaded(),
+        app_c.total_requests() + run_c.total_requests(),
+    );
+    let (_, index) = lifecycle_metadata(&switched.image).unwrap();
+    let sent: Vec<_> = app_c.uploaded.keys().cloned().collect();
+    let expected = [
+        switched.image.manifest().config.digest.clone(),
+        switched.image.layers()[index].descriptor.digest.clone(),
+    ];
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        expected.iter().all(|d| sent.contains(d)),
+        "sent {sent:?}, expected the symlink layer and the new config"
+    );
+}
+
+/// `relaunch demo` tells the whole story on local layouts, running the containers (root).
+#[test]
+fn demo_runs_the_story_on_local_layouts() {
+    let scratch = tempfile::tempdir().unwrap();
+    let launcher = launcher_path();
+    let version = LauncherBinary::from_file(&launcher)
+        .unwrap()
+        .descriptor
+        .unwrap()
+        .version;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relaunch"))
+        .args(["demo", "--dir"])
+        .arg(scratch.path())
+        .arg("--launcher")
+        .arg(&launcher)
+        .output()
+        .unwrap();
+    let text = ok(out);
+    assert_eq!(
+        text.matches("hello world from an env file (set by exec.d)")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\"version\":\"{version}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\"version\":\"{}\"", bumped_version(&version))),
+        "{text}"
+    );
+    assert!(
+        text.contains("decoupling again changes nothing: unchanged = true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("refused, nothing written") && text.contains("Platform API 0.10"),
+        "{text}"
+    );
+}

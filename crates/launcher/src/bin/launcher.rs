@@ -1,6 +1,11 @@
 //! `launcher`: `/cnb/process/<type> [args...]` or `launcher [--] <cmd> [args...]`.
 
+use launcher::arena::Arena;
 use launcher::self_description;
+
+/// 256 KiB of .bss: covers a typical launch; only the pages used become resident.
+#[global_allocator]
+static ALLOCATOR: Arena<{ 256 * 1024 }> = Arena::new();
 
 /// Readable without running the binary: `readelf -p .cnb_launcher launcher`.
 #[used]

@@ -75,14 +75,14 @@ impl Layer {
     /// blob digest and the diffID have been checked.
     pub fn open_tar(&self) -> Result<BlobReader<'_>> {
         let mt = &self.descriptor.media_type;
-        let unsupported = |why: &str| Error::UnsupportedMediaType {
-            what: format!("layer {}{why}", self.descriptor.digest),
+        let unsupported = || Error::UnsupportedMediaType {
+            what: format!("layer {}", self.descriptor.digest),
             media_type: mt.clone(),
         };
-        let decoded = match Compression::of_media_type(mt).ok_or_else(|| unsupported(""))? {
+        let decoded = match Compression::of_media_type(mt).ok_or_else(unsupported)? {
             Compression::None => Decoded::Plain(self.open()?),
             Compression::Gzip => Decoded::Gzip(MultiGzDecoder::new(self.open()?)),
-            Compression::Zstd => Decoded::Zstd(ZstdFrames::new(self.open()?)),
+            Compression::Zstd => Decoded::Zstd(Box::new(ZstdFrames::new(self.open()?))),
         };
         Ok(Box::new(TarStream {
             decoded,
@@ -95,7 +95,7 @@ impl Layer {
 enum Decoded<'a> {
     Plain(BlobReader<'a>),
     Gzip(MultiGzDecoder<BlobReader<'a>>),
-    Zstd(ZstdFrames<BlobReader<'a>>),
+    Zstd(Box<ZstdFrames<BlobReader<'a>>>),
 }
 
 struct TarStream<'a> {

@@ -268,3 +268,18 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
     })?;
     Ok((entry, data))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalise_to_absolute_paths() {
+        assert_eq!(normalize("./a//b/").unwrap().as_deref(), Some("/a/b"));
+        assert_eq!(normalize("/cnb").unwrap().as_deref(), Some("/cnb"));
+        assert_eq!(normalize("./").unwrap(), None);
+        assert!(normalize("a/../b").is_err());
+        assert!(is_below("/a/b", "/a") && !is_below("/ab", "/a") && !is_below("/a", "/a"));
+        assert!(is_below("/x", ""));
+    }
+}

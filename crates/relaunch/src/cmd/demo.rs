@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
 use relaunch_lifecycle::check::check;
-use relaunch_lifecycle::contract::DEFAULT_PATH;
+use relaunch_lifecycle::contract::{AdvertisedLauncher, DEFAULT_PATH};
 use relaunch_lifecycle::decouple::{decouple, BaseImage};
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{
@@ -107,7 +107,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         None,
         &Overrides::default(),
     )?;
-    let run_v1 = stamp(&demo, &base, &v1, "v1")?;
+    let (run_v1, advertised_v1) = stamp(&demo, &base, &v1, "v1")?;
 
     demo.step(&format!("Export an app image as the lifecycle would (Platform API {APP_PLATFORM_API}, binary launcher layer)"));
     let run_ref = RunImageRef {
@@ -125,10 +125,6 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     demo.save(&built, "app", "built")?;
 
     demo.step("Check: will the app start with the run image's launcher? (relaunch check)");
-    let advertised_v1 = relaunch_lifecycle::contract::AdvertisedLauncher::from_labels(
-        &relaunch_lifecycle::app::string_labels(&run_v1),
-    )?
-    .context("the stamped run image advertises no launcher")?;
     let (md, _) = lifecycle_metadata(&built)?;
     let report = check(&app_apis(&built, &md)?, &advertised_v1);
     for line in report.to_string().lines() {
@@ -176,7 +172,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         None,
         &Overrides::default(),
     )?;
-    let run_v2 = stamp(&demo, &base, &v2, "v2")?;
+    let (run_v2, _) = stamp(&demo, &base, &v2, "v2")?;
 
     demo.step("Plain base swap of the decoupled app onto the new run image (no lifecycle checks)");
     let mut swapped = decoupled.image.clone();
@@ -204,11 +200,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let v3 = resolve(LauncherBinary::from_file(&args.launcher)?, None, &narrow)?;
-    let run_v3 = stamp(&demo, &base, &v3, "p012")?;
-    let advertised_v3 = relaunch_lifecycle::contract::AdvertisedLauncher::from_labels(
-        &relaunch_lifecycle::app::string_labels(&run_v3),
-    )?
-    .context("the stamped run image advertises no launcher")?;
+    let (_, advertised_v3) = stamp(&demo, &base, &v3, "p012")?;
     match decouple(built, &advertised_v3, None, false) {
         Ok(_) => bail!("decoupling onto a Platform 0.12+ launcher was not refused"),
         Err(e) => println!("    refused, nothing written: {e}"),
@@ -223,7 +215,7 @@ fn stamp(
     base: &Image,
     launcher: &ResolvedLauncher,
     tag: &str,
-) -> anyhow::Result<Image> {
+) -> anyhow::Result<(Image, AdvertisedLauncher)> {
     let stamped = stamp_run_image(base.clone(), launcher, DEFAULT_PATH)?;
     let a = &stamped.advertised;
     println!(
@@ -231,7 +223,7 @@ fn stamp(
         a.version, a.path, a.platform_apis, a.buildpack_apis
     );
     demo.save(&stamped.image, "run", tag)?;
-    Ok(stamped.image)
+    Ok((stamped.image, stamped.advertised))
 }
 
 fn describe_launcher(app: &Image) -> anyhow::Result<()> {

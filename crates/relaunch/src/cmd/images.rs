@@ -11,7 +11,7 @@ use relaunch_lifecycle::app::string_labels;
 use relaunch_lifecycle::contract::AdvertisedLauncher;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
-use relaunch_lifecycle::metadata::LifecycleMetadata;
+use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
 use relaunch_oci::layer::read::read_file;
 use relaunch_oci::{read, Artifact, Digest, Image, ImageRef, Layout, ManifestRef, Repo, Transport};
 use tracing::warn;
@@ -114,6 +114,8 @@ pub struct RunImage {
     pub name: String,
     pub digest: Option<Digest>,
     pub advertised: Option<AdvertisedLauncher>,
+    /// `advertised` comes from the labels the app inherited, not from the run image.
+    pub inherited: bool,
 }
 
 /// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
@@ -131,6 +133,7 @@ pub fn run_image_for(
             digest: Some(image.digest()),
             advertised: AdvertisedLauncher::from_labels(&string_labels(image))
                 .with_context(|| format!("run image {name}"))?,
+            inherited: false,
         })
     };
     if let Some(name) = explicit {
@@ -170,6 +173,7 @@ pub fn run_image_for(
                     .and_then(|(_, d)| Digest::parse(d).ok()),
                 advertised: AdvertisedLauncher::from_labels(&string_labels(app))
                     .context("the app's inherited run-image labels")?,
+                inherited: true,
             })
         }
     }
@@ -178,23 +182,28 @@ pub fn run_image_for(
 /// For `relaunch inspect`: the launcher that will actually run `app` (JSON), `null` for
 /// images without lifecycle metadata.
 pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
-    use relaunch_lifecycle::effective::effective_launcher;
+    use relaunch_lifecycle::effective::{effective_launcher, RunImageFacts};
     let Ok((md, _)) = relaunch_lifecycle::app::lifecycle_metadata(app) else {
         return serde_json::Value::Null;
     };
-    let run = match run_image_for(global, app, &md, None) {
-        Ok(run) => Some(run),
+    // Only a symlink-mode app depends on its run image's launcher.
+    let run = match md.launcher.mode() {
+        LauncherMode::Binary => Ok(None),
+        LauncherMode::Symlink => run_image_for(global, app, &md, None).map(Some),
+    };
+    let why;
+    let facts = match &run {
+        Ok(Some(r)) if !r.inherited => RunImageFacts::Read {
+            name: &r.name,
+            advertised: r.advertised.as_ref(),
+        },
+        Ok(_) => RunImageFacts::Inherited,
         Err(e) => {
-            warn!("{e:#}");
-            None
+            why = format!("{e:#}");
+            RunImageFacts::Unknown(&why)
         }
     };
-    let facts = effective_launcher(
-        app,
-        run.as_ref()
-            .map(|r| (r.name.as_str(), r.advertised.as_ref())),
-    );
-    match facts {
+    match effective_launcher(app, facts) {
         Ok(f) => serde_json::to_value(f).unwrap_or_default(),
         Err(e) => serde_json::json!({"error": e.to_string()}),
     }

@@ -214,13 +214,17 @@ fn print_text(r: &Value) {
             );
         }
         let runs = &cnb["runs"];
+        let apis = |v: &Value| match v.as_array() {
+            Some(list) => list.iter().map(s).collect::<Vec<_>>().join(","),
+            None => s(v),
+        };
         if !runs.is_null() {
             println!(
                 "  launcher that runs: {} version {} (Platform APIs {}; Buildpack APIs {})",
                 s(&runs["path"]),
                 s(&runs["version"]),
-                s(&runs["platform-apis"]),
-                s(&runs["buildpack-apis"])
+                apis(&runs["platform-apis"]),
+                apis(&runs["buildpack-apis"])
             );
             println!("    from: {}", s(&runs["source"]));
             println!("    SBOM: {}", s(&runs["sbom"]));
