@@ -39,9 +39,10 @@ impl Launcher<'_> {
                 if proc.direct {
                     self.launch_direct(&proc, &working_dir)
                 } else {
-                    self.launch_shell(caller, &proc, &tree, working_dir)
-                        .err()
-                        .unwrap_or_else(|| LaunchError::new("bash exec: returned"))
+                    match self.shell_process(caller, &proc, &tree, working_dir) {
+                        Ok(shell) => self.launch_shell(&shell),
+                        Err(e) => e,
+                    }
                 }
             }
             Err(e) => e,
@@ -123,13 +124,14 @@ impl Launcher<'_> {
         LaunchError(format!("direct exec: {}", os_error_text(&err)))
     }
 
-    fn launch_shell(
+    /// The bash launch of a shell process: profiles, script or token mode.
+    fn shell_process(
         &self,
         caller: &OsStr,
         proc: &Selected,
         tree: &[BuildpackLayers],
         working_dir: OsString,
-    ) -> Result<(), LaunchError> {
+    ) -> Result<ShellProcess, LaunchError> {
         let profiles = self
             .profiles(tree, &proc.process_type)
             .context("find profiles")?;
@@ -142,18 +144,21 @@ impl Launcher<'_> {
                 proc.process_type, proc.buildpack_id
             )));
         }
-        let shell = ShellProcess {
+        Ok(ShellProcess {
             script: proc.args.is_empty(),
             caller: caller.to_owned(),
             command: join_command(&proc.command),
             args: proc.args.clone(),
             profiles,
             working_dir,
-        };
+        })
+    }
+
+    fn launch_shell(&self, shell: &ShellProcess) -> LaunchError {
         let argv = shell.argv();
         let argv: Vec<&OsStr> = argv.iter().map(OsString::as_os_str).collect();
         let err = execve(Path::new(BASH), &argv, &self.env);
-        Err(LaunchError(format!("bash exec: {}", os_error_text(&err))))
+        LaunchError(format!("bash exec: {}", os_error_text(&err)))
     }
 
     /// Layer `profile.d` scripts (generic then typed, per layer), then `<app>/.profile`.

@@ -178,6 +178,23 @@ fn direct_exec_details() {
     }
 }
 
+#[test]
+fn exec_d_sees_the_launch_env_only() {
+    let f = two_buildpacks();
+    f.exe(
+        "layers/first_bp/l1/exec.d/probe",
+        "#!/bin/sh\nprintf 'SEEN = \"%s|%s|%s\"\\n' \"${CNB_APP_DIR:-none}\" \"$OVR\" \"${FROM_PARENT:-none}\" >&3\n",
+    );
+    let out =
+        run(launch(&f, "launcher", "0.15", &["--", "printenv", "SEEN"]).env("FROM_PARENT", "kept"));
+    out.assert_code(0);
+    // No CNB_APP_DIR; env files of every layer already applied; user env passed on.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "none|s1-launch|kept\n"
+    );
+}
+
 fn args_fixture(command: &str, bp_api: &str) -> Fixture {
     let f = Fixture::new("args");
     f.dir("workspace/sub");

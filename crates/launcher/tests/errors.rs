@@ -304,3 +304,25 @@ fn colour_unless_no_color() {
     out.assert_code(82)
         .assert_contains("\x1b[31;1mERROR: \x1b[0mfailed to launch: determine start command");
 }
+
+#[test]
+fn shell_process_errors_exit_82() {
+    let f = with_metadata(&format!(
+        "{B12}[[processes]]\ntype = \"web\"\ncommand = \"echo\"\nargs = [\"hi\"]\ndirect = false\nbuildpack-id = \"gone\"\n"
+    ));
+    run(&mut launch(&f, "web", &[]))
+        .assert_code(82)
+        .assert_contains(
+            "ERROR: failed to launch: process type 'web' provided by unknown buildpack 'gone'\n",
+        );
+
+    let f = with_metadata(B12);
+    let profile = f.path("workspace/.profile");
+    std::os::unix::fs::symlink(".profile", &profile).unwrap();
+    run(&mut launch(&f, "launcher", &["echo", "hi"]))
+        .assert_code(82)
+        .assert_contains(&format!(
+            "ERROR: failed to launch: find profiles: failed to determine if app profile script exists at path '{0}': stat {0}: too many levels of symbolic links\n",
+            display(&profile)
+        ));
+}

@@ -36,6 +36,15 @@ fn story_on_a_registry() {
     );
 }
 
+#[test]
+fn story_on_a_registry_with_token_auth() {
+    let scratch = tempfile::tempdir().unwrap();
+    story(
+        &Store::Registry(Registry::start(Auth::Token)),
+        scratch.path(),
+    );
+}
+
 fn labels(image: &relaunch_oci::Image) -> serde_json::Map<String, Value> {
     image.labels()
 }
@@ -50,6 +59,15 @@ fn run_app(store: &Store, repo: &str, tag: &str, scratch: &std::path::Path) -> S
         target.to_str(),
         Some("/usr/local/bin/launcher"),
         "the app's launcher is a symlink"
+    );
+    let web = std::fs::read_link(bundle.join("rootfs/cnb/process/web")).unwrap();
+    assert_eq!(web.to_str(), Some("/cnb/lifecycle/launcher"));
+    let runtime: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        runtime["process"]["args"],
+        serde_json::json!(["/cnb/process/web"]),
+        "starts the web process"
     );
     let out = runc_run(&bundle, None, &[]);
     assert!(
@@ -205,12 +223,14 @@ fn story(store: &Store, scratch: &std::path::Path) {
     assert!(!store.exists("app", "again"));
 
     // skopeo accepts both the decoupled app and its run image.
-    let inspected = skopeo_inspect(&store.skopeo("app", "decoupled"), &[]);
+    let skopeo_args = store.skopeo_args();
+    let skopeo_args: Vec<&str> = skopeo_args.iter().map(String::as_str).collect();
+    let inspected = skopeo_inspect(&store.skopeo("app", "decoupled"), &skopeo_args);
     assert_eq!(
         inspected["Layers"].as_array().unwrap().len(),
         decoupled.layers().len()
     );
-    skopeo_inspect(&store.skopeo("run", "v1"), &[]);
+    skopeo_inspect(&store.skopeo("run", "v1"), &skopeo_args);
 
     // inspect reports the launcher that will run: the run image's.
     let inspected: Value = serde_json::from_str(&ok(store.relaunch(&[

@@ -87,6 +87,7 @@ impl LauncherArgs {
             version: self.launcher_version.clone(),
         };
         let path = Path::new(&self.launcher);
+        // An existing file, or anything spelled like a path, is a file; the rest names an image.
         if path.exists() || self.launcher.starts_with('/') || self.launcher.starts_with('.') {
             return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
         }

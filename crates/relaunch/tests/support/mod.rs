@@ -5,10 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use relaunch_lifecycle::fixtures::run_image_from_rootfs;
+use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, RegistryTransport};
 use relaunch_oci::{
-    write_image, Digest, Image, ImageRef, Layout, NoProgress, Repo, TransportOptions,
+    read, write_image, Artifact, Digest, Image, Layout, ManifestRef, NoProgress, Transport,
 };
 use relaunch_testkit::{busybox_rootfs, skopeo_copy, Registry};
 
@@ -57,48 +59,65 @@ impl Store {
         }
     }
 
-    fn opts(&self) -> TransportOptions {
+    /// The repository `repo` with this store's credentials (registry: from its docker config).
+    fn transport(&self, repo: &str) -> Arc<dyn Transport> {
         match self {
-            Store::Layout(_) => TransportOptions::default(),
-            Store::Registry(reg) => TransportOptions {
-                insecure_registries: vec![reg.host()],
-            },
+            Store::Layout(dir) => Arc::new(Layout::create(dir.join(repo)).unwrap()),
+            Store::Registry(reg) => {
+                let config = ClientConfig {
+                    insecure_registries: vec![reg.host()],
+                    credentials: CredentialSource::DockerConfigDir(reg.docker_config_dir()),
+                    ..ClientConfig::default()
+                };
+                let client = Arc::new(RegistryClient::new(config));
+                Arc::new(RegistryTransport::new(client, &reg.host(), repo))
+            }
         }
     }
 
     pub fn put(&self, image: &Image, repo: &str, tag: &str) {
-        let r = ImageRef::parse(&self.r(repo, tag)).unwrap();
-        let target = Repo::create(&r, &self.opts()).unwrap();
         write_image(
             image,
-            target.transport.as_ref(),
+            self.transport(repo).as_ref(),
             &[tag.to_string()],
             &NoProgress,
         )
         .unwrap();
     }
 
+    fn load(&self, repo: &str, tag: &str) -> relaunch_oci::Result<Image> {
+        match read::load(&self.transport(repo), &ManifestRef::Tag(tag.into()))? {
+            Artifact::Image(image) => Ok(image),
+            Artifact::Index(_) => panic!("{repo}:{tag} is an index"),
+        }
+    }
+
     pub fn get(&self, repo: &str, tag: &str) -> Image {
-        let r = ImageRef::parse(&self.r(repo, tag)).unwrap();
-        Repo::open(&r, &self.opts())
-            .unwrap()
-            .load_image(None)
-            .unwrap()
+        self.load(repo, tag)
+            .unwrap_or_else(|e| panic!("reading {repo}:{tag}: {e}"))
     }
 
     pub fn exists(&self, repo: &str, tag: &str) -> bool {
-        match self {
-            Store::Layout(dir) => Layout::open(dir.join(repo))
-                .and_then(|l| l.tags())
-                .is_ok_and(|tags| tags.iter().any(|t| t == tag)),
-            Store::Registry(_) => {
-                let r = ImageRef::parse(&self.r(repo, tag)).unwrap();
-                match Repo::open(&r, &self.opts()).unwrap().load() {
-                    Ok(_) => true,
-                    Err(e) if e.is_not_found() => false,
-                    Err(e) => panic!("probing {repo}:{tag}: {e}"),
-                }
+        if let Store::Layout(dir) = self {
+            if !dir.join(repo).exists() {
+                return false;
             }
+        }
+        match self.load(repo, tag) {
+            Ok(_) => true,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => panic!("probing {repo}:{tag}: {e}"),
+        }
+    }
+
+    /// Extra arguments skopeo needs for this store (registry credentials).
+    pub fn skopeo_args(&self) -> Vec<String> {
+        match self {
+            Store::Layout(_) => Vec::new(),
+            Store::Registry(reg) => vec![format!(
+                "--authfile={}",
+                reg.docker_config_dir().join("config.json").display()
+            )],
         }
     }
 
@@ -108,10 +127,12 @@ impl Store {
             Store::Layout(dir) => dir.join(repo),
             Store::Registry(_) => {
                 let dir = scratch.join(format!("unpack-{repo}-{tag}"));
+                let args = self.skopeo_args();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 skopeo_copy(
                     &self.skopeo(repo, tag),
                     &format!("oci:{}:{tag}", dir.display()),
-                    &[],
+                    &args,
                 );
                 dir
             }
@@ -123,7 +144,8 @@ impl Store {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_relaunch"));
         cmd.args(args).env_remove("CNB_INSECURE_REGISTRIES");
         if let Store::Registry(reg) = self {
-            cmd.args(["--insecure-registry", &reg.host()]);
+            cmd.args(["--insecure-registry", &reg.host()])
+                .env("DOCKER_CONFIG", reg.docker_config_dir());
         }
         cmd.output().unwrap()
     }
