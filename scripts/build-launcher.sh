@@ -13,15 +13,16 @@ fi
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 mkdir -p dist
 if rustup target list --installed | grep -q '^x86_64-unknown-linux-musl$'; then
-  cargo auditable build --locked --release --target x86_64-unknown-linux-musl -p launcher
-  built="$target_dir/x86_64-unknown-linux-musl/release/launcher"
+  target=x86_64-unknown-linux-musl
+  cargo auditable build --locked --release --target "$target" -p launcher
 else
   # Fallback: glibc, statically linked.
+  target=x86_64-unknown-linux-gnu
   echo "musl target unavailable; building a static glibc launcher" >&2
   RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo auditable build --locked --release --target x86_64-unknown-linux-gnu -p launcher
-  built="$target_dir/x86_64-unknown-linux-gnu/release/launcher"
+    cargo auditable build --locked --release --target "$target" -p launcher
 fi
+built="$target_dir/$target/release/launcher"
 # Copy then rename, so concurrent builds never expose a half-written dist/launcher.
 tmp="dist/.launcher.$$"
 cp "$built" "$tmp"
@@ -30,7 +31,7 @@ mv "$tmp" dist/launcher
 # cargo-cyclonedx writes next to the package manifest; move the file into dist/.
 sbom_name="launcher-sbom-$$"
 cargo cyclonedx --manifest-path crates/launcher/Cargo.toml --format json \
-  --target x86_64-unknown-linux-musl --no-build-deps --spec-version 1.5 \
+  --target "$target" --no-build-deps --spec-version 1.5 \
   --override-filename "$sbom_name" -q
 mv "crates/launcher/$sbom_name.json" dist/launcher.cdx.json
 

@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
     for (name, _) in env.iter() {
         let known = name == "PATH"
             || name == "EMPTY"
-            || files.iter().any(|f| f.name.as_bytes().split(|&b| b == b'.').next() == Some(name.as_bytes()));
+            || files
+                .iter()
+                .any(|f| f.name.as_bytes().split(|&b| b == b'.').next() == Some(name.as_bytes()));
         assert!(known, "unexpected variable {name:?}");
     }
 });

@@ -69,14 +69,6 @@ impl Env {
             .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
     }
 
-    pub fn len(&self) -> usize {
-        self.vars.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.vars.is_empty()
-    }
-
     /// Prepends `<layer>/bin` to PATH and `<layer>/lib` to LD_LIBRARY_PATH when they exist
     /// (`stat` follows symlinks; even a regular file counts, as in the reference).
     pub fn add_root_dir(&mut self, layer: &Path) -> Result<(), LaunchError> {
@@ -272,7 +264,11 @@ mod tests {
         );
         let mut env = Env::default();
         env.add_root_dir(&tmp.path().join("missing")).unwrap();
-        assert!(env.is_empty(), "children that do not exist are skipped");
+        assert_eq!(
+            env,
+            Env::default(),
+            "children that do not exist are skipped"
+        );
     }
 
     fn write(dir: &Path, name: &str, contents: &str) {

@@ -20,7 +20,9 @@ pub fn look_path(file: &OsStr, path_var: &OsStr) -> Result<PathBuf, String> {
             Err(e) => Err(format!("exec: {quoted}: {e}")),
         };
     }
-    for dir in path_var.as_bytes().split(|&b| b == b':') {
+    // Like Go's filepath.SplitList, an empty PATH has no entries (not one empty entry).
+    let dirs = path_var.as_bytes().split(|&b| b == b':');
+    for dir in dirs.filter(|_| !path_var.is_empty()) {
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let candidate = paths::join(Path::new(OsStr::from_bytes(dir)), &[file.as_bytes()]);
         if find_executable(&candidate).is_ok() {
@@ -152,6 +154,17 @@ mod tests {
         assert_eq!(
             look_path("nope".as_ref(), "".as_ref()).unwrap_err(),
             r#"exec: "nope": executable file not found in $PATH"#
+        );
+        // A hit in a relative PATH entry is refused, like Go's ErrDot.
+        let depth = std::env::current_dir().unwrap().components().count() - 1;
+        let relative = format!(
+            "{}{}",
+            "../".repeat(depth),
+            bin.display().to_string().trim_start_matches('/')
+        );
+        assert_eq!(
+            look_path("tool".as_ref(), relative.as_ref()).unwrap_err(),
+            r#"exec: "tool": cannot run executable found relative to current directory"#
         );
         let abs = bin.join("tool");
         assert_eq!(look_path(abs.as_os_str(), "".as_ref()).unwrap(), abs);

@@ -7,15 +7,13 @@ use launcher::self_description;
 #[global_allocator]
 static ALLOCATOR: Arena<{ 256 * 1024 }> = Arena::new();
 
-/// Readable without running the binary: `readelf -p .cnb_launcher launcher`.
+/// Readable without running the binary: `readelf -p .cnb_launcher launcher`. `#[used]`
+/// keeps it through LTO and section GC (tests/static_binary.rs checks the release build).
 #[used]
 #[link_section = ".cnb_launcher"]
 static SELF_DESCRIPTION: [u8; self_description::LEN] = self_description::JSON;
 
 fn main() {
-    // A real reference keeps the section through the linker's garbage collection.
-    // SAFETY: reading one byte of an initialised static.
-    unsafe { std::ptr::read_volatile(SELF_DESCRIPTION.as_ptr()) };
     let args: Vec<_> = std::env::args_os().collect();
     let code = launcher::cli::run(&args, std::env::vars_os().collect());
     std::process::exit(code);
