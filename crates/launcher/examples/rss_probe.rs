@@ -5,23 +5,11 @@
 //! the kernel counts that in `ru_maxrss`, so the parent has to be this small program
 //! rather than the (much larger) benchmark driver.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+#[path = "support/argv.rs"]
+mod support;
 
 fn main() {
-    let args: Vec<CString> = std::env::args_os()
-        .skip(1)
-        .map(|a| CString::new(a.as_bytes()).expect("argument without NUL"))
-        .collect();
-    if args.is_empty() {
-        eprintln!("usage: rss_probe <program> [args...]");
-        std::process::exit(2);
-    }
-    let argv: Vec<*const libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    let (args, argv) = support::exec_argv("rss_probe <program> [args...]");
     // SAFETY: the child only calls async-signal-safe functions (signal, execv, _exit);
     // argv outlives both calls.
     unsafe {

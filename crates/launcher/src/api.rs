@@ -129,23 +129,8 @@ pub fn verify_platform_api(
             format!("failed to set platform API: platform API version '{requested}' is incompatible with the lifecycle"),
         )
     };
-    if !in_list(lists.supported, v) {
-        return Err(incompatible());
-    }
-    if in_list(lists.deprecated, v) {
-        match mode {
-            DeprecationMode::Quiet => {}
-            DeprecationMode::Warn => {
-                log.warn(&format!("Platform requested deprecated API '{requested}'"))
-            }
-            DeprecationMode::Error => {
-                log.error(&format!("Platform requested deprecated API '{requested}'"));
-                log.error("Deprecated APIs are disabled by CNB_DEPRECATION_MODE=error");
-                return Err(incompatible());
-            }
-        }
-    }
-    Ok(v)
+    let deprecated = || format!("Platform requested deprecated API '{requested}'");
+    check_support(v, lists, mode, log, deprecated, incompatible)
 }
 
 /// Checks one `[[buildpacks]]` entry: exit 12 if unparsable or unsupported.
@@ -169,16 +154,29 @@ pub fn verify_buildpack_api(
             format!("failed to set API for buildpack '{id}': buildpack API version '{requested}' is incompatible with the lifecycle"),
         )
     };
+    let deprecated = || format!("buildpack '{id}' requests deprecated API '{requested}'");
+    check_support(v, lists, mode, log, deprecated, incompatible)
+}
+
+/// Unsupported → `incompatible`; deprecated → per `CNB_DEPRECATION_MODE`: nothing,
+/// a warning, or two `ERROR:` lines and `incompatible` (as the reference).
+fn check_support(
+    v: Version,
+    lists: ApiLists<'_>,
+    mode: DeprecationMode,
+    log: &Logger,
+    deprecated: impl Fn() -> String,
+    incompatible: impl Fn() -> Failure,
+) -> Result<Version, Failure> {
     if !in_list(lists.supported, v) {
         return Err(incompatible());
     }
     if in_list(lists.deprecated, v) {
-        let msg = format!("buildpack '{id}' requests deprecated API '{requested}'");
         match mode {
             DeprecationMode::Quiet => {}
-            DeprecationMode::Warn => log.warn(&msg),
+            DeprecationMode::Warn => log.warn(&deprecated()),
             DeprecationMode::Error => {
-                log.error(&msg);
+                log.error(&deprecated());
                 log.error("Deprecated APIs are disabled by CNB_DEPRECATION_MODE=error");
                 return Err(incompatible());
             }
@@ -322,5 +320,25 @@ mod tests {
             DeprecationMode::from_env(Some("quiet")),
             DeprecationMode::Quiet
         );
+        assert_eq!(
+            DeprecationMode::from_env(Some("error")),
+            DeprecationMode::Error
+        );
+        assert_eq!(
+            DeprecationMode::from_env(Some("ERROR")),
+            DeprecationMode::Warn,
+            "modes are case-sensitive"
+        );
+        // A supported, non-deprecated API is accepted silently in every mode.
+        for mode in [
+            DeprecationMode::Quiet,
+            DeprecationMode::Warn,
+            DeprecationMode::Error,
+        ] {
+            let log = Logger::capture(true);
+            assert!(verify_platform_api("0.9", lists, mode, &log).is_ok());
+            assert!(verify_buildpack_api("bp", "0.9", lists, mode, &log).is_ok());
+            assert_eq!(log.captured(), "");
+        }
     }
 }

@@ -16,7 +16,9 @@ pub struct Arena<const N: usize> {
     next: AtomicUsize,
 }
 
-// SAFETY: the arena hands out disjoint ranges, reserved with an atomic compare-exchange.
+// SAFETY: the arena hands out disjoint ranges, reserved with an atomic compare-exchange,
+// so concurrent callers are fine (the launcher itself runs one thread: exec.d children are
+// started with posix_spawn, which creates no threads in this process).
 unsafe impl<const N: usize> Sync for Arena<N> {}
 
 impl<const N: usize> Arena<N> {
@@ -101,6 +103,10 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
                 return ptr;
             }
         }
+        if new_size <= layout.size() {
+            // Not the last block: shrinking in place is still valid, and frees nothing.
+            return ptr;
+        }
         // SAFETY: the new layout keeps the alignment and has a non-zero valid size.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         // SAFETY: as for alloc.
@@ -150,6 +156,80 @@ mod tests {
             assert!(!arena.contains(moved));
             assert_eq!(std::slice::from_raw_parts(moved, 3), &[1, 1, 1]);
             arena.dealloc(moved, Layout::from_size_align(LARGE * 2, 1).unwrap());
+        }
+    }
+
+    #[test]
+    fn shrinking_and_big_alignments() {
+        let arena: Box<Arena<8192>> = Box::default();
+        unsafe {
+            let a = arena.alloc(Layout::from_size_align(64, 8).unwrap());
+            let b = arena.alloc(Layout::from_size_align(8, 8).unwrap());
+            // a is not last: shrinking keeps it where it is.
+            assert_eq!(
+                arena.realloc(a, Layout::from_size_align(64, 8).unwrap(), 16),
+                a
+            );
+            // b is last: shrinking gives the tail back to the next allocation.
+            let b2 = arena.realloc(b, Layout::from_size_align(8, 8).unwrap(), 1);
+            assert_eq!(b2, b);
+            let c = arena.alloc(Layout::from_size_align(1, 1).unwrap());
+            assert_eq!(c as usize, b as usize + 1);
+            // A page-aligned block is aligned, or comes from System when it cannot fit.
+            let page = Layout::from_size_align(16, 4096).unwrap();
+            let p = arena.alloc(page);
+            assert_eq!(p as usize % 4096, 0);
+            let huge_align = Layout::from_size_align(16, 1 << 20).unwrap();
+            let q = arena.alloc(huge_align);
+            assert_eq!(q as usize % (1 << 20), 0);
+            assert!(!arena.contains(q));
+            arena.dealloc(q, huge_align);
+        }
+    }
+
+    #[test]
+    fn concurrent_allocations_are_disjoint_and_aligned() {
+        // The launcher is single-threaded, but GlobalAlloc must be Sync-correct anyway.
+        let arena: &'static Arena<{ 64 * 1024 }> = Box::leak(Box::default());
+        let threads: Vec<_> = (0..8u8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut blocks = Vec::new();
+                    for i in 0..200usize {
+                        let layout =
+                            Layout::from_size_align(1 + (i * 7) % 40, 1 << (i % 4)).unwrap();
+                        // SAFETY: a valid non-zero layout; the block is written within bounds.
+                        unsafe {
+                            let p = arena.alloc(layout);
+                            assert!(!p.is_null());
+                            assert_eq!(p as usize % layout.align(), 0);
+                            p.write_bytes(t, layout.size());
+                            blocks.push((p as usize, layout));
+                        }
+                    }
+                    blocks
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Layout, u8)> = Vec::new();
+        for (t, handle) in threads.into_iter().enumerate() {
+            for (p, layout) in handle.join().unwrap() {
+                all.push((p, layout, t as u8));
+            }
+        }
+        all.sort_by_key(|b| b.0);
+        for pair in all.windows(2) {
+            assert!(pair[0].0 + pair[0].1.size() <= pair[1].0, "overlap");
+        }
+        for (p, layout, t) in all {
+            // SAFETY: p is a live block of layout.size() bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, layout.size()) };
+            assert!(
+                bytes.iter().all(|&b| b == t),
+                "another thread wrote into this block"
+            );
+            // SAFETY: allocated above with this layout.
+            unsafe { arena.dealloc(p as *mut u8, layout) };
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::env::Env;
 use crate::errors::{os_error_text, LaunchError};
 use crate::exec::{c_argv, c_envp, null_terminated};
-use crate::metadata::{toml_error, Decoder};
+use crate::metadata::{toml_error, utf8, Decoder};
 use toml::de::DeTable;
 
 /// Runs one exec.d file in the launch env (cwd is already `<app>`) and applies its output.
@@ -49,7 +49,7 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
 
 /// Decodes exec.d output: a TOML document of string values only. Public for fuzzing.
 pub fn parse_output(output: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let text = std::str::from_utf8(output).map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let text = utf8(output)?;
     let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
     let d = Decoder { text };
     doc.get_ref()

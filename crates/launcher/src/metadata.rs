@@ -39,8 +39,7 @@ impl Metadata {
     /// Decoding walks the parsed document by hand instead of using serde derive: it keeps
     /// the static binary tens of KiB smaller (see docs/launcher.md).
     pub fn parse(bytes: &[u8]) -> Result<Metadata, String> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| format!("invalid UTF-8 in TOML document: {e}"))?;
+        let text = utf8(bytes)?;
         let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
         let d = Decoder { text };
         let root = doc.get_ref();
@@ -100,7 +99,7 @@ impl<'t> Decoder<'t> {
     fn error(&self, at: &Value<'_>, key: &str, expected: &str) -> String {
         format!(
             "toml: line {}: '{key}': expected {expected}, found {}",
-            line_of(self.text, at.span().start),
+            line_of(self.text.as_bytes(), at.span().start),
             at.get_ref().type_str()
         )
     }
@@ -144,55 +143,71 @@ impl<'t> Decoder<'t> {
         }
     }
 
-    /// An array of strings (absent: empty).
-    fn strings(&self, t: &DeTable<'_>, key: &str) -> Result<Vec<String>, String> {
-        let Some(v) = t.get(key) else {
-            return Ok(Vec::new());
-        };
-        let err = || self.error(v, key, "an array of strings");
-        let items = v.get_ref().as_array().ok_or_else(err)?;
-        items
-            .iter()
-            .map(|i| i.get_ref().as_str().map(str::to_owned).ok_or_else(err))
-            .collect()
+    /// `command`: a string or an array of strings. Like the reference (BurntSushi decodes
+    /// into `string` or `[]string`), any other entry type is a decode error.
+    fn command(&self, t: &DeTable<'_>) -> Result<Vec<String>, String> {
+        match t.get("command").map(|v| (v, v.get_ref())) {
+            None => Ok(Vec::new()),
+            Some((_, DeValue::String(s))) => Ok(vec![s.to_string()]),
+            Some((v, _)) => self.array_of_strings(v, "command", "a string or an array of strings"),
+        }
     }
 
-    /// `command`: a string or an array; integer and boolean entries are stringified like
-    /// Go's `fmt.Sprint` in the reference decoder.
-    fn command(&self, t: &DeTable<'_>) -> Result<Vec<String>, String> {
-        let Some(v) = t.get("command") else {
-            return Ok(Vec::new());
-        };
-        let err = || self.error(v, "command", "a string or an array of strings");
-        match v.get_ref() {
-            DeValue::String(s) => Ok(vec![s.to_string()]),
-            DeValue::Array(items) => items
-                .iter()
-                .map(|i| match i.get_ref() {
-                    DeValue::String(s) => Ok(s.to_string()),
-                    DeValue::Integer(n) if n.radix() == 10 => Ok(n.as_str().replace('_', "")),
-                    DeValue::Boolean(b) => Ok(b.to_string()),
-                    _ => Err(err()),
-                })
-                .collect(),
-            _ => Err(err()),
+    /// An array of strings (absent: empty).
+    fn strings(&self, t: &DeTable<'_>, key: &str) -> Result<Vec<String>, String> {
+        match t.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) => self.array_of_strings(v, key, "an array of strings"),
         }
+    }
+
+    fn array_of_strings(
+        &self,
+        v: &Value<'_>,
+        key: &str,
+        expected: &str,
+    ) -> Result<Vec<String>, String> {
+        let items = v
+            .get_ref()
+            .as_array()
+            .ok_or_else(|| self.error(v, key, expected))?;
+        // An entry of the wrong type is reported with its own type and line.
+        items
+            .iter()
+            .map(|i| {
+                i.get_ref()
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| self.error(i, key, expected))
+            })
+            .collect()
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    1 + text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+/// 1-based line of a byte offset.
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes.iter().take(offset).filter(|&&b| b == b'\n').count()
+}
+
+/// The document as text; invalid UTF-8 is reported like the reference's TOML lexer
+/// (`toml: line N: invalid UTF-8 byte: 0xNN`).
+pub fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = line_of(bytes, at);
+        let byte = bytes.get(at).copied().unwrap_or_default();
+        format!("toml: line {line}: invalid UTF-8 byte: 0x{byte:02x}")
+    })
 }
 
 /// One-line TOML error: `toml: line N: <message>` (the crate's own text spans lines).
 pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end().replace('\n', "; ");
     match err.span() {
-        Some(span) => format!("toml: line {}: {message}", line_of(text, span.start)),
+        Some(span) => format!(
+            "toml: line {}: {message}",
+            line_of(text.as_bytes(), span.start)
+        ),
         None => format!("toml: {message}"),
     }
 }
@@ -220,9 +235,6 @@ command = ["\\r"]
 [[processes]]
 type = "e"
 command = []
-[[processes]]
-type = "f"
-command = ["x", 1, true]
 "#,
         )
         .unwrap();
@@ -232,7 +244,6 @@ command = ["x", 1, true]
         assert_eq!(cmds[2], ["other cmd with spaces", "other more"]);
         assert_eq!(cmds[3], ["\\r"]);
         assert!(cmds[4].is_empty());
-        assert_eq!(cmds[5], ["x", "1", "true"]);
     }
 
     #[test]
@@ -296,6 +307,45 @@ paths = ["x"]
             );
         }
         assert_eq!(Metadata::parse(b"").unwrap(), Metadata::default());
+    }
+
+    #[test]
+    fn command_entries_must_be_strings_like_the_reference() {
+        // BurntSushi decodes `command` into `string` or `[]string`: no stringification.
+        for (entry, found) in [
+            ("1", "integer"),
+            ("true", "boolean"),
+            ("1.5", "float"),
+            ("[\"a\"]", "array"),
+            ("{a = \"b\"}", "table"),
+        ] {
+            let doc = format!("[[processes]]\ntype = \"t\"\ncommand = [\"x\", {entry}]\n");
+            assert_eq!(
+                Metadata::parse(doc.as_bytes()).unwrap_err(),
+                format!("toml: line 3: 'command': expected a string or an array of strings, found {found}"),
+                "{entry}"
+            );
+        }
+        assert_eq!(
+            Metadata::parse(b"[[processes]]\ncommand = 1.5\n").unwrap_err(),
+            "toml: line 2: 'command': expected a string or an array of strings, found float"
+        );
+    }
+
+    #[test]
+    fn error_texts_name_the_line() {
+        assert_eq!(
+            Metadata::parse(b"[[buildpacks]]\nid = \"a\"\n\n[[processes]]\nargs = [1]\n")
+                .unwrap_err(),
+            "toml: line 5: 'args': expected an array of strings, found integer"
+        );
+        assert_eq!(
+            Metadata::parse(b"[[processes]]\ntype = \"\xff\"\n").unwrap_err(),
+            "toml: line 2: invalid UTF-8 byte: 0xff"
+        );
+        let e = Metadata::parse(b"[[processes]]\n\n[[processes]\n").unwrap_err();
+        assert!(e.starts_with("toml: line 3: "), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

@@ -156,6 +156,14 @@ mod tests {
             .collect()
     }
 
+    /// B-1..B-3 / B-9..B-11: print_argv0, print_env, set_env were sourced before the command.
+    #[track_caller]
+    fn assert_three_profiles_ran(out: &str) {
+        assert!(out.contains("profile argv0: 'some-profile-argv0'"), "{out}");
+        assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
+        assert!(out.contains("profile env: 'some-profile-var'"), "{out}");
+    }
+
     #[test]
     fn bash_behaviour_b1_to_b12() {
         let tmp = TempDir::new();
@@ -163,6 +171,16 @@ mod tests {
         let three = [prof[0].as_str(), prof[1].as_str(), prof[2].as_str()];
         let cwd = tmp.path();
 
+        // Token mode: printf "profile env: '%s'" "$PROFILE_VAR" after `profiles`.
+        let print_profile_var = |profiles: &[&str]| {
+            shell(
+                false,
+                "printf",
+                &["profile env: '%s'", "$PROFILE_VAR"],
+                profiles,
+                "",
+            )
+        };
         // B-1..B-3
         let out = run(
             &shell(
@@ -174,9 +192,7 @@ mod tests {
             ),
             cwd,
         );
-        assert!(out.contains("profile argv0: 'some-profile-argv0'"), "{out}");
-        assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
-        assert!(out.contains("profile env: 'some-profile-var'"), "{out}");
+        assert_three_profiles_ran(&out);
         // B-4
         let out = run(
             &shell(true, r#"printf "SOME_VAR: '%s'" "$SOME_VAR""#, &[], &[], ""),
@@ -197,16 +213,7 @@ mod tests {
             "{out}"
         );
         // B-7: profiles run in the launcher's cwd, cd "" is a no-op
-        let out = run(
-            &shell(
-                false,
-                "printf",
-                &["profile env: '%s'", "$PROFILE_VAR"],
-                &[prof[3].as_str()],
-                "",
-            ),
-            cwd,
-        );
+        let out = run(&print_profile_var(&[prof[3].as_str()]), cwd);
         assert!(
             out.contains(&format!("profile directory: {}", cwd.display())),
             "{out}"
@@ -231,19 +238,8 @@ mod tests {
             "{out}"
         );
         // B-9..B-11
-        let out = run(
-            &shell(
-                false,
-                "printf",
-                &["profile env: '%s'", "$PROFILE_VAR"],
-                &three,
-                "",
-            ),
-            cwd,
-        );
-        assert!(out.contains("profile argv0: 'some-profile-argv0'"), "{out}");
-        assert!(out.contains("SOME_VAR: 'some-val'"), "{out}");
-        assert!(out.contains("profile env: 'some-profile-var'"), "{out}");
+        let out = run(&print_profile_var(&three), cwd);
+        assert_three_profiles_ran(&out);
         // B-12
         let out = run(
             &shell(false, "printf", &["SOME_VAR: '%s'", "$SOME_VAR"], &[], ""),

@@ -165,12 +165,6 @@ fn fixture() -> Fixture {
     f
 }
 
-fn launch(f: &Fixture, entrypoint: &str, platform: &str, args: &[&str]) -> std::process::Command {
-    let mut cmd = f.command(entrypoint, "layers", "workspace");
-    cmd.env("CNB_PLATFORM_API", platform).args(args);
-    cmd
-}
-
 /// Every launch in this image first runs the generic exec.d helper.
 fn execd_prefix(f: &Fixture) -> String {
     format!(
@@ -183,7 +177,9 @@ fn execd_prefix(f: &Fixture) -> String {
 #[test]
 fn a01_exec_d_order_env_and_working_dir() {
     let f = fixture();
-    let out = run(launch(&f, "exec.d-checker", "0.7", &[]).env("VAR_FROM_EXEC_D", "orig-val"));
+    let out = run(f
+        .launch("exec.d-checker", "0.7", &[])
+        .env("VAR_FROM_EXEC_D", "orig-val"));
     out.assert_code(0).assert_contains(&format!(
         "{}{}/layers/0.9_buildpack/some_layer/exec.d/exec.d-checker/helper was executed\nExec.d Working Dir: {}\nsourced bp profile\nsourced app profile\nVAR_FROM_EXEC_D: orig-val:val-from-exec.d:val-from-exec.d-for-process-type-exec.d-checker",
         execd_prefix(&f),
@@ -195,14 +191,14 @@ fn a01_exec_d_order_env_and_working_dir() {
 #[test]
 fn a02_a03_a04_process_types_and_appended_args() {
     let f = fixture();
-    let out = run(&mut launch(&f, "web", LATEST, &[]));
+    let out = run(&mut f.launch("web", LATEST, &[]));
     out.assert_code(0)
         .assert_contains(&execd_prefix(&f))
         .assert_contains("Executing web process-type");
-    run(&mut launch(&f, "process.with.period", LATEST, &[]))
+    run(&mut f.launch("process.with.period", LATEST, &[]))
         .assert_code(0)
         .assert_contains("Executing process.with.period process-type");
-    run(&mut launch(&f, "web", LATEST, &["with user provided args"]))
+    run(&mut f.launch("web", LATEST, &["with user provided args"]))
         .assert_code(0)
         .assert_contains("Executing web process-type with user provided args");
 }
@@ -210,7 +206,7 @@ fn a02_a03_a04_process_types_and_appended_args() {
 #[test]
 fn a05_a12_direct_user_command_sees_buildpack_env() {
     let f = fixture();
-    let out = run(&mut launch(&f, "launcher", LATEST, &["--", "env"]));
+    let out = run(&mut f.launch("launcher", LATEST, &["--", "env"]));
     out.assert_code(0)
         .assert_contains("SOME_VAR=some-bp-val")
         .assert_contains("OTHER_VAR=other-bp-val");
@@ -232,20 +228,28 @@ fn a05_a12_direct_user_command_sees_buildpack_env() {
 #[test]
 fn a06_cnb_process_type_warnings() {
     let f = fixture();
-    let out = run(launch(&f, "launcher", LATEST, &[]).env("CNB_PROCESS_TYPE", "direct-process"));
+    let out = run(f
+        .launch("launcher", LATEST, &[])
+        .env("CNB_PROCESS_TYPE", "direct-process"));
     out.assert_code(82).assert_contains(
         "Warning: CNB_PROCESS_TYPE is not supported in Platform API 0.15\nWarning: Run with ENTRYPOINT 'direct-process' to invoke the 'direct-process' process type\nERROR: failed to launch: determine start command: when there is no default process a command is required\n",
     );
+    // The API is printed normalised (`major.minor`), and the warnings never select.
+    let out = run(f
+        .launch("web", "v0.9", &[])
+        .env("CNB_PROCESS_TYPE", "direct-process"));
+    out.assert_code(0)
+        .assert_contains("Warning: CNB_PROCESS_TYPE is not supported in Platform API 0.9\nWarning: Run with ENTRYPOINT 'direct-process' to invoke the 'direct-process' process type\n")
+        .assert_contains("Executing web process-type");
 }
 
 #[test]
 fn a07_a08_a09_a10_shell_user_commands() {
     let f = fixture();
-    run(&mut launch(&f, "launcher", LATEST, &["echo", "something"]))
+    run(&mut f.launch("launcher", LATEST, &["echo", "something"]))
         .assert_code(0)
         .assert_contains("sourced bp profile\nsourced app profile\nsomething");
-    run(&mut launch(
-        &f,
+    run(&mut f.launch(
         "launcher",
         LATEST,
         &["echo", "$SOME_VAR", "$OTHER_VAR", "$WORKER_VAR"],
@@ -254,19 +258,19 @@ fn a07_a08_a09_a10_shell_user_commands() {
     .assert_contains(
         "sourced bp profile\nsourced app profile\nsome-bp-val other-bp-val worker-no-process-val",
     );
-    run(launch(
-        &f,
-        "launcher",
-        LATEST,
-        &["echo", "$SOME_USER_VAR, $CNB_APP_DIR, $OTHER_VAR"],
-    )
-    .env("SOME_USER_VAR", "some-user-val")
-    .env("OTHER_VAR", "other-user-val"))
+    run(f
+        .launch(
+            "launcher",
+            LATEST,
+            &["echo", "$SOME_USER_VAR, $CNB_APP_DIR, $OTHER_VAR"],
+        )
+        .env("SOME_USER_VAR", "some-user-val")
+        .env("OTHER_VAR", "other-user-val"))
     .assert_code(0)
     .assert_contains(
         "sourced bp profile\nsourced app profile\nsome-user-val, , other-user-val**other-bp-val",
     );
-    run(&mut launch(&f, "launcher", LATEST, &["bp-executable"]))
+    run(&mut f.launch("launcher", LATEST, &["bp-executable"]))
         .assert_code(0)
         .assert_contains("bp executable");
 }
@@ -274,37 +278,28 @@ fn a07_a08_a09_a10_shell_user_commands() {
 #[test]
 fn a11_a13_a14_direct_user_commands() {
     let f = fixture();
-    let out = run(&mut launch(
-        &f,
-        "launcher",
-        LATEST,
-        &["--", "echo", "something"],
-    ));
+    let out = run(&mut f.launch("launcher", LATEST, &["--", "echo", "something"]));
     out.assert_code(0).assert_contains("something");
     assert!(!out.text.contains("sourced"));
-    let out =
-        run(launch(&f, "launcher", LATEST, &["--", "env"]).env("SOME_USER_VAR", "some-user-val"));
+    let out = run(f
+        .launch("launcher", LATEST, &["--", "env"])
+        .env("SOME_USER_VAR", "some-user-val"));
     out.assert_code(0)
         .assert_contains("SOME_USER_VAR=some-user-val");
     assert!(!out.text.contains("CNB_APP_DIR"), "{}", out.text);
-    run(&mut launch(
-        &f,
-        "launcher",
-        LATEST,
-        &["--", "bp-executable"],
-    ))
-    .assert_code(0)
-    .assert_contains("bp executable");
+    run(&mut f.launch("launcher", LATEST, &["--", "bp-executable"]))
+        .assert_code(0)
+        .assert_contains("bp executable");
 }
 
 #[test]
 fn a15_a16_direct_process_and_typed_env() {
     let f = fixture();
-    let out = run(&mut launch(&f, "direct-process", LATEST, &[]));
+    let out = run(&mut f.launch("direct-process", LATEST, &[]));
     out.assert_code(0)
         .assert_contains("Executing direct-process process-type");
     assert!(!out.text.contains("sourced"));
-    run(&mut launch(&f, "worker", LATEST, &[]))
+    run(&mut f.launch("worker", LATEST, &[]))
         .assert_code(0)
         .assert_contains("sourced bp profile\nsourced app profile\nworker-process-val");
 }
@@ -313,7 +308,8 @@ fn a15_a16_direct_process_and_typed_env() {
 fn a17_a18_script_and_token_modes() {
     let f = fixture();
     for t in ["indirect-process-with-script", "indirect-process-with-args"] {
-        run(launch(&f, t, LATEST, &[])
+        run(f
+            .launch(t, LATEST, &[])
             .env("VAR1", "val1")
             .env("VAR2", "val with space"))
         .assert_code(0)
@@ -324,7 +320,7 @@ fn a17_a18_script_and_token_modes() {
 #[test]
 fn a19_typed_profiles() {
     let f = fixture();
-    run(&mut launch(&f, "profile-checker", LATEST, &[]))
+    run(&mut f.launch("profile-checker", LATEST, &[]))
         .assert_code(0)
         .assert_contains("sourced bp profile\nsourced bp profile-checker profile\nsourced app profile\nval-from-profile");
 }
@@ -346,28 +342,18 @@ fn a20_other_app_and_layers_dirs() {
 #[test]
 fn a21_a22_legacy_processes() {
     let f = fixture();
-    run(&mut launch(
-        &f,
-        "legacy-indirect-process-with-incorrect-args",
-        LATEST,
-        &[],
-    ))
-    .assert_code(0)
-    .assert_contains("'arg' 'arg with spaces'");
-    run(&mut launch(
-        &f,
-        "legacy-indirect-process-with-args",
-        LATEST,
-        &[],
-    ))
-    .assert_code(127)
-    .assert_contains("command not found");
+    run(&mut f.launch("legacy-indirect-process-with-incorrect-args", LATEST, &[]))
+        .assert_code(0)
+        .assert_contains("'arg' 'arg with spaces'");
+    run(&mut f.launch("legacy-indirect-process-with-args", LATEST, &[]))
+        .assert_code(127)
+        .assert_contains("command not found");
 }
 
 #[test]
 fn a23_no_default_process_and_no_command() {
     let f = fixture();
-    run(&mut launch(&f, "launcher", LATEST, &[]))
+    run(&mut f.launch("launcher", LATEST, &[]))
         .assert_code(82)
         .assert_contains("ERROR: failed to launch: determine start command: when there is no default process a command is required");
 }
@@ -375,7 +361,7 @@ fn a23_no_default_process_and_no_command() {
 #[test]
 fn a24_buildpack_0_9_user_args_replace() {
     let f = fixture();
-    let out = run(&mut launch(&f, "exec.d-checker", LATEST, &["x"]));
+    let out = run(&mut f.launch("exec.d-checker", LATEST, &["x"]));
     out.assert_code(0);
     assert!(out.text.ends_with('x'), "{}", out.text);
 }

@@ -9,12 +9,6 @@ use std::os::unix::ffi::OsStrExt;
 
 use common::{run, Fixture};
 
-fn launch(f: &Fixture, entrypoint: &str, platform: &str, args: &[&str]) -> std::process::Command {
-    let mut cmd = f.command(entrypoint, "layers", "workspace");
-    cmd.env("CNB_PLATFORM_API", platform).args(args);
-    cmd
-}
-
 fn two_buildpacks() -> Fixture {
     let f = Fixture::new("behaviour");
     f.dir("workspace");
@@ -75,7 +69,8 @@ fn env_map(out: &[u8]) -> std::collections::BTreeMap<String, String> {
 #[test]
 fn env_order_across_buildpacks_and_layers() {
     let f = two_buildpacks();
-    let out = run(launch(&f, "launcher", "0.15", &["--", "env"])
+    let out = run(f
+        .launch("launcher", "0.15", &["--", "env"])
         .env("PRE", "orig")
         .env("APP", "orig")
         .env("LD_LIBRARY_PATH", "/orig-lib"));
@@ -117,7 +112,7 @@ fn env_order_across_buildpacks_and_layers() {
 #[test]
 fn typed_process_gets_env_launch_type_dir() {
     let f = two_buildpacks();
-    let out = run(&mut launch(&f, "typed", "0.15", &[]));
+    let out = run(&mut f.launch("typed", "0.15", &[]));
     out.assert_code(0);
     let env = env_map(&out.stdout);
     assert_eq!(env["OVR"], "s1-typed");
@@ -129,8 +124,7 @@ fn typed_process_gets_env_launch_type_dir() {
 fn direct_exec_details() {
     let f = two_buildpacks();
     // argv[0] is the command as written; SIGPIPE is back at its default.
-    let out = run(&mut launch(
-        &f,
+    let out = run(&mut f.launch(
         "launcher",
         "0.15",
         &[
@@ -155,13 +149,14 @@ fn direct_exec_details() {
         "SIGPIPE ignored in the process"
     );
     // User args need not be UTF-8.
-    let out =
-        run(launch(&f, "launcher", "0.15", &["--", "printf", "%s"])
-            .arg(OsStr::from_bytes(b"\xff-arg")));
+    let out = run(f
+        .launch("launcher", "0.15", &["--", "printf", "%s"])
+        .arg(OsStr::from_bytes(b"\xff-arg")));
     out.assert_code(0);
     assert_eq!(out.stdout, b"\xff-arg");
     // CNB_EXEC_ENV is passed through; the launcher's own CNB_* are not.
-    let out = run(launch(&f, "launcher", "0.15", &["--", "env"])
+    let out = run(f
+        .launch("launcher", "0.15", &["--", "env"])
         .env("CNB_EXEC_ENV", "test")
         .env("CNB_DEPRECATION_MODE", "quiet")
         .env("CNB_PROCESS_TYPE", ""));
@@ -185,14 +180,11 @@ fn exec_d_sees_the_launch_env_only() {
         "layers/first_bp/l1/exec.d/probe",
         "#!/bin/sh\nprintf 'SEEN = \"%s|%s|%s\"\\n' \"${CNB_APP_DIR:-none}\" \"$OVR\" \"${FROM_PARENT:-none}\" >&3\n",
     );
-    let out =
-        run(launch(&f, "launcher", "0.15", &["--", "printenv", "SEEN"]).env("FROM_PARENT", "kept"));
-    out.assert_code(0);
+    let out = run(f
+        .launch("launcher", "0.15", &["--", "printenv", "SEEN"])
+        .env("FROM_PARENT", "kept"));
     // No CNB_APP_DIR; env files of every layer already applied; user env passed on.
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "none|s1-launch|kept\n"
-    );
+    out.assert_code(0).assert_stdout("none|s1-launch|kept\n");
 }
 
 fn args_fixture(command: &str, bp_api: &str) -> Fixture {
@@ -219,45 +211,35 @@ working-dir = "sub"
 
 #[test]
 fn argument_rules_by_platform_and_buildpack_api() {
-    let echo = r#"["echo", "always"]"#;
-    let f = args_fixture(echo, "0.12");
-    let cases: [(&str, &[&str], &str); 4] = [
-        ("0.15", &[], "always default-arg\n"),
-        ("0.15", &["user"], "always user\n"),
+    let always = r#"["echo", "always"]"#;
+    // (command, buildpack API, platform API, user args, output)
+    let cases: [(&str, &str, &str, &[&str], &str); 7] = [
+        (always, "0.12", "0.15", &[], "always default-arg\n"),
+        (always, "0.12", "0.15", &["user"], "always user\n"),
         // Platform < 0.10: command left as written, user args appended.
-        ("0.9", &["user"], "always default-arg user\n"),
-        ("0.7", &[], "always default-arg\n"),
+        (
+            always,
+            "0.12",
+            "0.9",
+            &["user"],
+            "always default-arg user\n",
+        ),
+        (always, "0.12", "0.7", &[], "always default-arg\n"),
+        // One command entry: B >= 0.9 replaces the args, B < 0.9 appends.
+        ("\"echo\"", "0.12", "0.15", &["user"], "user\n"),
+        ("[\"echo\"]", "0.8", "0.15", &["user"], "default-arg user\n"),
+        ("[\"echo\"]", "0.8", "0.15", &[], "default-arg\n"),
     ];
-    for (platform, args, want) in cases {
-        let out = run(&mut launch(&f, "web", platform, args));
-        out.assert_code(0);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            want,
-            "P{platform} {args:?}"
-        );
+    for (command, bp_api, platform, args, want) in cases {
+        let f = args_fixture(command, bp_api);
+        run(&mut f.launch("web", platform, args))
+            .assert_code(0)
+            .assert_stdout(want);
     }
-    let f = args_fixture("\"echo\"", "0.12");
-    let out = run(&mut launch(&f, "web", "0.15", &["user"]));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "user\n",
-        "B >= 0.9 replaces"
-    );
-    let f = args_fixture("[\"echo\"]", "0.8");
-    let out = run(&mut launch(&f, "web", "0.15", &["user"]));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "default-arg user\n",
-        "B < 0.9 appends"
-    );
     // working-dir is relative to <app>.
     let f = args_fixture("[\"pwd\"]", "0.12");
-    let out = run(&mut launch(&f, "web", "0.15", &[]));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{}\n", f.path("workspace/sub").display())
-    );
+    run(&mut f.launch("web", "0.15", &[]))
+        .assert_stdout(&format!("{}\n", f.path("workspace/sub").display()));
 }
 
 #[test]
@@ -270,13 +252,19 @@ fn shell_process_caller_and_dash_dash_alone() {
     );
     f.file("layers/bp/l/profile.d/argv0", "echo \"profile \\$0: $0\"\n");
     let launcher = f.path("cnb/lifecycle/launcher");
-    let out = run(&mut launch(&f, "launcher", "0.15", &["echo", "hi"]));
+    let out = run(&mut f.launch("launcher", "0.15", &["echo", "hi"]));
     out.assert_code(0)
         .assert_contains(&format!("profile $0: {}\nhi\n", launcher.display()));
-    // `--` alone is a shell command named `--` (G-11): bash fails on it.
-    let out = run(&mut launch(&f, "launcher", "0.15", &["--"]));
-    assert_ne!(out.code, Some(0));
-    assert_ne!(out.code, Some(82));
+    // `--` alone is a shell command named `--` (G-11): in script mode it becomes
+    // `bash -c --`, which bash rejects (exit 2) after the profiles ran.
+    let out = run(&mut f.launch("launcher", "0.15", &["--"]));
+    out.assert_code(2)
+        .assert_contains(&format!(
+            "profile $0: {}
+",
+            launcher.display()
+        ))
+        .assert_contains("bash: -c: option requires an argument");
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
@@ -303,7 +291,7 @@ fn sample_app_web_process() {
         let p = f.path(&format!("layers/examples_hello/runtime/{script}"));
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = run(&mut launch(&f, "web", "0.15", &[]));
+    let out = run(&mut f.launch("web", "0.15", &[]));
     out.assert_code(0)
         .assert_contains("exec.d build-info: computing BUILD_INFO\n")
         .assert_contains("/layers/examples_hello/runtime/bin/hello-server --listen 0.0.0.0:8080\n")
@@ -312,12 +300,186 @@ fn sample_app_web_process() {
         .assert_contains("PORT:          8080\n")
         .assert_contains("BUILD_INFO:    production on Linux\n")
         .assert_contains("CNB_APP_DIR:   <removed by the launcher>\n");
-    let out = run(launch(&f, "worker", "0.15", &[]).env("CNB_EXEC_ENV", "test"));
+    let out = run(f.launch("worker", "0.15", &[]).env("CNB_EXEC_ENV", "test"));
     out.assert_code(82)
         .assert_contains("process type worker was not found");
-    let out = run(&mut launch(&f, "worker", "0.15", &[]));
+    let out = run(&mut f.launch("worker", "0.15", &[]));
     out.assert_code(0).assert_contains(&format!(
         "working dir:   {}\n",
         f.path("workspace/jobs").display()
     ));
+}
+
+/// One buildpack `bp` (API 0.12) with `processes`, an empty `<app>` and no layers.
+fn processes_fixture(processes: &str) -> Fixture {
+    let f = Fixture::new("procs");
+    f.dir("workspace");
+    f.file(
+        "layers/config/metadata.toml",
+        format!("[[buildpacks]]\nid = \"bp\"\napi = \"0.12\"\n{processes}"),
+    );
+    f
+}
+
+#[test]
+fn process_type_named_launcher_is_not_rejected() {
+    // G-8: RFC 0045 forbids the type, the reference does not enforce it, so
+    // `/cnb/lifecycle/launcher` itself selects it.
+    let f = processes_fixture(
+        "[[processes]]\ntype = \"launcher\"\ncommand = [\"echo\", \"the launcher process\"]\ndirect = true\nbuildpack-id = \"bp\"\n",
+    );
+    run(&mut f.launch("launcher", "0.15", &[]))
+        .assert_code(0)
+        .assert_stdout("the launcher process\n");
+    // User args are the process's args, `--` included.
+    run(&mut f.launch("launcher", "0.15", &["--", "echo", "user"]))
+        .assert_stdout("the launcher process -- echo user\n");
+}
+
+#[test]
+fn argv0_basename_through_a_chain_of_symlinks() {
+    // L-10: the basename of argv[0] counts, not the link target nor /proc/self/exe.
+    let f = processes_fixture(
+        "[[processes]]\ntype = \"web\"\ncommand = [\"echo\", \"web\"]\ndirect = true\nbuildpack-id = \"bp\"\n[[processes]]\ntype = \"worker\"\ncommand = [\"echo\", \"worker\"]\ndirect = true\nbuildpack-id = \"bp\"\n",
+    );
+    f.process_link("web");
+    f.dir("aliases/deeper");
+    std::os::unix::fs::symlink("../cnb/process/web", f.path("aliases/web")).unwrap();
+    std::os::unix::fs::symlink("../web", f.path("aliases/deeper/web")).unwrap();
+    std::os::unix::fs::symlink("../web", f.path("aliases/deeper/worker")).unwrap();
+    for (link, want) in [
+        ("aliases/deeper/web", "web\n"),
+        ("aliases/deeper/worker", "worker\n"),
+    ] {
+        let mut cmd = f.command_at(&f.path(link), "layers", "workspace");
+        run(cmd.env("CNB_PLATFORM_API", "0.15"))
+            .assert_code(0)
+            .assert_stdout(want);
+    }
+}
+
+#[test]
+fn working_dir_relative_absolute_and_for_shell_processes() {
+    // L-28: relative to <app>; absolute as is; shell processes `cd` after the profiles.
+    let f = Fixture::new("wd");
+    f.dir("workspace/sub");
+    let abs = f.dir("elsewhere");
+    f.file(
+        "layers/config/metadata.toml",
+        format!(
+            r#"[[buildpacks]]
+id = "bp"
+api = "0.8"
+[[processes]]
+type = "rel"
+command = ["pwd"]
+direct = true
+buildpack-id = "bp"
+working-dir = "sub"
+[[processes]]
+type = "abs"
+command = ["pwd"]
+direct = true
+buildpack-id = "bp"
+working-dir = "{}"
+[[processes]]
+type = "shell"
+command = "pwd"
+direct = false
+buildpack-id = "bp"
+working-dir = "sub"
+"#,
+            abs.display()
+        ),
+    );
+    f.file("workspace/.profile", "echo \"profile in $(pwd)\"\n");
+    let ws = f.path("workspace");
+    for (t, want) in [
+        ("rel", format!("{}/sub\n", ws.display())),
+        ("abs", format!("{}\n", abs.display())),
+        ("shell", format!("profile in {0}\n{0}/sub\n", ws.display())),
+    ] {
+        run(&mut f.launch(t, "0.15", &[]))
+            .assert_code(0)
+            .assert_stdout(&want);
+    }
+    // User commands always run in <app>.
+    run(&mut f.launch("launcher", "0.15", &["--", "pwd"]))
+        .assert_stdout(&format!("{}\n", ws.display()));
+}
+
+#[test]
+fn app_profile_that_is_a_directory_is_not_sourced() {
+    let f = processes_fixture("");
+    f.dir("workspace/.profile");
+    let out = run(&mut f.launch("launcher", "0.15", &["echo", "no profile"]));
+    out.assert_code(0);
+    assert_eq!(out.text, "no profile\n", "not even a bash error on stderr");
+}
+
+#[test]
+fn path_loses_cnb_dirs_wherever_they_are() {
+    // L-29 / EN-12: exact element match anywhere; an emptied PATH stays set (empty).
+    let f = processes_fixture("");
+    let printenv = |path: &str| {
+        let out = run(f
+            .launch("launcher", "0.15", &["--", "/usr/bin/env"])
+            .env("PATH", path));
+        out.assert_code(0);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("PATH=").map(str::to_owned))
+    };
+    assert_eq!(
+        printenv("/a:/cnb/process:/b:/cnb/lifecycle:/cnb/process/x:/cnb/lifecycle/"),
+        Some("/a:/b:/cnb/process/x:/cnb/lifecycle/".into())
+    );
+    assert_eq!(printenv("/cnb/lifecycle:/cnb/process"), Some(String::new()));
+}
+
+#[test]
+fn replaces_the_launcher_process_without_fork() {
+    // L-30: direct processes and bash (which `exec`s the nested bash) keep the PID.
+    let f = processes_fixture("");
+    for args in [&["--", "sh", "-c", "echo $$"][..], &["echo $$"][..]] {
+        let mut cmd = f.launch("launcher", "0.15", args);
+        let child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{pid}\n"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn platform_variables_pass_through_untouched() {
+    // L-25 / L-29: HOME, BPL_*, CNB_EXEC_ENV, CNB_NO_COLOR and other CNB_* reach the process.
+    let f = processes_fixture("");
+    let out = run(f
+        .launch("launcher", "0.15", &["--", "env"])
+        .env("HOME", "/home/app")
+        .env("BPL_DEBUG", "on")
+        .env("CNB_EXEC_ENV", "test")
+        .env("CNB_OTHER", "a=b"));
+    out.assert_code(0);
+    let env = env_map(&out.stdout);
+    for (k, v) in [
+        ("HOME", "/home/app"),
+        ("BPL_DEBUG", "on"),
+        ("CNB_EXEC_ENV", "test"),
+        ("CNB_NO_COLOR", "true"),
+        ("CNB_OTHER", "a=b"),
+    ] {
+        assert_eq!(env.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    let cnb: Vec<_> = env.keys().filter(|k| k.starts_with("CNB_")).collect();
+    assert_eq!(
+        cnb,
+        ["CNB_EXEC_ENV", "CNB_NO_COLOR", "CNB_OTHER"],
+        "nothing set, nothing else kept"
+    );
 }

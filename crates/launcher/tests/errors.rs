@@ -19,10 +19,9 @@ fn with_metadata(md: &str) -> Fixture {
     f
 }
 
+/// Every case here runs at the latest Platform API.
 fn launch(f: &Fixture, entrypoint: &str, args: &[&str]) -> std::process::Command {
-    let mut cmd = f.command(entrypoint, "layers", "workspace");
-    cmd.env("CNB_PLATFORM_API", "0.15").args(args);
-    cmd
+    f.launch(entrypoint, "0.15", args)
 }
 
 fn web(command: &str, extra: &str) -> String {
@@ -40,7 +39,8 @@ fn platform_api_messages_exit_11() {
     ] {
         let out = run(launch(&f, "launcher", &["--", "true"]).env("CNB_PLATFORM_API", api));
         out.assert_code(11);
-        assert_eq!(out.text, msg, "stdout only, exactly one line");
+        assert_eq!(out.text, msg, "exactly one line");
+        assert_eq!(out.stdout, msg.as_bytes(), "on stdout, like the reference logger");
     }
 }
 
@@ -77,10 +77,27 @@ fn metadata_missing_or_malformed_exit_1() {
             .assert_contains("ERROR: failed to read metadata: toml: line ");
         assert_eq!(out.text.lines().count(), 1, "{}", out.text);
     }
-    f.file("layers/config/metadata.toml", b"\xff\xfe[[");
-    run(&mut launch(&f, "launcher", &["--", "true"]))
-        .assert_code(1)
-        .assert_contains("ERROR: failed to read metadata: invalid UTF-8");
+    f.file(
+        "layers/config/metadata.toml",
+        b"[[processes]]\ntype = \"\xff\"\n",
+    );
+    let out = run(&mut launch(&f, "launcher", &["--", "true"]));
+    out.assert_code(1);
+    assert_eq!(
+        out.text,
+        "ERROR: failed to read metadata: toml: line 2: invalid UTF-8 byte: 0xff\n"
+    );
+    // Command entries must be strings, as with the reference's decoder.
+    f.file(
+        "layers/config/metadata.toml",
+        "[[processes]]\ntype = \"web\"\ncommand = [\"sleep\", 1.5]\n",
+    );
+    let out = run(&mut launch(&f, "launcher", &["--", "true"]));
+    out.assert_code(1);
+    assert_eq!(
+        out.text,
+        "ERROR: failed to read metadata: toml: line 3: 'command': expected a string or an array of strings, found float\n"
+    );
 }
 
 #[test]
@@ -234,6 +251,46 @@ fn env_file_values_are_bytes_and_huge_values_fail_cleanly() {
 }
 
 #[test]
+fn ten_megabyte_env_values_are_handled() {
+    const TEN_MB: usize = 10 * 1024 * 1024;
+    let f = with_metadata(B12);
+    // From an env file: appended, then overridden by a later layer, so the launch works.
+    f.file("layers/a_b/l1/env/BIG.append", vec![b'x'; TEN_MB]);
+    f.file("layers/a_b/l1/env.launch/BIG.append", vec![b'y'; TEN_MB]);
+    f.file("layers/a_b/l2/env/BIG.override", "small");
+    let out = run(&mut launch(&f, "launcher", &["--", "printenv", "BIG"]));
+    out.assert_code(0);
+    assert_eq!(out.stdout, b"small\n");
+    // Not overridden: too big for execve, a clean error (direct and shell alike).
+    std::fs::remove_file(f.path("layers/a_b/l2/env/BIG.override")).unwrap();
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: direct exec: argument list too long\n");
+    run(&mut launch(&f, "launcher", &["true"]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: bash exec: argument list too long\n");
+    std::fs::remove_dir_all(f.path("layers/a_b/l1")).unwrap();
+
+    // From exec.d output: 10 MB read from fd 3 and decoded into the env, which the
+    // next exec.d (and then the process) cannot be started with.
+    f.exe(
+        "layers/a_b/l2/exec.d/0-big",
+        "#!/bin/sh\n{ printf 'BIG = \"'; head -c 10485760 /dev/zero | tr '\\0' z; printf '\"\\n'; } >&3\n",
+    );
+    let next = f.exe("layers/a_b/l2/exec.d/1-next", "#!/bin/sh\n");
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(82)
+        .assert_contains(&format!(
+            "ERROR: failed to launch: exec.d: failed to execute exec.d file at path '{0}': fork/exec {0}: argument list too long\n",
+            display(&next)
+        ));
+    std::fs::remove_file(&next).unwrap();
+    run(&mut launch(&f, "launcher", &["--", "true"]))
+        .assert_code(82)
+        .assert_contains("ERROR: failed to launch: direct exec: argument list too long\n");
+}
+
+#[test]
 fn dangling_env_symlink_and_file_in_place_of_dir() {
     let f = with_metadata(B12);
     f.dir("layers/a_b/l/env");
@@ -264,45 +321,67 @@ fn unprivileged(cmd: &mut std::process::Command) -> &mut std::process::Command {
 fn unreadable_directories() {
     use std::os::unix::fs::PermissionsExt;
     let f = with_metadata(B12);
-    let env_dir = f.dir("layers/a_b/l/env");
     f.file("layers/a_b/l/env/A", "1");
-    std::fs::set_permissions(&env_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
-    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])))
-        .assert_code(82)
-        .assert_contains(&format!(
-            "ERROR: failed to launch: modify env: add layer env: apply env files from dir '{0}': open {0}: permission denied\n",
-            display(&env_dir)
+    f.dir("layers/a_b/l/exec.d");
+    // Each directory in turn is made unreadable; `{0}` in the message is its path.
+    for (dir, message) in [
+        ("layers/a_b/l/env", "modify env: add layer env: apply env files from dir '{0}': open {0}: permission denied"),
+        ("layers/a_b", "modify env: add layer root: failed to list files in dir '{0}': open {0}: permission denied"),
+        ("layers/a_b/l/exec.d", "exec.d: failed to list files in dir '{0}': open {0}: permission denied"),
+    ] {
+        let dir = f.path(dir);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let out = run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        out.assert_code(82).assert_contains(&format!(
+            "ERROR: failed to launch: {}\n",
+            message.replace("{0}", &display(&dir))
         ));
-    std::fs::set_permissions(&env_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-
-    let bp_dir = f.path("layers/a_b");
-    std::fs::set_permissions(&bp_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
-    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])))
-        .assert_code(82)
-        .assert_contains(&format!(
-            "ERROR: failed to launch: modify env: add layer root: failed to list files in dir '{0}': open {0}: permission denied\n",
-            display(&bp_dir)
-        ));
-    std::fs::set_permissions(&bp_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-
-    let execd = f.dir("layers/a_b/l/exec.d");
-    std::fs::set_permissions(&execd, std::fs::Permissions::from_mode(0o000)).unwrap();
-    run(unprivileged(&mut launch(&f, "launcher", &["--", "true"])))
-        .assert_code(82)
-        .assert_contains(&format!(
-            "ERROR: failed to launch: exec.d: failed to list files in dir '{0}': open {0}: permission denied\n",
-            display(&execd)
-        ));
-    std::fs::set_permissions(&execd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     run(unprivileged(&mut launch(&f, "launcher", &["--", "true"]))).assert_code(0);
 }
 
 #[test]
 fn colour_unless_no_color() {
+    // CNB_NO_COLOR is parsed with Go's strconv.ParseBool; unparsable means false.
     let f = with_metadata(B12);
+    let plain = "ERROR: failed to launch: determine start command";
+    let coloured = "\x1b[31;1mERROR: \x1b[0mfailed to launch: determine start command";
     let out = run(launch(&f, "launcher", &[]).env_remove("CNB_NO_COLOR"));
-    out.assert_code(82)
-        .assert_contains("\x1b[31;1mERROR: \x1b[0mfailed to launch: determine start command");
+    out.assert_code(82).assert_contains(coloured);
+    for (value, want) in [
+        ("1", plain),
+        ("t", plain),
+        ("T", plain),
+        ("TRUE", plain),
+        ("True", plain),
+        ("true", plain),
+        ("0", coloured),
+        ("false", coloured),
+        ("yes", coloured),
+        ("tRuE", coloured),
+        ("", coloured),
+    ] {
+        let out = run(launch(&f, "launcher", &[]).env("CNB_NO_COLOR", value));
+        out.assert_code(82);
+        assert!(
+            out.text.starts_with(want),
+            "CNB_NO_COLOR={value:?}: {:?}",
+            out.text
+        );
+    }
+}
+
+#[test]
+fn deprecation_mode_error_with_supported_apis_launches() {
+    // Nothing is deprecated today: every mode (and junk) launches normally.
+    let f = with_metadata(B12);
+    for mode in ["error", "quiet", "warn", "junk"] {
+        let out =
+            run(launch(&f, "launcher", &["--", "echo", "ok"]).env("CNB_DEPRECATION_MODE", mode));
+        out.assert_code(0);
+        assert_eq!(out.text, "ok\n", "{mode}");
+    }
 }
 
 #[test]

@@ -105,6 +105,9 @@ fn self_description_section_in_dev_and_static_builds() {
     assert_self_description(Path::new(common::LAUNCHER));
     let shipped = static_launcher();
     assert_self_description(&shipped);
+    // The budget scripts/check-launcher-size.sh enforces: 640 KiB.
+    let size = std::fs::metadata(&shipped).unwrap().len();
+    assert!(size <= 640 * 1024, "{} is {size} bytes", shipped.display());
     assert!(
         !Elf::read(&shipped).wants_interpreter(),
         "{} must be statically linked",

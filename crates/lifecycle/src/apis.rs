@@ -6,22 +6,21 @@
 use std::fmt;
 use std::str::FromStr;
 
+use launcher::api::Version;
 use serde::{Deserialize, Serialize};
 
-/// One API version, `major.minor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Api {
-    pub major: u32,
-    pub minor: u32,
-}
+/// One API version, `major.minor`. It is the launcher's own version type, so versions
+/// parse and order here exactly as in the launcher that enforces them at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Api(Version);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid API version '{0}': expected <major>.<minor>, e.g. 0.12")]
 pub struct ParseApiError(pub String);
 
 impl Api {
-    pub const fn new(major: u32, minor: u32) -> Self {
-        Self { major, minor }
+    pub const fn new(major: u64, minor: u64) -> Self {
+        Api(Version::new(major, minor))
     }
 }
 
@@ -30,30 +29,16 @@ impl FromStr for Api {
 
     /// Accepts what the reference lifecycle accepts (`^v?(\d+)\.?(\d*)$`): `0.9`, `v0.9`, `1`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ParseApiError(s.to_string());
-        let body = s.strip_prefix('v').unwrap_or(s);
-        let (major, minor) = match body.split_once('.') {
-            Some((major, minor)) => (major, minor),
-            None => (body, ""),
-        };
-        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-        if !digits(major) || !(minor.is_empty() || digits(minor)) {
-            return Err(bad());
-        }
-        let major = major.parse().map_err(|_| bad())?;
-        let minor = if minor.is_empty() {
-            0
-        } else {
-            minor.parse().map_err(|_| bad())?
-        };
-        Ok(Api { major, minor })
+        Version::parse(s)
+            .map(Api)
+            .ok_or_else(|| ParseApiError(s.to_string()))
     }
 }
 
 impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `pad` so width/alignment work in reports (`{:<6}`).
-        f.pad(&format!("{}.{}", self.major, self.minor))
+        f.pad(&self.0.to_string())
     }
 }
 
@@ -93,7 +78,8 @@ impl ApiList {
 
     /// Whether a launcher advertising this list can run something declaring `api`.
     pub fn supports(&self, api: Api) -> bool {
-        self.0.iter().any(|s| {
+        let api = api.0;
+        self.0.iter().any(|Api(s)| {
             if s.major == 0 {
                 *s == api
             } else {

@@ -78,10 +78,9 @@ pub fn app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
             source: Box::new(source),
         }
     })?;
-    let text = String::from_utf8_lossy(&bytes);
     Ok(AppApis {
         platform,
-        buildpacks: LaunchMetadata::parse(&text)?.buildpacks,
+        buildpacks: LaunchMetadata::parse(&bytes)?.buildpacks,
         launcher_target: (md.launcher.mode() == LauncherMode::Symlink)
             .then(|| md.launcher.target.clone())
             .flatten(),

@@ -196,21 +196,35 @@ impl BuildLauncher<'_> {
 }
 
 /// The parts of `<layers>/config/metadata.toml` the launcher verifies at start (L-6).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LaunchMetadata {
-    #[serde(default)]
     pub buildpacks: Vec<BuildpackApi>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BuildpackApi {
     pub id: String,
     pub api: Api,
 }
 
 impl LaunchMetadata {
-    pub fn parse(text: &str) -> Result<Self, MetadataError> {
-        toml::from_str(text).map_err(|e| MetadataError::BadMetadataToml(e.to_string()))
+    /// Decodes with the launcher's own metadata.toml decoder, so a file the launcher would
+    /// refuse at start is refused here too.
+    pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
+        let md =
+            launcher::metadata::Metadata::parse(bytes).map_err(MetadataError::BadMetadataToml)?;
+        let buildpacks = md
+            .buildpacks
+            .into_iter()
+            .map(|b| match b.api.parse() {
+                Ok(api) => Ok(BuildpackApi { id: b.id, api }),
+                Err(e) => Err(MetadataError::BadMetadataToml(format!(
+                    "buildpack '{}': {e}",
+                    b.id
+                ))),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(LaunchMetadata { buildpacks })
     }
 }
 
@@ -258,10 +272,14 @@ mod tests {
     #[test]
     fn launch_metadata_reads_buildpack_apis_and_ignores_the_rest() {
         let md = LaunchMetadata::parse(
-            "buildpack-default-process-type = \"web\"\n[[buildpacks]]\nid = \"a/b\"\nversion = \"1\"\napi = \"0.10\"\n[[processes]]\ntype = \"web\"\ncommand = [\"x\"]\n",
+            b"buildpack-default-process-type = \"web\"\n[[buildpacks]]\nid = \"a/b\"\nversion = \"1\"\napi = \"0.10\"\n[[processes]]\ntype = \"web\"\ncommand = [\"x\"]\n",
         )
         .unwrap();
         assert_eq!(md.buildpacks[0].api, Api::new(0, 10));
-        assert!(LaunchMetadata::parse("[[buildpacks]]\nid = \"a\"\napi = \"zz\"\n").is_err());
+        let e = LaunchMetadata::parse(b"[[buildpacks]]\nid = \"a\"\napi = \"zz\"\n").unwrap_err();
+        assert!(e.to_string().contains("buildpack 'a'"), "{e}");
+        assert!(e.to_string().contains("'zz'"), "{e}");
+        let e = LaunchMetadata::parse(b"[[buildpacks]]\nid = \"a\"\napi = 10\n").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
     }
 }

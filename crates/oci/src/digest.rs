@@ -202,7 +202,7 @@ impl<R: Read> Read for VerifyingReader<R> {
         let remaining = self.size.saturating_sub(self.hasher.len());
         let want = buf
             .len()
-            .min(usize::try_from(remaining + 1).unwrap_or(usize::MAX));
+            .min(usize::try_from(remaining.saturating_add(1)).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             self.check_end()?;

@@ -10,7 +10,7 @@ pub use crate::layer::blob::{BlobSource, Layer};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::transport::{RawManifest, Transport};
+use crate::transport::{Location, RawManifest, Transport};
 use crate::v1::{media_type, to_canonical_json, Descriptor, Flavor, Manifest, Platform};
 
 #[derive(Clone, Debug)]
@@ -19,18 +19,20 @@ pub struct Image {
     manifest: Manifest,
     /// Exact manifest bytes while nothing changed.
     manifest_raw: Option<Vec<u8>>,
-    config: Value,
+    config: Map<String, Value>,
     /// Exact config bytes while the config is unedited.
     config_raw: Option<Vec<u8>>,
+    /// Where manifest and config were read from: an unedited config can be mounted from there.
+    stored_in: Option<Location>,
     layers: Vec<Layer>,
 }
 
 impl Image {
     /// An image with no layers and the given config (must be a JSON object).
     pub fn new(flavor: Flavor, config: Value) -> Result<Image> {
-        if !config.is_object() {
+        let Value::Object(config) = config else {
             return Err(Error::invalid("image config", "not a JSON object"));
-        }
+        };
         let placeholder = Descriptor::new(flavor.config_media_type(), Digest::of(b""), 0);
         let mut image = Image {
             flavor,
@@ -45,6 +47,7 @@ impl Image {
             manifest_raw: None,
             config,
             config_raw: None,
+            stored_in: None,
             layers: Vec::new(),
         };
         image.set_layers(Vec::new())?;
@@ -67,15 +70,10 @@ impl Image {
             })?;
         let manifest: Manifest = serde_json::from_slice(&raw.bytes)
             .map_err(|e| Error::json(format!("manifest {} in {where_}", raw.digest()), e))?;
-        let config: Value = serde_json::from_slice(&config_raw).map_err(|e| {
+        // A JSON value that is not an object fails here too ("expected a map").
+        let config: Map<String, Value> = serde_json::from_slice(&config_raw).map_err(|e| {
             Error::json(format!("config {} in {where_}", manifest.config.digest), e)
         })?;
-        if !config.is_object() {
-            return Err(Error::invalid(
-                format!("config {}", manifest.config.digest),
-                "not a JSON object",
-            ));
-        }
         let diff_ids = read_diff_ids(&config)?;
         if diff_ids.len() != manifest.layers.len() {
             return Err(Error::invalid(
@@ -103,6 +101,7 @@ impl Image {
             manifest_raw: Some(raw.bytes),
             config,
             config_raw: Some(config_raw),
+            stored_in: Some(source.location()),
             layers,
         })
     }
@@ -121,9 +120,7 @@ impl Image {
 
     /// Config as a JSON object (`config`, `rootfs`, `history`, `os`, ...).
     pub fn config(&self) -> &Map<String, Value> {
-        self.config
-            .as_object()
-            .expect("config is an object (checked on construction)")
+        &self.config
     }
 
     /// The `config` section (Env, Labels, ...), if any.
@@ -181,7 +178,7 @@ impl Image {
         if &edited == self.config() {
             return Ok(());
         }
-        self.config = Value::Object(edited);
+        self.config = edited;
         self.config_raw = None;
         self.manifest_raw = None;
         let layers = std::mem::take(&mut self.layers);
@@ -195,8 +192,8 @@ impl Image {
             .iter()
             .map(|l| Value::String(l.diff_id.to_string()))
             .collect();
-        let obj = self.config.as_object_mut().expect("config is an object");
-        let rootfs = obj
+        let rootfs = self
+            .config
             .entry("rootfs")
             .or_insert_with(|| Value::Object(Map::new()));
         let rootfs = rootfs
@@ -302,10 +299,16 @@ impl Image {
     pub fn is_unmodified(&self) -> bool {
         self.manifest_raw.is_some() && self.config_raw.is_some()
     }
+
+    /// The repository the config blob can be copied (mounted) from: set while the config
+    /// is byte-identical to the one read from there.
+    pub fn config_source(&self) -> Option<&Location> {
+        self.config_raw.as_ref().and(self.stored_in.as_ref())
+    }
 }
 
-fn read_diff_ids(config: &Value) -> Result<Vec<Digest>> {
-    let Some(ids) = config.pointer("/rootfs/diff_ids") else {
+fn read_diff_ids(config: &Map<String, Value>) -> Result<Vec<Digest>> {
+    let Some(ids) = config.get("rootfs").and_then(|r| r.get("diff_ids")) else {
         return Ok(Vec::new());
     };
     let ids = ids

@@ -1,19 +1,19 @@
-//! OCI image layout directories (`oci:<dir>[:<tag>]`). Tags are index.json entries annotated
-//! with `org.opencontainers.image.ref.name`. Writes are atomic: blobs go to a temp file in
-//! the blob directory and are renamed into place once verified; index.json is replaced by
-//! rename, last.
+//! OCI image layout directories (`oci:<dir>[:<tag>|@<digest>]`). Tags are index.json entries
+//! annotated with `org.opencontainers.image.ref.name`. Writes are atomic: blobs go to a temp
+//! file in the blob directory and are renamed into place once verified; index.json is
+//! replaced by rename, last, under an advisory lock on the directory so that concurrent
+//! writers (other processes included) never lose each other's tags.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde_json::Value;
 
 use crate::digest::{Digest, VerifyingReader};
 use crate::error::{Error, Result};
-use crate::transport::{BlobReader, Location, ManifestRef, RawManifest, Transport};
+use crate::transport::{BlobReader, Location, ManifestRef, Mount, RawManifest, Transport};
 use crate::v1::{media_type, to_canonical_json, Descriptor, Index};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -23,8 +23,6 @@ const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 #[derive(Debug)]
 pub struct Layout {
     dir: PathBuf,
-    /// Serialises index.json read-modify-write within this process.
-    index_lock: Mutex<()>,
 }
 
 impl Layout {
@@ -38,10 +36,7 @@ impl Layout {
                 location: dir.display().to_string(),
             });
         }
-        Ok(Layout {
-            dir,
-            index_lock: Mutex::new(()),
-        })
+        Ok(Layout { dir })
     }
 
     /// Opens a layout, creating an empty one (directory, oci-layout, index.json) if absent.
@@ -50,6 +45,8 @@ impl Layout {
         if !dir.join(LAYOUT_FILE).is_file() {
             let ctx = |what: &str| format!("creating OCI layout {}: {what}", dir.display());
             fs::create_dir_all(dir.join("blobs/sha256")).map_err(|e| Error::io(ctx("blobs"), e))?;
+            // Another process may be creating (and already tagging into) it right now.
+            let _lock = lock_dir(&dir)?;
             if !dir.join("index.json").exists() {
                 write_atomic(
                     &dir,
@@ -67,10 +64,11 @@ impl Layout {
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir
-            .join("blobs")
-            .join(digest.algorithm())
-            .join(digest.hex())
+        self.blob_dir(digest).join(digest.hex())
+    }
+
+    fn blob_dir(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs").join(digest.algorithm())
     }
 
     pub fn index(&self) -> Result<Index> {
@@ -103,12 +101,12 @@ impl Layout {
                 .into_iter()
                 .find(|d| d.annotation(REF_NAME) == Some(t))
                 .ok_or_else(|| not_found(format!("tag {t:?}"))),
-            None => match index.manifests.len() {
-                1 => Ok(index.manifests.into_iter().next().expect("one element")),
-                0 => Err(not_found("any manifest".into())),
-                n => {
-                    let tags: Vec<&str> = index
-                        .manifests
+            None => match <[Descriptor; 1]>::try_from(index.manifests) {
+                Ok([only]) => Ok(only),
+                Err(manifests) if manifests.is_empty() => Err(not_found("any manifest".into())),
+                Err(manifests) => {
+                    let n = manifests.len();
+                    let tags: Vec<&str> = manifests
                         .iter()
                         .filter_map(|d| d.annotation(REF_NAME))
                         .collect();
@@ -129,7 +127,7 @@ impl Layout {
     }
 
     fn set_tag(&self, tag: &str, desc: &Descriptor) -> Result<()> {
-        let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = lock_dir(&self.dir)?;
         let mut index = self.index()?;
         index
             .manifests
@@ -216,12 +214,12 @@ impl Transport for Layout {
 
     fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
         let final_path = self.blob_path(digest);
-        let parent = final_path.parent().expect("blob path has a parent");
+        let parent = self.blob_dir(digest);
         let ctx = || format!("writing blob {digest} to oci:{}", self.dir.display());
-        fs::create_dir_all(parent).map_err(|e| Error::io(ctx(), e))?;
+        fs::create_dir_all(&parent).map_err(|e| Error::io(ctx(), e))?;
         let tmp = tempfile::Builder::new()
             .prefix(".tmp-")
-            .tempfile_in(parent)
+            .tempfile_in(&parent)
             .map_err(|e| Error::io(ctx(), e))?;
         let mut verified =
             VerifyingReader::new(data, digest.clone(), size, format!("blob {digest}"));
@@ -239,18 +237,31 @@ impl Transport for Layout {
         Ok(())
     }
 
-    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<bool> {
+    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<Mount> {
         let Location::Layout { dir } = from else {
-            return Ok(false);
+            return Ok(Mount::Unsupported);
         };
+        if self.blob_size(digest)? == Some(size) {
+            return Ok(Mount::Present);
+        }
         let other = Layout::open(dir.clone())?;
         if other.blob_size(digest)?.is_none() {
-            return Ok(false);
+            return Ok(Mount::Unsupported);
         }
         let mut src = other.open_blob(digest)?;
         self.put_blob(digest, size, &mut src)?;
-        Ok(true)
+        Ok(Mount::Mounted)
     }
+}
+
+/// Takes an exclusive advisory lock (flock) on the layout directory, held until the
+/// returned handle drops. The directory, unlike index.json, is never replaced, so every
+/// writer locks the same inode; flock also excludes other handles within this process.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let ctx = || format!("locking OCI layout {}", dir.display());
+    let handle = File::open(dir).map_err(|e| Error::io(ctx(), e))?;
+    handle.lock().map_err(|e| Error::io(ctx(), e))?;
+    Ok(handle)
 }
 
 /// Writes `bytes` to `path` via a temp file in `dir` + rename, so readers see old or new.

@@ -21,9 +21,9 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use image::{BlobSource, Image, Layer};
 pub use layout::Layout;
-pub use read::{Artifact, IndexManifest, Repo};
+pub use read::{Artifact, Child, IndexManifest, OpaqueManifest, Repo};
 pub use reference::{ImageRef, RegistryRef};
-pub use transport::{Location, ManifestRef, RawManifest, Transport, TransportOptions};
+pub use transport::{Location, ManifestRef, Mount, RawManifest, Transport, TransportOptions};
 pub use v1::{media_type, Descriptor, Platform};
 pub use write::{write_image, write_index, BlobOutcome, NoProgress, Progress, WriteReport};
 

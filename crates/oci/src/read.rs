@@ -1,13 +1,19 @@
 //! Opening references and loading images/indexes from any transport, verified.
 
+use std::fmt;
 use std::sync::Arc;
 
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layout::Layout;
 use crate::reference::{ImageRef, DEFAULT_TAG};
 use crate::transport::{ManifestRef, RawManifest, Transport, TransportOptions};
-use crate::v1::{media_type, Descriptor, Index, Platform};
+use crate::v1::{media_type, Descriptor, Index, Manifest, Platform};
+
+/// Largest image config read into memory (real ones are kilobytes; the size is the
+/// manifest's word, so it is checked before reading).
+const MAX_CONFIG_SIZE: u64 = 16 << 20;
 
 /// A repository plus the manifest a reference names in it.
 #[derive(Clone)]
@@ -17,14 +23,16 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// For reading: a layout must exist; `oci:<dir>` without tag means its only manifest.
+    /// For reading: a layout must exist; `oci:<dir>` without tag or digest means its only
+    /// manifest.
     pub fn open(r: &ImageRef, opts: &TransportOptions) -> Result<Repo> {
         match r {
-            ImageRef::Layout { dir, tag } => {
+            ImageRef::Layout { dir, tag, digest } => {
                 let layout = Layout::open(dir.clone())?;
-                let reference = match tag {
-                    Some(t) => ManifestRef::Tag(t.clone()),
-                    None => ManifestRef::Digest(layout.resolve(None)?.digest),
+                let reference = match (digest, tag) {
+                    (Some(d), _) => ManifestRef::Digest(d.clone()),
+                    (None, Some(t)) => ManifestRef::Tag(t.clone()),
+                    (None, None) => ManifestRef::Digest(layout.resolve(None)?.digest),
                 };
                 Ok(Repo {
                     transport: Arc::new(layout),
@@ -38,10 +46,17 @@ impl Repo {
         }
     }
 
-    /// For writing: a layout is created if absent; a missing tag means `latest`.
+    /// For writing: a layout is created if absent; a missing tag means `latest`. A layout
+    /// is written by tag only (an untagged manifest would not be listed in index.json).
     pub fn create(r: &ImageRef, opts: &TransportOptions) -> Result<Repo> {
         match r {
-            ImageRef::Layout { dir, tag } => Ok(Repo {
+            ImageRef::Layout {
+                digest: Some(_), ..
+            } => Err(Error::InvalidReference {
+                reference: r.to_string(),
+                reason: "a layout is written by tag (oci:<dir>[:<tag>]), not by digest".into(),
+            }),
+            ImageRef::Layout { dir, tag, .. } => Ok(Repo {
                 transport: Arc::new(Layout::create(dir.clone())?),
                 reference: ManifestRef::Tag(tag.clone().unwrap_or_else(|| DEFAULT_TAG.into())),
             }),
@@ -58,7 +73,11 @@ impl Repo {
         match self.load()? {
             Artifact::Image(img) => Ok(img),
             Artifact::Index(idx) => {
-                let default = Platform::parse("linux/amd64").expect("valid literal");
+                let default = Platform {
+                    os: "linux".into(),
+                    architecture: "amd64".into(),
+                    ..Default::default()
+                };
                 let want = platform.unwrap_or(&default);
                 let desc = idx.select(want, &self.transport.location().to_string())?;
                 load_image_by_descriptor(&self.transport, desc)
@@ -88,24 +107,25 @@ impl IndexManifest {
         IndexManifest { raw, index }
     }
 
-    /// Loads every child image (index order); nested indexes are refused.
-    pub fn load_children(&self, transport: &Arc<dyn Transport>) -> Result<Vec<Image>> {
+    /// Loads every child (index order): images, and artifacts as opaque manifests; nested
+    /// indexes are refused.
+    pub fn load_children(&self, transport: &Arc<dyn Transport>) -> Result<Vec<Child>> {
         self.index
             .manifests
             .iter()
-            .map(|d| load_image_by_descriptor(transport, d))
+            .map(|d| load_child(transport, d))
             .collect()
     }
 
     /// This index with descriptor `i` pointing at `children[i]` (e.g. after mutating every
     /// platform's image); platforms and annotations are kept. Unchanged children keep the
     /// index bytes unchanged.
-    pub fn with_children(&self, children: &[Image]) -> Result<IndexManifest> {
+    pub fn with_children(&self, children: &[Child]) -> Result<IndexManifest> {
         if children.len() != self.index.manifests.len() {
             return Err(Error::invalid(
                 format!("index {}", self.raw.digest()),
                 format!(
-                    "{} manifests but {} images given",
+                    "{} manifests but {} children given",
                     self.index.manifests.len(),
                     children.len()
                 ),
@@ -154,17 +174,108 @@ pub enum Artifact {
     Index(IndexManifest),
 }
 
+/// A manifest listed in an index.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Child {
+    Image(Image),
+    /// Not a runnable image: an OCI 1.1 artifact (signature, SBOM, attestation...), whose
+    /// config is not an image config or has no `rootfs`. Copied as is, blobs and manifest.
+    Opaque(OpaqueManifest),
+}
+
+impl Child {
+    pub fn raw_manifest(&self) -> RawManifest {
+        match self {
+            Child::Image(image) => image.raw_manifest(),
+            Child::Opaque(opaque) => opaque.raw.clone(),
+        }
+    }
+
+    pub fn digest(&self) -> Digest {
+        match self {
+            Child::Image(image) => image.digest(),
+            Child::Opaque(opaque) => opaque.raw.digest(),
+        }
+    }
+}
+
+impl From<Image> for Child {
+    fn from(image: Image) -> Child {
+        Child::Image(image)
+    }
+}
+
+/// A manifest kept byte for byte, with the blobs it references and where they are.
+#[derive(Clone)]
+pub struct OpaqueManifest {
+    pub raw: RawManifest,
+    /// Config first, then layers: every blob that must exist before the manifest.
+    pub blobs: Vec<Descriptor>,
+    pub source: Arc<dyn Transport>,
+}
+
+impl fmt::Debug for OpaqueManifest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpaqueManifest")
+            .field("digest", &self.raw.digest())
+            .field("blobs", &self.blobs.len())
+            .field("source", &self.source.location())
+            .finish()
+    }
+}
+
+impl OpaqueManifest {
+    /// The error for using it as an image.
+    fn not_an_image(&self) -> Error {
+        let manifest: Option<Manifest> = serde_json::from_slice(&self.raw.bytes).ok();
+        let kind = manifest
+            .as_ref()
+            .and_then(|m| m.extra.get("artifactType").and_then(|v| v.as_str()))
+            .map(String::from)
+            .or_else(|| manifest.map(|m| m.config.media_type))
+            .unwrap_or_default();
+        Error::invalid(
+            format!(
+                "manifest {} in {}",
+                self.raw.digest(),
+                self.source.location()
+            ),
+            format!("it is an artifact ({kind}), not a container image"),
+        )
+    }
+}
+
 /// Loads what `reference` names: manifest verified (by digest), config verified.
 pub fn load(transport: &Arc<dyn Transport>, reference: &ManifestRef) -> Result<Artifact> {
     let raw = transport.get_manifest_verified(reference)?;
-    artifact_from_raw(transport, raw)
+    if media_type::is_index(&raw.media_type) {
+        let index: Index = serde_json::from_slice(&raw.bytes).map_err(|e| {
+            let where_ = transport.location();
+            Error::json(format!("index {} in {where_}", raw.digest()), e)
+        })?;
+        return Ok(Artifact::Index(IndexManifest { raw, index }));
+    }
+    match load_manifest(transport, raw)? {
+        Child::Image(image) => Ok(Artifact::Image(image)),
+        Child::Opaque(opaque) => Err(opaque.not_an_image()),
+    }
 }
 
-/// Loads a child manifest of an index (its digest and size are checked).
+/// Loads an index's child image (its digest and size are checked).
 pub fn load_image_by_descriptor(
     transport: &Arc<dyn Transport>,
     desc: &Descriptor,
 ) -> Result<Image> {
+    match load_child(transport, desc)? {
+        Child::Image(image) => Ok(image),
+        Child::Opaque(opaque) => Err(opaque.not_an_image()),
+    }
+}
+
+/// Loads a manifest an index lists (its digest and size are checked); nested indexes are
+/// refused.
+pub fn load_child(transport: &Arc<dyn Transport>, desc: &Descriptor) -> Result<Child> {
     let raw = transport.get_manifest_verified(&ManifestRef::Digest(desc.digest.clone()))?;
     if raw.bytes.len() as u64 != desc.size {
         return Err(Error::SizeMismatch {
@@ -173,40 +284,58 @@ pub fn load_image_by_descriptor(
             actual: raw.bytes.len() as u64,
         });
     }
-    match artifact_from_raw(transport, raw)? {
-        Artifact::Image(img) => Ok(img),
-        Artifact::Index(_) => Err(Error::UnsupportedMediaType {
+    if media_type::is_index(&raw.media_type) {
+        return Err(Error::UnsupportedMediaType {
             what: format!("manifest {} (nested index)", desc.digest),
-            media_type: desc.media_type.clone(),
-        }),
+            media_type: raw.media_type,
+        });
     }
+    load_manifest(transport, raw)
 }
 
-fn artifact_from_raw(transport: &Arc<dyn Transport>, raw: RawManifest) -> Result<Artifact> {
+/// An image manifest: an image if its config is an image config with a `rootfs` (config
+/// read and verified), else an opaque artifact.
+fn load_manifest(transport: &Arc<dyn Transport>, raw: RawManifest) -> Result<Child> {
     let where_ = transport.location().to_string();
-    if media_type::is_index(&raw.media_type) {
-        let index: Index = serde_json::from_slice(&raw.bytes)
-            .map_err(|e| Error::json(format!("index {} in {where_}", raw.digest()), e))?;
-        return Ok(Artifact::Index(IndexManifest { raw, index }));
-    }
     if !media_type::is_image_manifest(&raw.media_type) {
         return Err(Error::UnsupportedMediaType {
             what: format!("manifest {} in {where_}", raw.digest()),
             media_type: raw.media_type,
         });
     }
-    let config_desc: Descriptor = serde_json::from_slice::<serde_json::Value>(&raw.bytes)
-        .ok()
-        .and_then(|v| v.get("config").cloned())
-        .and_then(|c| serde_json::from_value(c).ok())
-        .ok_or_else(|| {
-            Error::invalid(
-                format!("manifest {} in {where_}", raw.digest()),
-                "no valid config descriptor",
-            )
-        })?;
-    let config = transport.read_blob_verified(&config_desc.digest, config_desc.size)?;
-    Ok(Artifact::Image(Image::from_stored(
+    let manifest: Manifest = serde_json::from_slice(&raw.bytes)
+        .map_err(|e| Error::json(format!("manifest {} in {where_}", raw.digest()), e))?;
+    let opaque = |raw: RawManifest| {
+        let blobs = std::iter::once(manifest.config.clone())
+            .chain(manifest.layers.iter().cloned())
+            .collect();
+        Ok(Child::Opaque(OpaqueManifest {
+            raw,
+            blobs,
+            source: transport.clone(),
+        }))
+    };
+    if !media_type::is_image_config(&manifest.config.media_type) {
+        return opaque(raw);
+    }
+    if manifest.config.size > MAX_CONFIG_SIZE {
+        return Err(Error::TooLarge {
+            path: format!(
+                "config {} of manifest {}",
+                manifest.config.digest,
+                raw.digest()
+            ),
+            size: manifest.config.size,
+            limit: MAX_CONFIG_SIZE,
+        });
+    }
+    let config = transport.read_blob_verified(&manifest.config.digest, manifest.config.size)?;
+    let has_rootfs = serde_json::from_slice::<serde_json::Value>(&config)
+        .map_or(true, |v| v.get("rootfs").is_some());
+    if !has_rootfs {
+        return opaque(raw);
+    }
+    Ok(Child::Image(Image::from_stored(
         raw,
         config,
         transport.clone(),

@@ -78,6 +78,20 @@ impl fmt::Display for Location {
 
 pub type BlobReader<'a> = Box<dyn Read + Send + 'a>;
 
+/// What [`Transport::mount_blob`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mount {
+    /// Linked (registry) or copied (layout) from the other repository.
+    Mounted,
+    /// Already here.
+    Present,
+    /// Not here and not mountable from there: the caller streams it (a registry keeps the
+    /// upload session it opened when declining, and the next `put_blob` continues it).
+    Absent,
+    /// This transport cannot mount from `from`; whether the blob is here is unknown.
+    Unsupported,
+}
+
 /// One repository's storage. Implementations: [`crate::layout::Layout`] and the registry
 /// client in `crate::remote`. All methods are blocking; implementations must be thread-safe.
 pub trait Transport: Send + Sync {
@@ -104,9 +118,9 @@ pub trait Transport: Send + Sync {
 
     /// Makes `digest` available here without the caller streaming it, if this transport can
     /// do so from `from` (registry: cross-repository mount on the same registry; layout:
-    /// local copy between layouts). Returns `Ok(false)` when not possible so the caller
-    /// falls back to streaming. Must not be called for blobs already present.
-    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<bool>;
+    /// local copy between layouts). Tried before any presence check, so it also tells
+    /// whether the blob was here already; see [`Mount`].
+    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<Mount>;
 
     /// Reads a manifest and checks it: by digest → bytes must hash to it.
     fn get_manifest_verified(&self, reference: &ManifestRef) -> Result<RawManifest> {

@@ -40,6 +40,10 @@ pub mod media_type {
     pub fn is_index(mt: &str) -> bool {
         mt == OCI_INDEX || mt == DOCKER_MANIFEST_LIST
     }
+    /// A runnable image's config (anything else in `config` makes the manifest an artifact).
+    pub fn is_image_config(mt: &str) -> bool {
+        mt == OCI_CONFIG || mt == DOCKER_CONFIG
+    }
 }
 
 /// How a layer blob is compressed, derived from its media type.

@@ -12,9 +12,9 @@ use tracing::{debug, info};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::{BlobSource, Image, Layer};
-use crate::read::IndexManifest;
-use crate::transport::{Location, ManifestRef, RawManifest, Transport};
-use crate::v1::{media_type, to_canonical_json, Flavor};
+use crate::read::{Child, IndexManifest, OpaqueManifest};
+use crate::transport::{BlobReader, Location, ManifestRef, Mount, RawManifest, Transport};
+use crate::v1::{media_type, to_canonical_json, Descriptor, Flavor};
 
 /// How one blob reached the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +71,13 @@ pub fn write_image(
     Ok(report)
 }
 
-/// Writes every child image, then the index, then the tags. `children` must hold the image
-/// of every descriptor in the index. In a layout, a Docker manifest list becomes an OCI index
-/// (see [`write_image`]) with its descriptors updated to the relabelled children.
+/// Writes every child (images, and artifacts as opaque manifests), then the index, then
+/// the tags. `children` must hold the child of every descriptor in the index. In a layout,
+/// a Docker manifest list becomes an OCI index (see [`write_image`]) with its descriptors
+/// updated to the relabelled children.
 pub fn write_index(
     index: &IndexManifest,
-    children: &[Image],
+    children: &[Child],
     target: &dyn Transport,
     tags: &[String],
     progress: &dyn Progress,
@@ -95,11 +96,18 @@ pub fn write_index(
             .ok_or_else(|| {
                 Error::invalid(
                     format!("index {}", index.raw.digest()),
-                    format!("no image given for its manifest {}", desc.digest),
+                    format!("no child given for its manifest {}", desc.digest),
                 )
             })?;
-        let child = for_target(child, target);
-        let raw = write_image_content(&child, target, progress, &mut report)?;
+        let raw = match child {
+            Child::Image(image) => {
+                write_image_content(&for_target(image, target), target, progress, &mut report)?
+            }
+            Child::Opaque(opaque) => {
+                write_opaque_content(opaque, target, progress, &mut report)?;
+                opaque.raw.clone()
+            }
+        };
         target.put_manifest(&ManifestRef::Digest(raw.digest()), &raw)?;
         if raw.digest() != desc.digest {
             changed = true;
@@ -113,6 +121,21 @@ pub fn write_index(
     }
     publish(target, &index.raw, tags, &mut report)?;
     Ok(report)
+}
+
+/// Copies an artifact's blobs (config included) one by one: artifacts are small.
+fn write_opaque_content(
+    opaque: &OpaqueManifest,
+    target: &dyn Transport,
+    progress: &dyn Progress,
+    report: &mut WriteReport,
+) -> Result<()> {
+    let from = opaque.source.location();
+    for d in &opaque.blobs {
+        let open = || opaque.source.open_blob_verified(&d.digest, d.size);
+        report.count(copy_blob(d, Some(&from), target, progress, open)?);
+    }
+    Ok(())
 }
 
 fn is_layout(target: &dyn Transport) -> bool {
@@ -138,12 +161,16 @@ fn write_image_content(
         report.count(outcome);
     }
     let config = image.config_bytes();
-    let config_digest = Digest::of(&config);
-    // (registry helper) An edited image has a new config that a HEAD would almost never
-    // find: upload it directly (a registry keeps identical content once anyway) and save a
-    // round trip. Unedited copies and retags often find their config already there.
-    if !image.is_unmodified() || target.blob_size(&config_digest)?.is_none() {
-        target.put_blob(&config_digest, config.len() as u64, &mut &config[..])?;
+    let descriptor = image.config_descriptor();
+    match image.config_source() {
+        // An unedited config may already be there, or be mountable from where it was read.
+        Some(from) => {
+            let open = || Ok(Box::new(&config[..]) as BlobReader<'_>);
+            copy_blob(&descriptor, Some(from), target, &NoProgress, open)?;
+        }
+        // An edited config is new content that a HEAD would almost never find: upload it
+        // directly (a registry keeps identical content once anyway) and save a round trip.
+        None => target.put_blob(&descriptor.digest, descriptor.size, &mut &config[..])?,
     }
     Ok(image.raw_manifest())
 }
@@ -220,23 +247,44 @@ pub fn copy_layer(
     target: &dyn Transport,
     progress: &dyn Progress,
 ) -> Result<BlobOutcome> {
-    let d = &layer.descriptor;
-    if let Some(size) = target.blob_size(&d.digest)? {
-        if size == d.size {
-            debug!(digest = %d.digest, "blob already present");
-            return Ok(BlobOutcome::AlreadyPresent);
+    let from = match &layer.source {
+        BlobSource::Stored(src) => Some(src.location()),
+        BlobSource::Memory(_) | BlobSource::File(_) => None,
+    };
+    copy_blob(&layer.descriptor, from.as_ref(), target, progress, || {
+        layer.open()
+    })
+}
+
+/// Makes the blob `d` present in `target`: mounted from `from` if the target can (tried
+/// first: one request when it works, and a declining registry says whether the blob is
+/// there), else skipped when present, else streamed from `open()`.
+fn copy_blob<'a>(
+    d: &Descriptor,
+    from: Option<&Location>,
+    target: &dyn Transport,
+    progress: &dyn Progress,
+    open: impl FnOnce() -> Result<BlobReader<'a>>,
+) -> Result<BlobOutcome> {
+    let mut presence_known = false;
+    if let Some(from) = from.filter(|from| **from != target.location()) {
+        match target.mount_blob(&d.digest, d.size, from)? {
+            Mount::Mounted => {
+                debug!(digest = %d.digest, from = %from, "blob mounted");
+                return Ok(BlobOutcome::Mounted);
+            }
+            Mount::Present => return Ok(BlobOutcome::AlreadyPresent),
+            Mount::Absent => presence_known = true,
+            Mount::Unsupported => {}
         }
     }
-    if let BlobSource::Stored(src) = &layer.source {
-        let from = src.location();
-        if from != target.location() && target.mount_blob(&d.digest, d.size, &from)? {
-            debug!(digest = %d.digest, from = %from, "blob mounted");
-            return Ok(BlobOutcome::Mounted);
-        }
+    if !presence_known && target.blob_size(&d.digest)? == Some(d.size) {
+        debug!(digest = %d.digest, "blob already present");
+        return Ok(BlobOutcome::AlreadyPresent);
     }
     progress.blob_started(&d.digest, d.size);
     let mut reader = Counting {
-        inner: layer.open()?,
+        inner: open()?,
         progress,
     };
     target.put_blob(&d.digest, d.size, &mut reader)?;

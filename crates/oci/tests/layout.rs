@@ -9,7 +9,7 @@ use std::io::Read;
 use common::*;
 use relaunch_oci::v1::Flavor;
 use relaunch_oci::{
-    write_image, Error, ImageRef, Layout, ManifestRef, NoProgress, Repo, Transport,
+    write_image, Digest, Error, ImageRef, Layout, ManifestRef, NoProgress, Repo, Transport,
     TransportOptions,
 };
 use relaunch_testkit::umoci_unpack;
@@ -194,5 +194,86 @@ fn non_json_manifest_is_a_clear_error() {
     .unwrap()
     .load()
     .unwrap_err();
-    assert!(err.to_string().contains("config"), "{err}");
+    assert!(matches!(err, Error::Json { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("manifest {}", raw.digest()))
+            && message.contains("expected struct Descriptor"),
+        "{message}"
+    );
+}
+
+#[test]
+fn layout_images_are_read_by_digest_and_not_written_by_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    let a = base_image(Flavor::Oci, "a", 1);
+    let b = base_image(Flavor::Oci, "b", 1);
+    write_layout(&a, &dir, "a");
+    let digest_b = write_layout(&b, &dir, "b");
+    let by_digest = ImageRef::parse(&format!("oci:{}@{digest_b}", dir.display())).unwrap();
+    let opts = TransportOptions::default();
+    let loaded = Repo::open(&by_digest, &opts)
+        .unwrap()
+        .load_image(None)
+        .unwrap();
+    assert_eq!(loaded.digest(), digest_b);
+    let err = Repo::create(&by_digest, &opts).err().unwrap();
+    assert!(err.to_string().contains("written by tag"), "{err}");
+    let missing = ImageRef::parse(&format!("oci:{}@{}", dir.display(), Digest::of(b"x"))).unwrap();
+    let err = Repo::open(&missing, &opts).unwrap().load().unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+/// Environment variable that turns `tag_writer_process` into a worker for the test below.
+const TAG_WORKER: &str = "RELAUNCH_TEST_TAG_WORKER";
+const TAGS_PER_WORKER: usize = 25;
+
+/// Worker body: tags one manifest many times into the layout named by `TAG_WORKER`
+/// (`<dir>|<prefix>`). Runs only when the test below starts this binary with it set.
+#[test]
+#[ignore = "worker process for concurrent_processes_keep_every_tag"]
+fn tag_writer_process() {
+    let Ok(spec) = std::env::var(TAG_WORKER) else {
+        return;
+    };
+    let (dir, prefix) = spec.split_once('|').unwrap();
+    let layout = Layout::open(dir).unwrap();
+    let raw = layout
+        .get_manifest(&ManifestRef::Tag("seed".into()))
+        .unwrap();
+    for i in 0..TAGS_PER_WORKER {
+        let tag = ManifestRef::Tag(format!("{prefix}-{i}"));
+        layout.put_manifest(&tag, &raw).unwrap();
+    }
+}
+
+/// index.json is read, modified and replaced by each tagging; processes that tag the same
+/// layout at once must not lose each other's tags (advisory lock on the directory).
+#[test]
+fn concurrent_processes_keep_every_tag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    write_layout(&base_image(Flavor::Oci, "s", 1), &dir, "seed");
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "tag_writer_process", "--ignored", "--quiet"])
+                .env(TAG_WORKER, format!("{}|w{w}", dir.display()))
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut worker in workers {
+        assert!(worker.wait().unwrap().success());
+    }
+    let mut tags = Layout::open(&dir).unwrap().tags().unwrap();
+    tags.sort();
+    let mut expected: Vec<String> = (0..4)
+        .flat_map(|w| (0..TAGS_PER_WORKER).map(move |i| format!("w{w}-{i}")))
+        .chain(["seed".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(tags, expected);
 }

@@ -293,14 +293,18 @@ fn every_platform_of_an_index_can_be_mutated() {
         .collect();
     let idx = IndexManifest::new(index);
     assert_eq!(
-        idx.with_children(&[amd.clone(), arm.clone()]).unwrap().raw,
+        idx.with_children(&[amd.clone().into(), arm.clone().into()])
+            .unwrap()
+            .raw,
         idx.raw
     );
 
     for img in [&mut amd, &mut arm] {
         mutate::set_labels(img, [("stamped", Some("yes"))]).unwrap();
     }
-    let new_idx = idx.with_children(&[amd.clone(), arm.clone()]).unwrap();
+    let new_idx = idx
+        .with_children(&[amd.clone().into(), arm.clone().into()])
+        .unwrap();
     assert_ne!(new_idx.raw.digest(), idx.raw.digest());
     assert_eq!(
         new_idx.index.manifests[1]
@@ -315,7 +319,7 @@ fn every_platform_of_an_index_can_be_mutated() {
     let layout = relaunch_oci::Layout::create(tmp.path()).unwrap();
     write_index(
         &new_idx,
-        &[amd, arm],
+        &[amd.into(), arm.into()],
         &layout,
         &["multi".into()],
         &NoProgress,

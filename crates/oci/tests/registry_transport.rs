@@ -7,7 +7,7 @@ use std::io::Read;
 
 use registry_support::*;
 use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, RegistryTransport};
-use relaunch_oci::{Digest, Error, Location, ManifestRef, RawManifest, Transport};
+use relaunch_oci::{Digest, Error, Location, ManifestRef, Mount, RawManifest, Transport};
 use relaunch_testkit::{Auth, Registry};
 
 fn round_trip(auth: Auth) {
@@ -99,7 +99,8 @@ fn cross_repository_mount_moves_no_layer_bytes() {
     assert_eq!(report.uploaded, 0);
 
     let counters = copier.counters();
-    assert_eq!(counters.mounts, 3);
+    // The three layers and the unedited config.
+    assert_eq!(counters.mounts, 4);
     assert_eq!(
         counters.bytes_for(image.layers().iter().map(|l| &l.descriptor.digest)),
         0,
@@ -150,15 +151,63 @@ fn declined_mount_continues_in_the_returned_session() {
         registry: host.clone(),
         repository: "nowhere/app".into(),
     };
-    assert!(!target.mount_blob(&digest, 5000, &nowhere).unwrap());
+    assert_eq!(
+        target.mount_blob(&digest, 5000, &nowhere).unwrap(),
+        Mount::Absent
+    );
     target.put_blob(&digest, 5000, &mut &blob[..]).unwrap();
     let counters = pusher.counters();
     assert_eq!(counters.mount_fallbacks, 1);
-    // One POST (the mount attempt) opened the session the upload finished in.
+    // One POST (the mount attempt) opened the session the upload finished in; one HEAD
+    // established that the blob was not there yet.
     assert_eq!(counters.requests_of("POST"), 1, "{counters:?}");
+    assert_eq!(counters.requests_of("HEAD"), 1, "{counters:?}");
     assert_eq!(counters.requests_of("PUT"), 1);
     let fresh = repo(&client(&registry, &host, None), &host, "dst/app");
     assert_eq!(fresh.blob_size(&digest).unwrap(), Some(5000));
+
+    // Declined again, but now the blob is in the target: nothing to upload.
+    let again = client(&registry, &host, None);
+    let target = repo(&again, &host, "dst/app");
+    assert_eq!(
+        target.mount_blob(&digest, 5000, &nowhere).unwrap(),
+        Mount::Present
+    );
+    let counters = again.counters();
+    assert_eq!(
+        (counters.requests_of("POST"), counters.requests_of("HEAD")),
+        (1, 1),
+        "{counters:?}"
+    );
+}
+
+/// Copying between repositories costs one request per blob (the mount), the config included.
+#[test]
+fn cross_repository_copy_mounts_before_any_head() {
+    let registry = Registry::start(Auth::Anonymous);
+    let host = registry.host();
+    let image = sample_image(10, &[3000, 4000, 5000]);
+    push(
+        &image,
+        &repo(&client(&registry, &host, None), &host, "src/app"),
+        "v1",
+    );
+    let copier = client(&registry, &host, None);
+    let loaded = pull_manifest_only(&repo(&copier, &host, "src/app"));
+    let before = copier.counters();
+    let report = push(&loaded, &repo(&copier, &host, "dst/app"), "v1");
+    assert_eq!((report.mounted, report.uploaded), (3, 0), "{report:?}");
+    let after = copier.counters();
+    let delta = |m: &str| after.requests_of(m) - before.requests_of(m);
+    // 3 layer mounts + the config mount, then the manifest put by tag.
+    assert_eq!(
+        (delta("HEAD"), delta("POST"), delta("PUT"), delta("PATCH")),
+        (0, 4, 1, 0),
+        "{after:?}"
+    );
+    assert_eq!(after.mounts, 4);
+    assert_eq!(after.bytes_uploaded(), 0);
+    assert!(assert_tag_complete(&registry, "dst/app", "v1"));
 }
 
 #[test]

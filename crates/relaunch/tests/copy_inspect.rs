@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 use relaunch_oci::layer::{Entry, LayerBuilder};
 use relaunch_oci::mutate::{self, History};
 use relaunch_oci::v1::{Flavor, Index};
-use relaunch_oci::{write_image, write_index, Image, IndexManifest, Layout, NoProgress};
+use relaunch_oci::{
+    media_type, write_image, write_index, Child, Descriptor, Digest, Image, IndexManifest, Layout,
+    ManifestRef, NoProgress, RawManifest, Transport,
+};
 use relaunch_testkit::{skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::{json, Value};
 
@@ -214,13 +217,14 @@ fn copy_through_registry_mounts_between_repositories() {
         (Some(4), Some(0))
     );
 
+    // A retag within one repository finds every blob present.
     let again = ok(relaunch(
         &[
             &insecure[..],
             &[
                 "copy",
                 "--json",
-                &format!("{host}/team/app:v1"),
+                &format!("{host}/other/app:v1"),
                 &format!("{host}/other/app:v2"),
             ],
         ]
@@ -268,6 +272,7 @@ fn copy_index_all_platforms_and_one_platform() {
         .map(IndexManifest::child_descriptor)
         .collect();
     let index = IndexManifest::new(index);
+    let children: Vec<Child> = children.into_iter().map(Child::from).collect();
     let report = write_index(&index, &children, &layout, &["multi".into()], &NoProgress).unwrap();
     let index_digest = report.digest.unwrap().to_string();
     skopeo_inspect(&format!("oci:{}:multi", src.display()), &["--raw"]);
@@ -322,5 +327,140 @@ fn copy_index_all_platforms_and_one_platform() {
     assert_eq!(
         skopeo_inspect(&format!("oci:{}:arm", one.display()), &[])["Architecture"],
         "arm64"
+    );
+}
+
+/// Stores `bytes` as a blob of `layout` and returns its descriptor.
+fn put_blob(layout: &Layout, media_type: &str, bytes: &[u8]) -> Descriptor {
+    let digest = Digest::of(bytes);
+    layout
+        .put_blob(&digest, bytes.len() as u64, &mut &bytes[..])
+        .unwrap();
+    Descriptor::new(media_type, digest, bytes.len() as u64)
+}
+
+/// Stores a manifest by digest and returns its descriptor.
+fn put_manifest(layout: &Layout, manifest: &Value) -> Descriptor {
+    let raw = RawManifest {
+        media_type: media_type::OCI_MANIFEST.into(),
+        bytes: serde_json::to_vec(manifest).unwrap(),
+    };
+    layout
+        .put_manifest(&ManifestRef::Digest(raw.digest()), &raw)
+        .unwrap();
+    raw.descriptor()
+}
+
+/// An index holding an image, an OCI 1.1 artifact (SBOM with the empty config, `subject`
+/// naming the image) and a BuildKit-style attestation (image config type, no rootfs).
+#[test]
+fn copy_index_with_artifact_manifests() {
+    let registry = Registry::start(Auth::Anonymous);
+    let host = registry.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let layout = Layout::create(&src).unwrap();
+    let image = app_image("amd64");
+    write_image(&image, &layout, &[], &NoProgress).unwrap();
+    let image_desc = IndexManifest::child_descriptor(&image);
+
+    let empty = put_blob(&layout, "application/vnd.oci.empty.v1+json", b"{}");
+    let sbom = put_blob(
+        &layout,
+        "application/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+    );
+    let artifact = put_manifest(
+        &layout,
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "artifactType": "application/spdx+json",
+            "config": empty,
+            "layers": [sbom],
+            "subject": {"mediaType": image_desc.media_type, "digest": image_desc.digest, "size": image_desc.size},
+        }),
+    );
+    let statement = put_blob(&layout, "application/vnd.in-toto+json", br#"{"_type":"x"}"#);
+    let att_config = put_blob(
+        &layout,
+        media_type::OCI_CONFIG,
+        br#"{"architecture":"unknown","os":"unknown"}"#,
+    );
+    let mut attestation = put_manifest(
+        &layout,
+        &json!({"schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST, "config": att_config, "layers": [statement]}),
+    );
+    attestation.platform = Some(relaunch_oci::Platform::parse("unknown/unknown").unwrap());
+    let mut index = Index::empty_oci();
+    index.manifests = vec![image_desc, artifact.clone(), attestation.clone()];
+    let index = IndexManifest::new(index);
+    layout
+        .put_manifest(&ManifestRef::Tag("multi".into()), &index.raw)
+        .unwrap();
+    let index_digest = index.raw.digest().to_string();
+
+    // layout → registry → other repository (mounts) → layout: every byte kept.
+    let insecure = ["--insecure-registry", host.as_str()];
+    let copy = |from: String, to: String| {
+        let out = ok(relaunch(
+            &[&insecure[..], &["copy", "--json", &from, &to]].concat(),
+            &[],
+        ));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let pushed = copy(
+        format!("oci:{}:multi", src.display()),
+        format!("{host}/multi:1"),
+    );
+    assert_eq!(pushed["digest"], index_digest);
+    let mounted = copy(format!("{host}/multi:1"), format!("{host}/other:1"));
+    assert_eq!(mounted["digest"], index_digest);
+    assert_eq!(mounted["blobs"]["uploaded"], 0, "{mounted}");
+    let back = tmp.path().join("back");
+    let pulled = copy(
+        format!("{host}/other:1"),
+        format!("oci:{}:multi", back.display()),
+    );
+    assert_eq!(pulled["digest"], index_digest);
+    let back_layout = Layout::open(&back).unwrap();
+    for d in [
+        &empty,
+        &sbom,
+        &statement,
+        &att_config,
+        &artifact,
+        &attestation,
+    ] {
+        assert_eq!(back_layout.blob_size(&d.digest).unwrap(), Some(d.size));
+    }
+    // skopeo, an independent client, copies every manifest and blob of the index.
+    let checked = tmp.path().join("skopeo");
+    relaunch_testkit::skopeo_copy(
+        &format!("docker://{host}/other:1"),
+        &format!("oci:{}:all", checked.display()),
+        &["--all", "--preserve-digests"],
+    );
+    let copied = Layout::open(&checked).unwrap();
+    assert_eq!(
+        copied.resolve(Some("all")).unwrap().digest.to_string(),
+        index_digest
+    );
+    assert_eq!(copied.blob_size(&sbom.digest).unwrap(), Some(sbom.size));
+
+    // Asked for as an image, an artifact is a clear error naming what it is.
+    let out = relaunch(
+        &[
+            "inspect",
+            &format!("oci:{}@{}", back.display(), artifact.digest),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("manifest {}", artifact.digest))
+            && err.contains("artifact (application/spdx+json), not a container image"),
+        "{err}"
     );
 }

@@ -74,6 +74,11 @@ impl Fixture {
         } else {
             self.process_link(entrypoint)
         };
+        self.command_at(&program, layers, app)
+    }
+
+    /// A command running `program` (any path to the launcher) with a clean environment.
+    pub fn command_at(&self, program: &Path, layers: &str, app: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
             .env(
@@ -83,6 +88,13 @@ impl Fixture {
             .env("CNB_LAYERS_DIR", self.path(layers))
             .env("CNB_APP_DIR", self.path(app))
             .env("CNB_NO_COLOR", "true");
+        cmd
+    }
+
+    /// [`Fixture::command`] on `layers`/`workspace` with `CNB_PLATFORM_API` and user args.
+    pub fn launch(&self, entrypoint: &str, platform: &str, args: &[&str]) -> Command {
+        let mut cmd = self.command(entrypoint, "layers", "workspace");
+        cmd.env("CNB_PLATFORM_API", platform).args(args);
         cmd
     }
 }
@@ -124,6 +136,17 @@ impl Run {
         assert!(
             self.text.contains(want),
             "output does not contain {want:?}:\n{}",
+            self.text
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stdout(&self, want: &str) -> &Run {
+        assert_eq!(
+            String::from_utf8_lossy(&self.stdout),
+            want,
+            "stdout; all output:\n{}",
             self.text
         );
         self

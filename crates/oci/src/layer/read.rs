@@ -59,13 +59,21 @@ pub fn normalize(name: &str) -> std::result::Result<Option<String>, &'static str
     Ok((!parts.is_empty()).then(|| format!("/{}", parts.join("/"))))
 }
 
+/// `/a/b` → (`/a`, `b`); `/a` → (``, `a`): the root is the empty string.
 fn parent_and_name(path: &str) -> (&str, &str) {
-    let i = path.rfind('/').expect("normalised paths are absolute");
-    (&path[..i], &path[i + 1..])
+    path.rsplit_once('/').unwrap_or(("", path))
 }
 
-fn is_below(path: &str, dir: &str) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+/// Removes everything below `dir` (not `dir` itself). Paths below `dir` sort between
+/// `dir/` and `dir0` ('0' follows '/'), so this is a range, not a scan of the whole tree.
+fn remove_below(tree: &mut BTreeMap<String, FsEntry>, dir: &str) {
+    let below: Vec<String> = tree
+        .range(format!("{dir}/")..format!("{dir}0"))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in below {
+        tree.remove(&p);
+    }
 }
 
 /// Entries of one layer as stored (whiteout markers included), names normalised.
@@ -133,10 +141,11 @@ pub fn list_files(image: &Image) -> Result<Vec<FsEntry>> {
         for e in &entries {
             let (dir, name) = parent_and_name(&e.path);
             if name == OPAQUE_WHITEOUT {
-                tree.retain(|p, _| !is_below(p, dir));
+                remove_below(&mut tree, dir);
             } else if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
                 let target = format!("{dir}/{hidden}");
-                tree.retain(|p, _| p != &target && !is_below(p, &target));
+                tree.remove(&target);
+                remove_below(&mut tree, &target);
             }
         }
         for e in entries {
@@ -145,8 +154,7 @@ pub fn list_files(image: &Image) -> Result<Vec<FsEntry>> {
                 continue;
             }
             if e.kind != FsKind::Dir {
-                let path = e.path.clone();
-                tree.retain(|p, _| !is_below(p, &path));
+                remove_below(&mut tree, &e.path);
             }
             tree.insert(e.path.clone(), e);
         }
@@ -250,9 +258,10 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
         let name = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
         if normalize(&name).ok().flatten().as_deref() == Some(entry.path.as_str()) {
             // The last entry with this name in the layer wins, as in list_files.
-            let mut data = Vec::with_capacity(entry.size as usize);
+            // The declared size is the tar's word: reserve no more than a little of it.
+            let mut data = Vec::with_capacity(entry.size.min(1 << 20) as usize);
             (&mut tar_entry)
-                .take(limit + 1)
+                .take(limit.saturating_add(1))
                 .read_to_end(&mut data)
                 .map_err(ctx)?;
             found = Some(data);
@@ -273,13 +282,37 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
 mod tests {
     use super::*;
 
+    fn entry(path: &str) -> (String, FsEntry) {
+        let e = FsEntry {
+            path: path.into(),
+            kind: FsKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            layer: 0,
+        };
+        (path.into(), e)
+    }
+
+    #[test]
+    fn remove_below_takes_descendants_only() {
+        let paths = ["/a", "/a/b", "/a/b/c", "/a-b", "/a.b", "/ab", "/a0", "/b"];
+        let mut tree: BTreeMap<String, FsEntry> = paths.iter().map(|p| entry(p)).collect();
+        remove_below(&mut tree, "/a");
+        let left: Vec<&str> = tree.keys().map(String::as_str).collect();
+        assert_eq!(left, ["/a", "/a-b", "/a.b", "/a0", "/ab", "/b"]);
+        remove_below(&mut tree, "");
+        assert!(tree.is_empty());
+    }
+
     #[test]
     fn names_normalise_to_absolute_paths() {
         assert_eq!(normalize("./a//b/").unwrap().as_deref(), Some("/a/b"));
         assert_eq!(normalize("/cnb").unwrap().as_deref(), Some("/cnb"));
         assert_eq!(normalize("./").unwrap(), None);
         assert!(normalize("a/../b").is_err());
-        assert!(is_below("/a/b", "/a") && !is_below("/ab", "/a") && !is_below("/a", "/a"));
-        assert!(is_below("/x", ""));
+        assert_eq!(parent_and_name("/a/b"), ("/a", "b"));
+        assert_eq!(parent_and_name("/a"), ("", "a"));
     }
 }

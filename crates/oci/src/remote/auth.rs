@@ -15,6 +15,8 @@ use crate::error::Error;
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// Tokens are dropped this long before they expire, so none expires mid-request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+/// Longest lifetime believed (a token server's `expires_in` is not trusted further).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +280,7 @@ impl Authenticator {
         let lifetime = answer
             .expires_in
             .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
+            .min(MAX_TOKEN_LIFETIME)
             .saturating_sub(EXPIRY_MARGIN)
             .max(Duration::from_secs(1));
         let token = Token {
@@ -429,7 +432,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(auth.authorization("r", &s).unwrap(), None);
         assert!(auth.store_token("r", s.clone(), b"{}").is_err());
-        assert!(auth.store_token("r", s, b"<html>").is_err());
+        assert!(auth.store_token("r", s.clone(), b"<html>").is_err());
+        // An absurd lifetime is capped, not an overflow.
+        let forever = format!(r#"{{"token":"t","expires_in":{}}}"#, u64::MAX);
+        auth.store_token("r", s.clone(), forever.as_bytes())
+            .unwrap();
+        assert_eq!(
+            auth.authorization("r", &s).unwrap().as_deref(),
+            Some("Bearer t")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::url::{redact, resolve_location, with_query};
 use super::{lock, RegistryTransport};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::transport::Mount;
 
 impl RegistryTransport {
     fn blob_call(&self, method: &'static str, digest: &Digest) -> Call<'_> {
@@ -95,10 +96,16 @@ impl RegistryTransport {
         })
     }
 
-    /// `POST …/blobs/uploads/?mount=<digest>&from=<repository>`: 201 means the registry
-    /// linked the blob; 202 means it declined and opened an upload session instead, which
-    /// the following `put_blob` continues.
-    pub(super) fn mount_from(&self, digest: &Digest, size: u64, from: &str) -> Result<bool> {
+    /// `POST …/blobs/uploads/?mount=<digest>&from=<repository>`, tried before any HEAD:
+    /// 201 means the registry linked the blob (one request instead of HEAD + POST). 202
+    /// means it declined (the source lacks the blob) and opened an upload session; a HEAD
+    /// then tells whether the blob is here anyway. If it is, the session is left unused
+    /// (the registry purges stale sessions; cancelling would cost a request); if not, the
+    /// following `put_blob` continues in it.
+    pub(super) fn mount_from(&self, digest: &Digest, size: u64, from: &str) -> Result<Mount> {
+        if lock(&self.known_blobs).get(digest) == Some(&size) {
+            return Ok(Mount::Present);
+        }
         let mut scopes: BTreeSet<String> = self.push.clone();
         scopes.insert(repository_scope(from, "pull"));
         let url = with_query(
@@ -123,16 +130,20 @@ impl RegistryTransport {
                 self.remember_blob(digest, size);
                 self.client.count().update(|c| c.mounts += 1);
                 tracing::debug!(%digest, from, to = %self.describe(), "blob mounted");
-                Ok(true)
+                Ok(Mount::Mounted)
             }
             202 => {
+                self.client.count().update(|c| c.mount_fallbacks += 1);
+                if self.head_blob(digest)? == Some(size) {
+                    tracing::debug!(%digest, from, "mount declined; blob already present");
+                    return Ok(Mount::Present);
+                }
                 if let Some(location) = reply.header("location") {
                     let session = resolve_location(&url, location);
                     lock(&self.pending_uploads).insert(digest.clone(), session);
                 }
-                self.client.count().update(|c| c.mount_fallbacks += 1);
                 tracing::debug!(%digest, from, url = redact(&url), "mount declined; uploading");
-                Ok(false)
+                Ok(Mount::Absent)
             }
             _ => Err(status_error(&reply, &self.describe(), &what)),
         }

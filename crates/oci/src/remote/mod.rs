@@ -30,7 +30,7 @@ use crate::digest::Digest;
 use crate::error::Result;
 use crate::reference::RegistryRef;
 use crate::transport::{
-    BlobReader, Location, ManifestRef, RawManifest, Transport, TransportOptions,
+    BlobReader, Location, ManifestRef, Mount, RawManifest, Transport, TransportOptions,
 };
 
 /// One repository of a registry.
@@ -136,7 +136,7 @@ impl Transport for RegistryTransport {
         self.upload_blob(digest, size, data)
     }
 
-    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<bool> {
+    fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<Mount> {
         match from {
             Location::Registry {
                 registry,
@@ -144,7 +144,7 @@ impl Transport for RegistryTransport {
             } if wire_registry(registry) == self.registry && *repository != self.repository => {
                 self.mount_from(digest, size, repository)
             }
-            _ => Ok(false),
+            _ => Ok(Mount::Unsupported),
         }
     }
 }
@@ -190,7 +190,11 @@ mod tests {
             target.location(),
         ];
         for from in elsewhere {
-            assert!(!target.mount_blob(&digest, 1, &from).unwrap(), "{from}");
+            assert_eq!(
+                target.mount_blob(&digest, 1, &from).unwrap(),
+                Mount::Unsupported,
+                "{from}"
+            );
         }
         assert_eq!(client.counters().total_requests(), 0);
     }

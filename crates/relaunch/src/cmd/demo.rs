@@ -13,15 +13,16 @@ use relaunch_lifecycle::contract::{AdvertisedLauncher, DEFAULT_PATH};
 use relaunch_lifecycle::decouple::{decouple, BaseImage};
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{
-    bumped_version, export_app, host_busybox_rootfs, run_image_from_rootfs, sample_app,
-    with_launcher_version, RunImageRef,
+    bumped_version, busybox_rootfs, containers_unavailable, export_app, run_bundle,
+    run_image_from_rootfs, sample_app, umoci_unpack, with_launcher_version, RunImageRef,
+    RunOptions,
 };
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::stamp::stamp_run_image;
 use relaunch_oci::{mutate, Image, ImageRef};
 
 use super::images::{layout_digest_ref, write};
-use super::{container, Global};
+use super::Global;
 
 /// The sample app is built at Platform API 0.10, so a run image advertising only 0.12+
 /// must be refused.
@@ -55,23 +56,31 @@ impl Demo<'_> {
 
     fn save(&self, image: &Image, name: &str, tag: &str) -> anyhow::Result<String> {
         let dir = self.layout(name);
-        let reference = ImageRef::Layout {
-            dir: dir.clone(),
-            tag: Some(tag.into()),
-        };
+        let reference = ImageRef::layout(&dir, Some(tag));
         let digest = write(self.global, image, &reference)?;
         println!("    wrote oci:{}:{tag} ({digest})", dir.display());
         Ok(layout_digest_ref(&dir, &digest))
     }
 
     fn run_container(&self, name: &str, tag: &str) -> anyhow::Result<()> {
-        if let Some(why) = container::unavailable() {
+        if let Some(why) = containers_unavailable() {
             println!("    (not running the container: {why})");
             return Ok(());
         }
         let bundle = self.dir.join(format!("bundle-{tag}"));
+        // umoci refuses to unpack into an existing bundle (a previous demo run).
+        let _ = std::fs::remove_dir_all(&bundle);
+        umoci_unpack(&self.layout(name), tag, &bundle)?;
         let id = format!("relaunch-demo-{}-{tag}", std::process::id());
-        let output = container::run(&self.layout(name), tag, &bundle, &id)?;
+        let out = run_bundle(&bundle, &id, RunOptions::default())?;
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() {
+            bail!("the container exited with {}: {output}", out.status);
+        }
         println!("    container output:");
         for line in output.lines() {
             println!("      | {line}");
@@ -97,7 +106,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 
     demo.step("Run image: a root filesystem of busybox-static and bash-static");
     let rootfs = demo.dir.join("rootfs");
-    host_busybox_rootfs(&rootfs)?;
+    busybox_rootfs(&rootfs)?;
     let base = run_image_from_rootfs(&rootfs)?;
     demo.save(&base, "run", "base")?;
 

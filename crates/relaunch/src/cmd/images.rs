@@ -3,7 +3,6 @@
 //! run image an app is based on.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::ApiList;
@@ -13,7 +12,7 @@ use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
 use relaunch_oci::layer::read::read_file;
-use relaunch_oci::{read, Artifact, Digest, Image, ImageRef, Layout, ManifestRef, Repo, Transport};
+use relaunch_oci::{Digest, Image, ImageRef, ManifestRef, Repo};
 use tracing::warn;
 
 use super::{BarProgress, Global};
@@ -24,16 +23,6 @@ const LAUNCHER_LIMIT: u64 = 64 << 20;
 /// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
 pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
     let opened = || -> anyhow::Result<Image> {
-        if let Some((dir, digest)) = reference
-            .strip_prefix("oci:")
-            .and_then(|r| r.rsplit_once('@'))
-        {
-            let transport: Arc<dyn Transport> = Arc::new(Layout::open(dir)?);
-            return match read::load(&transport, &ManifestRef::Digest(Digest::parse(digest)?))? {
-                Artifact::Image(img) => Ok(img),
-                Artifact::Index(_) => bail!("{reference} is an index, not an image"),
-            };
-        }
         let r = ImageRef::parse(reference)?;
         Ok(Repo::open(&r, &global.transport_options())?.load_image(None)?)
     };

@@ -1,7 +1,6 @@
 //! Subcommands and what they share: global flags, tracing, progress, exit handling.
 
 pub mod check;
-mod container;
 pub mod copy;
 pub mod couple;
 pub mod demo;
