@@ -3,6 +3,10 @@
 # testkit and prints the requests and layer bytes of (1) replacing a mid-stack layer whose
 # replacement is already in the repository and (2) copying an image between repositories.
 # Exits non-zero when a budget is exceeded.
+# Measured (5-layer, 7 MiB image; anonymous and token modes alike, 401 challenges excluded):
+#   replace a mid-stack layer: 6 requests (GET 2, HEAD 1, POST 1, PUT 2), 0 layer bytes
+#   copy between repositories: 9 requests (GET 2, POST 6 = 5 layer + 1 config mounts,
+#   PUT 1), 0 layer bytes; before mounts were tried first it was 16 (HEAD+POST per blob).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh

@@ -28,12 +28,14 @@ tmp="dist/.launcher.$$"
 cp "$built" "$tmp"
 mv "$tmp" dist/launcher
 
-# cargo-cyclonedx writes next to the package manifest; move the file into dist/.
+# cargo-cyclonedx writes one file next to every workspace member's manifest; keep the
+# launcher's (moved into dist/) and remove the others.
 sbom_name="launcher-sbom-$$"
 cargo cyclonedx --manifest-path crates/launcher/Cargo.toml --format json \
   --target "$target" --no-build-deps --spec-version 1.5 \
   --override-filename "$sbom_name" -q
 mv "crates/launcher/$sbom_name.json" dist/launcher.cdx.json
+rm -f crates/*/"$sbom_name.json"
 
 if file dist/launcher 2>/dev/null | grep -q 'dynamically linked'; then
   echo "dist/launcher is dynamically linked" >&2

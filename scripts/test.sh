@@ -19,3 +19,6 @@ scripts/check-launcher-size.sh
 step "tests"
 export RELAUNCH_STATIC_LAUNCHER="$PWD/dist/launcher"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "registry request/byte budgets (deterministic counts, not timings)"
+scripts/bench-registry.sh

@@ -197,33 +197,20 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
 mod tests {
     use super::*;
     use crate::apis::Api;
-    use crate::descriptor::{tests::elf_with, LauncherBinary};
     use crate::fixtures::{export_app, sample_app, RunImageRef};
-    use crate::launcher::{resolve, Overrides};
+    use crate::launcher::Overrides;
     use crate::stamp::stamp_run_image;
-    use relaunch_oci::v1::Flavor;
+    use crate::testing::{launcher_described_as, tiny_run_image};
 
     const DESCRIPTION: &[u8] = br#"{"name":"relaunch-launcher","version":"1.0.0","platform-apis":["0.10","0.12"],"buildpack-apis":["0.10"]}"#;
 
     fn launcher(overrides: &Overrides) -> ResolvedLauncher {
-        let binary =
-            LauncherBinary::from_bytes("test".into(), elf_with(Some(DESCRIPTION)), 0o755).unwrap();
-        resolve(binary, None, overrides).unwrap()
+        launcher_described_as(DESCRIPTION, overrides)
     }
 
     /// (run image stamped with `launcher`, app at Platform API 0.10 exported onto it).
     fn world(l: &ResolvedLauncher) -> (Image, Image) {
-        let layer = LayerBuilder::new()
-            .entry(Entry::file("/etc/os-release", 0o644, "ID=test\n"))
-            .build()
-            .unwrap();
-        let mut run = Image::new(
-            Flavor::Oci,
-            serde_json::json!({"os": "linux", "architecture": "amd64"}),
-        )
-        .unwrap();
-        mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
-        let run = stamp_run_image(run, l, "/usr/local/bin/launcher")
+        let run = stamp_run_image(tiny_run_image(), l, "/usr/local/bin/launcher")
             .unwrap()
             .image;
         let run_ref = RunImageRef {

@@ -133,26 +133,9 @@ pub fn descriptor_range(elf: &[u8]) -> Result<Option<std::ops::Range<usize>>, De
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use object::write::{Object as WriteObject, StandardSegment};
-    use object::{Architecture, BinaryFormat, Endianness, SectionKind};
-
-    /// A relocatable ELF with an optional `.cnb_launcher` section (enough for section lookup).
-    pub(crate) fn elf_with(section: Option<&[u8]>) -> Vec<u8> {
-        let mut obj = WriteObject::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
-        let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
-        obj.append_section_data(text, &[0xc3], 1);
-        if let Some(data) = section {
-            let id = obj.add_section(
-                obj.segment_name(StandardSegment::Data).to_vec(),
-                SECTION.as_bytes().to_vec(),
-                SectionKind::ReadOnlyData,
-            );
-            obj.append_section_data(id, data, 1);
-        }
-        obj.write().unwrap()
-    }
+    use crate::testing::elf_with;
 
     const JSON: &[u8] = br#"{"name":"relaunch-launcher","version":"1.2.3","platform-apis":["0.7","0.15"],"buildpack-apis":["0.7","0.12"]}"#;
 

@@ -14,5 +14,7 @@ pub mod fixtures;
 pub mod launcher;
 pub mod metadata;
 pub mod stamp;
+#[cfg(test)]
+mod testing;
 
 pub use error::{Error, Result};

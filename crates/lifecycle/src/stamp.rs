@@ -93,38 +93,24 @@ pub fn stamp_run_image(mut run: Image, launcher: &ResolvedLauncher, path: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::descriptor::{tests::elf_with, LauncherBinary};
-    use crate::launcher::{resolve, Overrides};
-    use relaunch_oci::v1::Flavor;
+    use crate::launcher::Overrides;
+    use crate::testing::{launcher_described_as, tiny_run_image};
 
     fn launcher(version: &str) -> ResolvedLauncher {
         let json = format!(
             r#"{{"name":"relaunch-launcher","version":"{version}","platform-apis":["0.15"],"buildpack-apis":["0.12"]}}"#
         );
-        let binary =
-            LauncherBinary::from_bytes("test".into(), elf_with(Some(json.as_bytes())), 0o755)
-                .unwrap();
-        resolve(binary, None, &Overrides::default()).unwrap()
-    }
-
-    fn run_image() -> Image {
-        let layer = LayerBuilder::new()
-            .entry(Entry::file("/etc/os-release", 0o644, "ID=test\n"))
-            .build()
-            .unwrap();
-        let mut run = Image::new(
-            Flavor::Oci,
-            serde_json::json!({"os": "linux", "architecture": "amd64"}),
-        )
-        .unwrap();
-        mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
-        run
+        launcher_described_as(json.as_bytes(), &Overrides::default())
     }
 
     #[test]
     fn restamping_replaces_the_launcher_layer_in_place() {
-        let first =
-            stamp_run_image(run_image(), &launcher("1.0.0"), "/usr/local/bin/launcher").unwrap();
+        let first = stamp_run_image(
+            tiny_run_image(),
+            &launcher("1.0.0"),
+            "/usr/local/bin/launcher",
+        )
+        .unwrap();
         assert_eq!(first.image.layers().len(), 2);
         assert_eq!(
             first.image.label(crate::contract::VERSION_LABEL).as_deref(),
@@ -149,9 +135,34 @@ mod tests {
     }
 
     #[test]
+    fn the_launcher_is_a_root_owned_0755_file_at_the_labelled_path() {
+        let l = launcher("1.0.0");
+        let stamped = stamp_run_image(tiny_run_image(), &l, "/usr/local/bin/launcher").unwrap();
+        // Parent directories are not in the layer on purpose, so look the entry up directly.
+        let entry = relaunch_oci::layer::read::list_files(&stamped.image)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.path == "/usr/local/bin/launcher")
+            .expect("the launcher is in the image");
+        assert_eq!(entry.size, l.binary.bytes.len() as u64);
+        assert_eq!((entry.mode & 0o7777, entry.uid, entry.gid), (0o755, 0, 0));
+        assert_eq!(entry.layer, 1, "in the one layer stamping added");
+        let labels = crate::app::string_labels(&stamped.image);
+        assert_eq!(
+            labels[crate::contract::PATH_LABEL],
+            "/usr/local/bin/launcher"
+        );
+        assert_eq!(labels[crate::contract::LAYER_LABEL], stamped.layer.as_str());
+    }
+
+    #[test]
     fn refuses_paths_the_app_layers_overwrite() {
-        let err = stamp_run_image(run_image(), &launcher("1.0.0"), "/cnb/lifecycle/launcher")
-            .unwrap_err();
+        let err = stamp_run_image(
+            tiny_run_image(),
+            &launcher("1.0.0"),
+            "/cnb/lifecycle/launcher",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("is under /cnb/lifecycle"), "{err}");
     }
 }

@@ -5,11 +5,11 @@ use std::fs;
 use std::time::Instant;
 
 use relaunch_oci::layer::read::list_files;
-use relaunch_oci::layer::LayerBuilder;
+use relaunch_oci::layer::{Entry, LayerBuilder};
 use relaunch_oci::mutate;
 use relaunch_oci::v1::Flavor;
 use relaunch_oci::{
-    write_image, Image, ImageRef, Layout, NoProgress, Repo, Transport, TransportOptions,
+    write_image, Image, ImageRef, Layer, Layout, NoProgress, Repo, Transport, TransportOptions,
 };
 use relaunch_testkit::{Auth, Registry};
 
@@ -30,6 +30,16 @@ fn fill(dir: &std::path::Path, total: usize) {
         }
         fs::write(dir.join(format!("file{i:03}")), &data).unwrap();
     }
+}
+
+fn image_with(layer: Layer) -> Image {
+    let mut img = Image::new(
+        Flavor::Oci,
+        serde_json::json!({"os": "linux", "architecture": "amd64"}),
+    )
+    .unwrap();
+    mutate::append_layers(&mut img, vec![(layer, None)]).unwrap();
+    img
 }
 
 fn rate(mb: f64, start: Instant) -> String {
@@ -58,12 +68,7 @@ fn main() {
     println!("build layer (tar+gzip+2×sha256): {}", rate(mbf, start));
     let compressed_mb = layer.descriptor.size as f64 / (1 << 20) as f64;
 
-    let mut img = Image::new(
-        Flavor::Oci,
-        serde_json::json!({"os": "linux", "architecture": "amd64"}),
-    )
-    .unwrap();
-    mutate::append_layers(&mut img, vec![(layer, None)]).unwrap();
+    let img = image_with(layer);
     let layout_dir = tmp.path().join("layout");
     let layout = Layout::create(&layout_dir).unwrap();
     let start = Instant::now();
@@ -85,6 +90,20 @@ fn main() {
     println!(
         "list files ({n} entries, gunzip+verify): {}",
         rate(mbf, start)
+    );
+
+    // Many small entries: merging a layer into the tree must not rescan it per entry.
+    let many = 20_000;
+    let mut builder = LayerBuilder::new().entry(Entry::dir("/many", 0o755));
+    for i in 0..many {
+        builder = builder.entry(Entry::file(format!("/many/f{i:05}"), 0o644, "x"));
+    }
+    let wide = image_with(builder.build().unwrap());
+    let start = Instant::now();
+    let n = list_files(&wide).unwrap().len();
+    println!(
+        "list files ({n} entries of 1 byte):      {:.3} s",
+        start.elapsed().as_secs_f64()
     );
 
     let registry = Registry::start(Auth::Anonymous);

@@ -119,6 +119,17 @@ impl Layout {
         }
     }
 
+    /// A failed read of `what` at `path`: absent → `NotFound` in this layout.
+    fn read_error(&self, e: io::Error, what: String, path: &Path) -> Error {
+        match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                what,
+                location: format!("oci:{}", self.dir.display()),
+            },
+            _ => Error::io(format!("reading {}", path.display()), e),
+        }
+    }
+
     fn write_blob_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
         if self.blob_path(digest).is_file() {
             return Ok(());
@@ -161,13 +172,8 @@ impl Transport for Layout {
             ManifestRef::Digest(d) => (d.clone(), None),
         };
         let path = self.blob_path(&digest);
-        let bytes = fs::read(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound {
-                what: format!("manifest {digest}"),
-                location: format!("oci:{}", self.dir.display()),
-            },
-            _ => Error::io(format!("reading {}", path.display()), e),
-        })?;
+        let bytes =
+            fs::read(&path).map_err(|e| self.read_error(e, format!("manifest {digest}"), &path))?;
         crate::digest::verify_bytes(
             &bytes,
             &digest,
@@ -202,13 +208,8 @@ impl Transport for Layout {
 
     fn open_blob(&self, digest: &Digest) -> Result<BlobReader<'_>> {
         let path = self.blob_path(digest);
-        let f = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound {
-                what: format!("blob {digest}"),
-                location: format!("oci:{}", self.dir.display()),
-            },
-            _ => Error::io(format!("opening {}", path.display()), e),
-        })?;
+        let f =
+            File::open(&path).map_err(|e| self.read_error(e, format!("blob {digest}"), &path))?;
         Ok(Box::new(BufReader::new(f)))
     }
 

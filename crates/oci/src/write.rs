@@ -1,7 +1,7 @@
-//! Writing images and indexes to a transport: blobs first (skip if present, mount if the
-//! source is a sibling repository, else stream verified), then the config, the manifest by
-//! digest, and the tags last of all — a failure at any step leaves no tag pointing at a
-//! partial image.
+//! Writing images and indexes to a transport: blobs first (mounted if the source is a
+//! sibling repository — tried first, one request —, else skipped if present, else streamed
+//! verified), then the config, the manifest by digest, and the tags last of all — a failure
+//! at any step leaves no tag pointing at a partial image.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -14,6 +14,11 @@ use relaunch_oci::{
 };
 use relaunch_testkit::umoci_unpack;
 
+/// Opens a reference for reading with default options.
+fn open_ref(reference: &str) -> relaunch_oci::Result<Repo> {
+    Repo::open(&ImageRef::parse(reference)?, &TransportOptions::default())
+}
+
 #[test]
 fn round_trip_keeps_bytes_and_passes_skopeo_and_umoci() {
     for flavor in [Flavor::Oci, Flavor::Docker] {
@@ -57,25 +62,17 @@ fn tags_are_replaced_and_untagged_read_needs_a_single_manifest() {
     let a = base_image(Flavor::Oci, "a", 1);
     let b = base_image(Flavor::Oci, "b", 1);
     write_layout(&a, &dir, "t");
-    let only = Repo::open(
-        &ImageRef::parse(&format!("oci:{}", dir.display())).unwrap(),
-        &TransportOptions::default(),
-    )
-    .unwrap()
-    .load_image(None)
-    .unwrap();
+    let only = open_ref(&format!("oci:{}", dir.display()))
+        .unwrap()
+        .load_image(None)
+        .unwrap();
     assert_eq!(only.digest(), a.digest());
     write_layout(&b, &dir, "t");
     write_layout(&a, &dir, "other");
     let layout = Layout::open(&dir).unwrap();
     assert_eq!(layout.tags().unwrap(), ["t", "other"]);
     assert_eq!(read_layout(&dir, "t").digest(), b.digest());
-    let err = Repo::open(
-        &ImageRef::parse(&format!("oci:{}", dir.display())).unwrap(),
-        &TransportOptions::default(),
-    )
-    .err()
-    .unwrap();
+    let err = open_ref(&format!("oci:{}", dir.display())).err().unwrap();
     assert!(err.to_string().contains("lists 2 manifests"), "{err}");
     let missing = layout
         .get_manifest(&ManifestRef::Tag("nope".into()))
@@ -156,13 +153,10 @@ fn corrupt_manifest_and_config_are_refused() {
     let img = read_layout(&dir, "t");
 
     corrupt(&layout.blob_path(&img.manifest().config.digest));
-    let err = Repo::open(
-        &ImageRef::parse(&format!("oci:{}:t", dir.display())).unwrap(),
-        &TransportOptions::default(),
-    )
-    .unwrap()
-    .load()
-    .unwrap_err();
+    let err = open_ref(&format!("oci:{}:t", dir.display()))
+        .unwrap()
+        .load()
+        .unwrap_err();
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
     assert!(err
         .to_string()
@@ -187,13 +181,10 @@ fn non_json_manifest_is_a_clear_error() {
     layout
         .put_manifest(&ManifestRef::Tag("bad".into()), &raw)
         .unwrap();
-    let err = Repo::open(
-        &ImageRef::parse(&format!("oci:{}:bad", dir.display())).unwrap(),
-        &TransportOptions::default(),
-    )
-    .unwrap()
-    .load()
-    .unwrap_err();
+    let err = open_ref(&format!("oci:{}:bad", dir.display()))
+        .unwrap()
+        .load()
+        .unwrap_err();
     assert!(matches!(err, Error::Json { .. }), "{err}");
     let message = err.to_string();
     assert!(
@@ -211,17 +202,17 @@ fn layout_images_are_read_by_digest_and_not_written_by_digest() {
     let b = base_image(Flavor::Oci, "b", 1);
     write_layout(&a, &dir, "a");
     let digest_b = write_layout(&b, &dir, "b");
-    let by_digest = ImageRef::parse(&format!("oci:{}@{digest_b}", dir.display())).unwrap();
-    let opts = TransportOptions::default();
-    let loaded = Repo::open(&by_digest, &opts)
-        .unwrap()
-        .load_image(None)
-        .unwrap();
+    let by_digest = format!("oci:{}@{digest_b}", dir.display());
+    let loaded = open_ref(&by_digest).unwrap().load_image(None).unwrap();
     assert_eq!(loaded.digest(), digest_b);
-    let err = Repo::create(&by_digest, &opts).err().unwrap();
+    let create = Repo::create(
+        &ImageRef::parse(&by_digest).unwrap(),
+        &TransportOptions::default(),
+    );
+    let err = create.err().unwrap();
     assert!(err.to_string().contains("written by tag"), "{err}");
-    let missing = ImageRef::parse(&format!("oci:{}@{}", dir.display(), Digest::of(b"x"))).unwrap();
-    let err = Repo::open(&missing, &opts).unwrap().load().unwrap_err();
+    let missing = format!("oci:{}@{}", dir.display(), Digest::of(b"x"));
+    let err = open_ref(&missing).unwrap().load().unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
 

@@ -94,12 +94,26 @@ fn cross_repository_mount_moves_no_layer_bytes() {
     let target = repo(&copier, &host, "dst/app");
     let before = registry.token_requests().len();
     let loaded = pull_manifest_only(&source);
+    let pulled = copier.counters();
     let report = push(&loaded, &target, "copied");
     assert_eq!(report.mounted, 3, "{report:?}");
     assert_eq!(report.uploaded, 0);
 
     let counters = copier.counters();
-    // The three layers and the unedited config.
+    // One request per blob: mounts are tried before any HEAD, the unedited config is
+    // mounted too; then the manifest is put by tag.
+    let sent = |m: &str| counters.requests_of(m) - pulled.requests_of(m);
+    let challenges = counters.auth_challenges - pulled.auth_challenges;
+    assert_eq!(
+        (
+            sent("HEAD"),
+            sent("POST") - challenges,
+            sent("PUT"),
+            sent("PATCH")
+        ),
+        (0, 4, 1, 0),
+        "{counters:?}"
+    );
     assert_eq!(counters.mounts, 4);
     assert_eq!(
         counters.bytes_for(image.layers().iter().map(|l| &l.descriptor.digest)),
@@ -123,10 +137,7 @@ fn cross_repository_mount_moves_no_layer_bytes() {
         "{mount_token:?}"
     );
 
-    assert_eq!(
-        skopeo_inspect(&registry, "dst/app", "copied")["Digest"],
-        image.digest().to_string()
-    );
+    assert_skopeo_sees(&registry, "dst/app", "copied", &image);
     assert!(assert_tag_complete(&registry, "dst/app", "copied"));
 }
 
@@ -181,35 +192,6 @@ fn declined_mount_continues_in_the_returned_session() {
     );
 }
 
-/// Copying between repositories costs one request per blob (the mount), the config included.
-#[test]
-fn cross_repository_copy_mounts_before_any_head() {
-    let registry = Registry::start(Auth::Anonymous);
-    let host = registry.host();
-    let image = sample_image(10, &[3000, 4000, 5000]);
-    push(
-        &image,
-        &repo(&client(&registry, &host, None), &host, "src/app"),
-        "v1",
-    );
-    let copier = client(&registry, &host, None);
-    let loaded = pull_manifest_only(&repo(&copier, &host, "src/app"));
-    let before = copier.counters();
-    let report = push(&loaded, &repo(&copier, &host, "dst/app"), "v1");
-    assert_eq!((report.mounted, report.uploaded), (3, 0), "{report:?}");
-    let after = copier.counters();
-    let delta = |m: &str| after.requests_of(m) - before.requests_of(m);
-    // 3 layer mounts + the config mount, then the manifest put by tag.
-    assert_eq!(
-        (delta("HEAD"), delta("POST"), delta("PUT"), delta("PATCH")),
-        (0, 4, 1, 0),
-        "{after:?}"
-    );
-    assert_eq!(after.mounts, 4);
-    assert_eq!(after.bytes_uploaded(), 0);
-    assert!(assert_tag_complete(&registry, "dst/app", "v1"));
-}
-
 #[test]
 fn present_blobs_are_not_uploaded_again() {
     let registry = Registry::start(Auth::Basic);
@@ -239,10 +221,7 @@ fn present_blobs_are_not_uploaded_again() {
     );
     assert_eq!(counters.requests_of("POST"), 1);
     assert_eq!(counters.requests_of("PATCH"), 0);
-    assert_eq!(
-        skopeo_inspect(&registry, "app", "v2")["Digest"],
-        image.digest().to_string()
-    );
+    assert_skopeo_sees(&registry, "app", "v2", &image);
 }
 
 #[test]
@@ -263,10 +242,7 @@ fn large_blobs_are_uploaded_in_chunks() {
         "{counters:?}"
     );
     assert!(assert_tag_complete(&registry, "chunky", "v1"));
-    assert_eq!(
-        skopeo_inspect(&registry, "chunky", "v1")["Digest"],
-        image.digest().to_string()
-    );
+    assert_skopeo_sees(&registry, "chunky", "v1", &image);
 }
 
 #[test]
@@ -450,4 +426,95 @@ fn downloads_follow_redirects() {
         counters.bytes_for(image.layers().iter().map(|l| &l.descriptor.digest)),
         layer_bytes
     );
+}
+
+/// Docker manifest lists keep their exact bytes in a registry, select by platform, and are
+/// stored as OCI indexes (with relabelled children) in a layout.
+#[test]
+fn docker_manifest_lists_round_trip_and_become_oci_in_a_layout() {
+    use relaunch_oci::v1::{Flavor, Index};
+    use relaunch_oci::{media_type, read, write_index, Artifact, IndexManifest, Platform};
+    let registry = Registry::start(Auth::Anonymous);
+    let host = registry.host();
+    let children: Vec<relaunch_oci::Image> = ["amd64", "arm64"]
+        .iter()
+        .enumerate()
+        .map(|(i, arch)| {
+            let mut image = sample_image(20 + i as u64, &[1000, 2000]);
+            image.set_flavor(Flavor::Docker);
+            relaunch_oci::mutate::set_labels(&mut image, [("arch", Some(*arch))]).unwrap();
+            image
+                .edit_config(|c| {
+                    c.insert("architecture".into(), (*arch).into());
+                    Ok(())
+                })
+                .unwrap();
+            image
+        })
+        .collect();
+    let mut index = Index::empty_oci();
+    index.media_type = Some(media_type::DOCKER_MANIFEST_LIST.into());
+    index.manifests = children
+        .iter()
+        .map(IndexManifest::child_descriptor)
+        .collect();
+    let list = IndexManifest::new(index);
+    assert_eq!(list.raw.media_type, media_type::DOCKER_MANIFEST_LIST);
+    let kids: Vec<relaunch_oci::Child> = children.iter().cloned().map(Into::into).collect();
+
+    let target = repo(&client(&registry, &host, None), &host, "multi");
+    let report = write_index(
+        &list,
+        &kids,
+        target.as_ref(),
+        &["1".into()],
+        &relaunch_oci::NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.digest, Some(list.raw.digest()));
+    let raw = skopeo_inspect_raw(&registry, "multi", "1");
+    assert_eq!(raw["mediaType"], media_type::DOCKER_MANIFEST_LIST);
+
+    let reader: std::sync::Arc<dyn Transport> =
+        repo(&client(&registry, &host, None), &host, "multi");
+    let Artifact::Index(loaded) = read::load(&reader, &ManifestRef::Tag("1".into())).unwrap()
+    else {
+        panic!("not an index")
+    };
+    assert_eq!(loaded.raw, list.raw);
+    let arm = loaded
+        .select(&Platform::parse("linux/arm64").unwrap(), "multi")
+        .unwrap();
+    let arm = read::load_image_by_descriptor(&reader, arm).unwrap();
+    assert_eq!(
+        (arm.flavor(), arm.digest()),
+        (Flavor::Docker, children[1].digest())
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = relaunch_oci::Layout::create(tmp.path()).unwrap();
+    let children = loaded.load_children(&reader).unwrap();
+    let stored = write_index(
+        &loaded,
+        &children,
+        &layout,
+        &["1".into()],
+        &relaunch_oci::NoProgress,
+    )
+    .unwrap();
+    let index = layout.get_manifest(&ManifestRef::Tag("1".into())).unwrap();
+    assert_eq!(index.media_type, media_type::OCI_INDEX);
+    assert_eq!(stored.digest, Some(index.digest()));
+    let arm = relaunch_testkit::skopeo_inspect(
+        &format!("oci:{}:1", tmp.path().display()),
+        &["--override-arch", "arm64"],
+    );
+    assert_eq!(arm["Labels"]["arch"], "arm64");
+}
+
+fn skopeo_inspect_raw(registry: &Registry, repository: &str, tag: &str) -> serde_json::Value {
+    relaunch_testkit::skopeo_inspect(
+        &format!("docker://{}/{repository}:{tag}", registry.host()),
+        &["--raw"],
+    )
 }

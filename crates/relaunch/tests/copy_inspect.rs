@@ -102,14 +102,21 @@ fn copy_layout_to_layout_preserves_digest() {
     let src = tmp.path().join("src");
     let digest = layout_with_app(&src);
     let dst = tmp.path().join("dst");
-    let out = ok(relaunch(
+    let output = relaunch(
         &[
             "copy",
             &format!("oci:{}:app", src.display()),
             &format!("oci:{}:copied", dst.display()),
         ],
         &[],
-    ));
+    );
+    // stderr is not a terminal here: no progress bar, just the summary line.
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.starts_with("copied ") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let out = ok(output);
     assert_eq!(out.trim(), digest);
     assert_eq!(
         skopeo_inspect(&format!("oci:{}:copied", dst.display()), &[])["Digest"],

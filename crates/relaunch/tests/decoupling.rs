@@ -7,16 +7,15 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::descriptor::LauncherBinary;
-use relaunch_lifecycle::fixtures::{
-    bumped_version, export_app, sample_app, with_launcher_version, RunImageRef,
-};
+use relaunch_lifecycle::fixtures::{bumped_version, with_launcher_version};
 use relaunch_oci::mutate;
 use relaunch_testkit::{runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::Value;
-use support::{base_run_image, fails, launcher_path, ok, stderr, stdout, Store};
+use support::{
+    base_run_image, export_built, fails, launcher_path, ok, stamp, stderr, stdout, Store,
+};
 
 #[test]
 fn story_on_an_oci_layout() {
@@ -81,7 +80,6 @@ fn run_app(store: &Store, repo: &str, tag: &str, scratch: &std::path::Path) -> S
 
 fn story(store: &Store, scratch: &std::path::Path) {
     let launcher = launcher_path();
-    let launcher_str = launcher.to_str().unwrap();
     let v1 = LauncherBinary::from_file(&launcher).unwrap();
     let v1_desc = v1
         .descriptor
@@ -90,15 +88,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
     base_run_image(store, scratch);
 
     // Stamp: one layer on top of the base, contract labels from the self-description.
-    ok(store.relaunch(&[
-        "run-image",
-        "add-launcher",
-        &store.r("run", "base"),
-        "--launcher",
-        launcher_str,
-        "--tag",
-        &store.r("run", "v1"),
-    ]));
+    stamp(store, &launcher, "v1", &[]);
     let base = store.get("run", "base");
     let run_v1 = store.get("run", "v1");
     assert_eq!(run_v1.layers().len(), base.layers().len() + 1);
@@ -125,19 +115,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
         .contains("0.10"));
 
     // The app, exported onto run:v1 with the binary launcher, at Platform API 0.10.
-    let run_ref = RunImageRef {
-        image: store.r("run", "v1"),
-        reference: store.digest_ref("run", &run_v1.digest()),
-    };
-    let built = export_app(
-        &run_v1,
-        &run_ref,
-        &sample_app(Api::new(0, 10)),
-        &v1.bytes,
-        &v1_desc.version,
-    )
-    .unwrap();
-    store.put(&built, "app", "built");
+    let built = export_built(store, &run_v1, "v1", &v1);
 
     let report: Value = serde_json::from_str(&ok(store.relaunch(&[
         "check",
@@ -225,12 +203,13 @@ fn story(store: &Store, scratch: &std::path::Path) {
     // skopeo accepts both the decoupled app and its run image.
     let skopeo_args = store.skopeo_args();
     let skopeo_args: Vec<&str> = skopeo_args.iter().map(String::as_str).collect();
-    let inspected = skopeo_inspect(&store.skopeo("app", "decoupled"), &skopeo_args);
+    let inspected =
+        store.explain_failure(|| skopeo_inspect(&store.skopeo("app", "decoupled"), &skopeo_args));
     assert_eq!(
         inspected["Layers"].as_array().unwrap().len(),
         decoupled.layers().len()
     );
-    skopeo_inspect(&store.skopeo("run", "v1"), &skopeo_args);
+    store.explain_failure(|| skopeo_inspect(&store.skopeo("run", "v1"), &skopeo_args));
 
     // inspect reports the launcher that will run: the run image's.
     let inspected: Value = serde_json::from_str(&ok(store.relaunch(&[
@@ -265,15 +244,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
     )
     .unwrap();
     std::fs::set_permissions(&v2_path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    ok(store.relaunch(&[
-        "run-image",
-        "add-launcher",
-        &store.r("run", "base"),
-        "--launcher",
-        v2_path.to_str().unwrap(),
-        "--tag",
-        &store.r("run", "v2"),
-    ]));
+    stamp(store, &v2_path, "v2", &[]);
     let run_v2 = store.get("run", "v2");
     assert_eq!(
         labels(&run_v2)["io.buildpacks.run-image.launcher.version"],
@@ -326,17 +297,12 @@ fn story(store: &Store, scratch: &std::path::Path) {
     ]));
 
     // Refusal: a run image advertising only Platform API 0.12+ against the 0.10 app.
-    ok(store.relaunch(&[
-        "run-image",
-        "add-launcher",
-        &store.r("run", "base"),
-        "--launcher",
-        launcher_str,
-        "--platform-apis",
-        "0.12,0.13,0.14,0.15",
-        "--tag",
-        &store.r("run", "p012"),
-    ]));
+    stamp(
+        store,
+        &launcher,
+        "p012",
+        &["--platform-apis", "0.12,0.13,0.14,0.15"],
+    );
     let out = store.relaunch(&[
         "check",
         &store.r("app", "built"),
@@ -392,31 +358,10 @@ fn decouple_on_a_registry_moves_only_the_small_blobs() {
     let store = Store::Registry(Registry::start(Auth::Anonymous));
     let launcher = launcher_path();
     let v1 = LauncherBinary::from_file(&launcher).unwrap();
-    let version = v1.descriptor.clone().unwrap().version;
     base_run_image(&store, scratch.path());
-    ok(store.relaunch(&[
-        "run-image",
-        "add-launcher",
-        &store.r("run", "base"),
-        "--launcher",
-        launcher.to_str().unwrap(),
-        "--tag",
-        &store.r("run", "v1"),
-    ]));
+    stamp(&store, &launcher, "v1", &[]);
     let run_v1 = store.get("run", "v1");
-    let run_ref = RunImageRef {
-        image: store.r("run", "v1"),
-        reference: store.digest_ref("run", &run_v1.digest()),
-    };
-    let built = export_app(
-        &run_v1,
-        &run_ref,
-        &sample_app(Api::new(0, 10)),
-        &v1.bytes,
-        &version,
-    )
-    .unwrap();
-    store.put(&built, "app", "built");
+    export_built(&store, &run_v1, "v1", &v1);
 
     let open = |repo: &str| {
         let Store::Registry(reg) = &store else {

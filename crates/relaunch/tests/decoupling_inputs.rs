@@ -6,15 +6,14 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::descriptor::LauncherBinary;
-use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
 use relaunch_lifecycle::metadata::LIFECYCLE_METADATA_LABEL;
 use relaunch_oci::layer::{Entry, LayerBuilder};
 use relaunch_oci::{mutate, Image};
+use relaunch_testkit::{Auth, Registry};
 use serde_json::Value;
-use support::{base_run_image, fails, launcher_path, ok, Store};
+use support::{base_run_image, export_built, fails, launcher_path, ok, stamp, Store};
 
 /// run:base, run:v1 (stamped), app:built (exported onto run:v1 at Platform API 0.10).
 struct World {
@@ -24,43 +23,34 @@ struct World {
     built: Image,
 }
 
-fn world() -> World {
+fn world(store: impl FnOnce(&Path) -> Store) -> World {
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path().to_path_buf();
-    let store = Store::Layout(dir.join("images"));
+    let store = store(&dir);
     base_run_image(&store, &dir);
     let launcher = launcher_path();
-    ok(store.relaunch(&[
-        "run-image",
-        "add-launcher",
-        &store.r("run", "base"),
-        "--launcher",
-        launcher.to_str().unwrap(),
-        "--tag",
-        &store.r("run", "v1"),
-    ]));
+    stamp(&store, &launcher, "v1", &[]);
     let run_v1 = store.get("run", "v1");
-    let bin = LauncherBinary::from_file(&launcher).unwrap();
-    let run_ref = RunImageRef {
-        image: store.r("run", "v1"),
-        reference: store.digest_ref("run", &run_v1.digest()),
-    };
-    let version = bin.descriptor.as_ref().unwrap().version.clone();
-    let built = export_app(
+    let built = export_built(
+        &store,
         &run_v1,
-        &run_ref,
-        &sample_app(Api::new(0, 10)),
-        &bin.bytes,
-        &version,
-    )
-    .unwrap();
-    store.put(&built, "app", "built");
+        "v1",
+        &LauncherBinary::from_file(&launcher).unwrap(),
+    );
     World {
         _scratch: scratch,
         dir,
         store,
         built,
     }
+}
+
+fn on_a_layout() -> World {
+    world(|dir| Store::Layout(dir.join("images")))
+}
+
+fn on_a_registry() -> World {
+    world(|_| Store::Registry(Registry::start(Auth::Anonymous)))
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> String {
@@ -70,8 +60,16 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> String {
 }
 
 #[test]
-fn bad_inputs_are_named_and_nothing_is_written() {
-    let w = world();
+fn bad_inputs_are_named_and_nothing_is_written_on_a_layout() {
+    bad_inputs_are_named_and_nothing_is_written(on_a_layout());
+}
+
+#[test]
+fn bad_inputs_are_named_and_nothing_is_written_on_a_registry() {
+    bad_inputs_are_named_and_nothing_is_written(on_a_registry());
+}
+
+fn bad_inputs_are_named_and_nothing_is_written(w: World) {
     let s = &w.store;
     let out = || s.r("out", "x");
 
@@ -212,15 +210,12 @@ fn bad_inputs_are_named_and_nothing_is_written() {
     );
     assert!(err.contains("--platform-apis lists 0.6"), "{err}");
 
-    assert!(
-        !w.dir.join("images/out").exists(),
-        "a failed command wrote something"
-    );
+    assert!(!s.exists("out", "x"), "a failed command wrote something");
 }
 
 #[test]
 fn launcher_from_a_lifecycle_image_takes_its_apis_from_the_label() {
-    let w = world();
+    let w = on_a_layout();
     let s = &w.store;
     // A lifecycle-like image: /cnb/lifecycle/launcher without self-description (an ELF that
     // is not ours stands in for the Go launcher) and the io.buildpacks.lifecycle.apis label.
@@ -307,8 +302,16 @@ fn launcher_from_a_lifecycle_image_takes_its_apis_from_the_label() {
 }
 
 #[test]
-fn recouple_restores_the_exporters_launcher_layer() {
-    let w = world();
+fn recouple_restores_the_exporters_launcher_layer_on_a_layout() {
+    recouple_restores_the_exporters_launcher_layer(on_a_layout());
+}
+
+#[test]
+fn recouple_restores_the_exporters_launcher_layer_on_a_registry() {
+    recouple_restores_the_exporters_launcher_layer(on_a_registry());
+}
+
+fn recouple_restores_the_exporters_launcher_layer(w: World) {
     let s = &w.store;
     let l = launcher_path();
     ok(s.relaunch(&[
@@ -336,6 +339,16 @@ fn recouple_restores_the_exporters_launcher_layer() {
         serde_json::from_str(&recoupled.label(LIFECYCLE_METADATA_LABEL).unwrap()).unwrap();
     assert_eq!(label["launcher"]["type"], "binary");
     assert!(label["launcher"].get("target").is_none());
+    let run_v1 = s.get("run", "v1");
+    let ann = recoupled.annotations();
+    assert_eq!(
+        ann["org.opencontainers.image.base.name"],
+        s.r("run", "v1").as_str()
+    );
+    assert_eq!(
+        ann["org.opencontainers.image.base.digest"],
+        run_v1.digest().as_str()
+    );
     let inspected: Value = serde_json::from_str(&ok(s.relaunch(&[
         "inspect",
         &s.r("app", "recoupled"),
@@ -355,4 +368,48 @@ fn recouple_restores_the_exporters_launcher_layer() {
     ]));
     assert!(out.contains("unchanged"), "{out}");
     assert!(!s.exists("app", "again"));
+}
+
+/// When the run image `runImage.reference` names cannot be read, decouple falls back to the
+/// launcher labels the app inherited at export, and says so.
+#[test]
+fn unreadable_run_image_falls_back_to_the_inherited_labels() {
+    let w = on_a_layout();
+    let s = &w.store;
+    let mut moved = w.built.clone();
+    let mut md: Value =
+        serde_json::from_str(&moved.label(LIFECYCLE_METADATA_LABEL).unwrap()).unwrap();
+    let gone = s.digest_ref("gone", &s.get("run", "v1").digest());
+    md["runImage"]["reference"] = gone.into();
+    mutate::set_labels(
+        &mut moved,
+        [(LIFECYCLE_METADATA_LABEL, Some(md.to_string().as_str()))],
+    )
+    .unwrap();
+    s.put(&moved, "app", "moved");
+    let out = s.relaunch(&[
+        "decouple",
+        &s.r("app", "moved"),
+        "--tag",
+        &s.r("app", "decoupled"),
+    ]);
+    let err = support::stderr(&out);
+    ok(out);
+    assert!(err.contains("inherited from its run image"), "{err}");
+    let (md, _) = lifecycle_metadata(&s.get("app", "decoupled")).unwrap();
+    assert_eq!(
+        md.launcher.target.as_deref(),
+        Some("/usr/local/bin/launcher")
+    );
+    let inspected: Value = serde_json::from_str(&ok(s.relaunch(&[
+        "inspect",
+        &s.r("app", "decoupled"),
+        "--json",
+    ])))
+    .unwrap();
+    let runs = &inspected["cnb"]["runs"];
+    assert!(
+        runs["source"].as_str().unwrap().contains("inherited"),
+        "{inspected:#}"
+    );
 }

@@ -126,22 +126,30 @@ impl Registry {
     }
 
     /// Like [`Registry::docker_config_dir`] but with the credentials filed under `host`,
-    /// e.g. a [`FaultProxy`](crate::FaultProxy) in front of this registry. Created on each call.
+    /// e.g. a [`FaultProxy`](crate::FaultProxy) in front of this registry.
+    ///
+    /// The file is written on the first call for a host and never rewritten: the content
+    /// is fixed, and rewriting in place (truncate, then write) would let a concurrent
+    /// reader see an empty or missing file (skopeo then pulls anonymously and the token
+    /// registry answers `denied`). It is written to a temp file and renamed into place.
     pub fn docker_config_dir_for(&self, host: &str) -> PathBuf {
-        let auths = match self.credentials() {
-            Some((u, p)) => json!({ host: {"auth": STANDARD.encode(format!("{u}:{p}"))} }),
-            None => json!({}),
-        };
         let dir = self
             .dir
             .path()
             .join(format!("docker-{}", host.replace(':', "_")));
+        let path = dir.join("config.json");
+        if path.exists() {
+            return dir;
+        }
+        let auths = match self.credentials() {
+            Some((u, p)) => json!({ host: {"auth": STANDARD.encode(format!("{u}:{p}"))} }),
+            None => json!({}),
+        };
         std::fs::create_dir_all(&dir).expect("testkit: create docker config dir");
-        std::fs::write(
-            dir.join("config.json"),
-            json!({ "auths": auths }).to_string(),
-        )
-        .expect("testkit: write docker config.json");
+        let tmp = dir.join(format!(".config.json.{:?}", std::thread::current().id()));
+        std::fs::write(&tmp, json!({ "auths": auths }).to_string())
+            .expect("testkit: write docker config.json");
+        std::fs::rename(&tmp, &path).expect("testkit: move docker config.json into place");
         dir
     }
 

@@ -178,17 +178,25 @@ impl Authenticator {
         })
     }
 
-    /// Records a 401's challenge; fails at once when it cannot be answered.
-    pub(crate) fn challenged(&self, registry: &str, header: &str) -> Result<(), Error> {
+    /// Records a 401's challenge; fails at once when it cannot be answered. `rejected` is
+    /// the `Authorization` value the refused request carried: a token the registry no longer
+    /// honours is dropped. Only that one — requests running in parallel may have just
+    /// obtained tokens of their own, and a first contact (no header) drops nothing.
+    pub(crate) fn challenged(
+        &self,
+        registry: &str,
+        header: &str,
+        rejected: Option<&str>,
+    ) -> Result<(), Error> {
         let challenge = Challenge::parse(header).ok_or_else(|| Error::Unauthorized {
             registry: registry.to_string(),
             message: format!("unsupported WWW-Authenticate challenge {header:?}"),
         })?;
         let is_basic = challenge == Challenge::Basic;
+        let rejected = rejected.and_then(|h| h.strip_prefix("Bearer "));
         self.with_state(registry, |s| {
             s.challenge = Some(challenge);
-            // A 401 despite a token means the token is no longer honoured.
-            s.tokens.clear();
+            s.tokens.retain(|_, t| Some(t.value.as_str()) != rejected);
         });
         if is_basic && !matches!(self.credential(registry)?, Some(Credential::Basic { .. })) {
             return Err(Error::Unauthorized {
@@ -379,7 +387,7 @@ mod tests {
         let auth = Authenticator::new(CredentialSource::Anonymous);
         let push = scopes(&["repository:a:pull,push", "repository:b:pull"]);
         assert!(auth.token_needed("r", &push).unwrap().is_none());
-        auth.challenged("r", r#"Bearer realm="http://t/token",service="svc""#)
+        auth.challenged("r", r#"Bearer realm="http://t/token",service="svc""#, None)
             .unwrap();
         let request = auth.token_needed("r", &push).unwrap().unwrap();
         assert_eq!(request.url, "http://t/token");
@@ -422,11 +430,40 @@ mod tests {
         assert_eq!(auth.authorization("other", &push).unwrap(), None);
     }
 
+    /// Parallel requests each meet the first 401; one of them must not throw away the
+    /// token another has just fetched. Only a token the registry refused is dropped.
+    #[test]
+    fn a_challenge_drops_only_the_refused_token() {
+        let auth = Authenticator::new(CredentialSource::Anonymous);
+        let (a, b) = (
+            scopes(&["repository:a:pull"]),
+            scopes(&["repository:b:pull"]),
+        );
+        let challenge = r#"Bearer realm="http://t""#;
+        auth.challenged("r", challenge, None).unwrap();
+        auth.store_token("r", a.clone(), br#"{"token":"ta"}"#)
+            .unwrap();
+        auth.store_token("r", b.clone(), br#"{"token":"tb"}"#)
+            .unwrap();
+        auth.challenged("r", challenge, None).unwrap();
+        assert_eq!(
+            auth.authorization("r", &a).unwrap().as_deref(),
+            Some("Bearer ta")
+        );
+        auth.challenged("r", challenge, Some("Bearer ta")).unwrap();
+        assert_eq!(auth.authorization("r", &a).unwrap(), None);
+        assert_eq!(
+            auth.authorization("r", &b).unwrap().as_deref(),
+            Some("Bearer tb")
+        );
+    }
+
     #[test]
     fn expired_tokens_are_dropped_and_bad_answers_rejected() {
         let auth = Authenticator::new(CredentialSource::Anonymous);
         let s = scopes(&["repository:a:pull"]);
-        auth.challenged("r", r#"Bearer realm="http://t""#).unwrap();
+        auth.challenged("r", r#"Bearer realm="http://t""#, None)
+            .unwrap();
         auth.store_token("r", s.clone(), br#"{"token":"t","expires_in":0}"#)
             .unwrap();
         std::thread::sleep(Duration::from_millis(1100));
@@ -452,7 +489,7 @@ mod tests {
         )
         .unwrap();
         let auth = Authenticator::new(CredentialSource::DockerConfigDir(dir.path().into()));
-        auth.challenged("r", r#"Bearer realm="http://t",service="s""#)
+        auth.challenged("r", r#"Bearer realm="http://t",service="s""#, None)
             .unwrap();
         let request = auth
             .token_needed("r", &scopes(&["repository:a:pull"]))
@@ -468,7 +505,7 @@ mod tests {
     fn basic_challenge_without_credentials_is_a_clear_error() {
         let auth = Authenticator::new(CredentialSource::Anonymous);
         let err = auth
-            .challenged("r", r#"Basic realm="x""#)
+            .challenged("r", r#"Basic realm="x""#, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("username and password"), "{err}");

@@ -120,12 +120,25 @@ impl RegistryTransport {
             headers: Vec::new(),
             body: Some(&[]),
             retry: true,
-        })?;
+        });
+        let reply = match reply {
+            // No right to pull from the source (or to a token naming it): no mount, but the
+            // blob may be here already or be uploadable with this repository's own rights.
+            Err(Error::Unauthorized { message, .. }) => {
+                tracing::debug!(%digest, from, "mount not authorized ({message})");
+                return Ok(Mount::Unsupported);
+            }
+            other => other?,
+        };
         let what = format!(
             "mounting blob {digest} from {from} into {}",
             self.describe()
         );
         match reply.status {
+            401 | 403 => {
+                tracing::debug!(%digest, from, status = reply.status, "mount not authorized");
+                Ok(Mount::Unsupported)
+            }
             201 => {
                 self.remember_blob(digest, size);
                 self.client.count().update(|c| c.mounts += 1);

@@ -223,7 +223,8 @@ impl RegistryClient {
                     };
                     discard(response);
                     self.counters.update(|c| c.auth_challenges += 1);
-                    self.auth.challenged(call.registry, &challenge)?;
+                    self.auth
+                        .challenged(call.registry, &challenge, authorization.as_deref())?;
                     authenticated = true;
                     attempt -= 1;
                     continue;

@@ -147,3 +147,12 @@ pub fn skopeo_inspect(registry: &Registry, repository: &str, tag: &str) -> serde
         &args,
     )
 }
+
+/// skopeo, an independent client, reads `repository:tag` as `image`.
+pub fn assert_skopeo_sees(registry: &Registry, repository: &str, tag: &str, image: &Image) {
+    assert_eq!(
+        skopeo_inspect(registry, repository, tag)["Digest"],
+        image.digest().to_string(),
+        "skopeo inspect {repository}:{tag}"
+    );
+}

@@ -13,7 +13,7 @@ use super::{BarProgress, Global};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Source: oci:<dir>[:<tag>] or [host[:port]/]repo[:tag|@digest]
+    /// Source: oci:<dir>[:<tag>|@<digest>] or [host[:port]/]repo[:tag|@digest]
     pub src: ImageRef,
     /// Destination, same forms (a layout is created if missing; no tag means latest).
     pub dst: ImageRef,

@@ -13,7 +13,7 @@ pub const LIFECYCLE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.metadata";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// oci:<dir>[:<tag>] or [host[:port]/]repo[:tag|@digest]
+    /// oci:<dir>[:<tag>|@<digest>] or [host[:port]/]repo[:tag|@digest]
     pub image: ImageRef,
     /// For an index: inspect this platform's image (os/arch[/variant]).
     #[arg(long)]

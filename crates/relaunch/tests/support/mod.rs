@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use relaunch_lifecycle::fixtures::run_image_from_rootfs;
+use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::fixtures::{export_app, run_image_from_rootfs, sample_app, RunImageRef};
 use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, RegistryTransport};
 use relaunch_oci::{
     read, write_image, Artifact, Digest, Image, Layout, ManifestRef, NoProgress, Transport,
@@ -129,12 +131,37 @@ impl Store {
                 let dir = scratch.join(format!("unpack-{repo}-{tag}"));
                 let args = self.skopeo_args();
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                skopeo_copy(
-                    &self.skopeo(repo, tag),
-                    &format!("oci:{}:{tag}", dir.display()),
-                    &args,
-                );
+                self.explain_failure(|| {
+                    skopeo_copy(
+                        &self.skopeo(repo, tag),
+                        &format!("oci:{}:{tag}", dir.display()),
+                        &args,
+                    )
+                });
                 dir
+            }
+        }
+    }
+
+    /// Runs `f`; if it panics on a registry store, first prints what the token server saw
+    /// (who asked for which scopes, with or without credentials) and the authfile, which
+    /// tells an auth failure's cause.
+    pub fn explain_failure<T>(&self, f: impl FnOnce() -> T) -> T {
+        let Store::Registry(reg) = self else {
+            return f();
+        };
+        // Taken before `f`: looking it up afterwards would recreate a missing file.
+        let authfile = reg.docker_config_dir().join("config.json");
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(v) => v,
+            Err(panic) => {
+                eprintln!(
+                    "token server requests: {:#?}\n{}: {:?}",
+                    reg.token_requests(),
+                    authfile.display(),
+                    std::fs::read_to_string(&authfile)
+                );
+                std::panic::resume_unwind(panic)
             }
         }
     }
@@ -190,4 +217,45 @@ pub fn base_run_image(store: &Store, scratch: &Path) -> Image {
     let image = run_image_from_rootfs(&rootfs).unwrap();
     store.put(&image, "run", "base");
     image
+}
+
+/// `relaunch run-image add-launcher STORE/run:base --launcher LAUNCHER --tag STORE/run:TAG
+/// EXTRA...`; returns stdout.
+pub fn stamp(store: &Store, launcher: &Path, tag: &str, extra: &[&str]) -> String {
+    let (base, out) = (store.r("run", "base"), store.r("run", tag));
+    let mut args = vec![
+        "run-image",
+        "add-launcher",
+        &base,
+        "--launcher",
+        launcher.to_str().unwrap(),
+        "--tag",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    ok(store.relaunch(&args))
+}
+
+/// The sample app at Platform API 0.10 exported onto `run` (stored as `run:RUN_TAG`) with
+/// `launcher` in its binary launcher layer, as the lifecycle would; stored as `app:built`.
+pub fn export_built(store: &Store, run: &Image, run_tag: &str, launcher: &LauncherBinary) -> Image {
+    let run_ref = RunImageRef {
+        image: store.r("run", run_tag),
+        reference: store.digest_ref("run", &run.digest()),
+    };
+    let version = &launcher
+        .descriptor
+        .as_ref()
+        .expect("the launcher describes itself")
+        .version;
+    let built = export_app(
+        run,
+        &run_ref,
+        &sample_app(Api::new(0, 10)),
+        &launcher.bytes,
+        version,
+    )
+    .unwrap();
+    store.put(&built, "app", "built");
+    built
 }
