@@ -5,13 +5,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use relaunch_lifecycle::fixtures;
+use relaunch_sandbox as sandbox;
 use serde_json::Value;
 
 /// Panics with a clear message unless the process runs as root.
 pub fn require_root() {
     assert!(
-        fixtures::is_root(),
+        sandbox::is_root(),
         "testkit: this test needs root (umoci unpack / runc run)"
     );
 }
@@ -52,7 +52,7 @@ pub fn skopeo_copy(src: &str, dst: &str, extra_args: &[&str]) {
 /// Runs `umoci unpack --image LAYOUT:TAG BUNDLE` (requires root); panics with stderr on failure.
 pub fn umoci_unpack(layout_dir: &Path, tag: &str, bundle: &Path) {
     require_root();
-    fixtures::umoci_unpack(layout_dir, tag, bundle).unwrap_or_else(|e| panic!("testkit: {e}"));
+    sandbox::umoci_unpack(layout_dir, tag, bundle).unwrap_or_else(|e| panic!("testkit: {e}"));
 }
 
 /// Runs the bundle with `runc run` under a unique id and returns its captured output
@@ -64,8 +64,8 @@ pub fn umoci_unpack(layout_dir: &Path, tag: &str, bundle: &Path) {
 /// existing value of the same name). The container is force-deleted afterwards.
 pub fn runc_run(bundle: &Path, args: Option<&[&str]>, env: &[(&str, &str)]) -> Output {
     require_root();
-    let options = fixtures::RunOptions { args, env };
-    fixtures::run_bundle(bundle, &unique_container_id(), options)
+    let options = sandbox::RunOptions { args, env };
+    sandbox::run_bundle(bundle, &unique_container_id(), options)
         .unwrap_or_else(|e| panic!("testkit: {e}"))
 }
 
@@ -89,5 +89,5 @@ fn has_flag(args: &[&str], flag: &str) -> bool {
 }
 
 fn run(cmd: Command, what: &str) -> Output {
-    fixtures::run_tool(cmd, what).unwrap_or_else(|e| panic!("testkit: {e}"))
+    sandbox::run_tool(cmd, what).unwrap_or_else(|e| panic!("testkit: {e}"))
 }

@@ -13,13 +13,15 @@ use relaunch_lifecycle::contract::{AdvertisedLauncher, DEFAULT_PATH};
 use relaunch_lifecycle::decouple::{decouple, BaseImage};
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{
-    bumped_version, busybox_rootfs, containers_unavailable, export_app, run_bundle,
-    run_image_from_rootfs, sample_app, umoci_unpack, with_launcher_version, RunImageRef,
-    RunOptions,
+    bumped_version, export_app, run_image_from_rootfs, sample_app, with_launcher_version,
+    RunImageRef,
 };
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::stamp::stamp_run_image;
 use relaunch_oci::{mutate, Image, ImageRef};
+use relaunch_sandbox::{
+    busybox_rootfs, containers_unavailable, run_bundle, umoci_unpack, RunOptions,
+};
 
 use super::images::{layout_digest_ref, write};
 use super::Global;
