@@ -37,6 +37,16 @@ pub enum LauncherMode {
     Symlink,
 }
 
+impl std::fmt::Display for LauncherMode {
+    /// The label's spelling (`binary` / `symlink`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LauncherMode::Binary => "binary",
+            LauncherMode::Symlink => "symlink",
+        })
+    }
+}
+
 /// `io.buildpacks.lifecycle.metadata` `launcher` object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LauncherRecord {

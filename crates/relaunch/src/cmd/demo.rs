@@ -242,7 +242,7 @@ fn describe_launcher(app: &Image) -> anyhow::Result<()> {
     let mode = md.launcher.mode();
     let target = md.launcher.target.as_deref().unwrap_or("-");
     println!(
-        "    launcher layer {index} of {}: type {mode:?}, target {target}, sha {}",
+        "    launcher layer {index} of {}: type {mode}, target {target}, sha {}",
         app.layers().len(),
         md.launcher.sha
     );
