@@ -165,19 +165,16 @@ mod tests {
         assert_eq!(vars["A"], "1");
         assert_eq!(vars["OTHER_VAR"], "x y");
         assert!(parse_output(b"").unwrap().is_empty());
-        for bad in [
-            &b"A = 1"[..],
-            b"A = [\"x\"]",
-            b"[t]\nA = \"x\"",
-            b"garbage",
-            b"A = \"\xff\"",
-        ] {
-            assert!(
-                parse_output(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        crate::testutil::assert_all_rejected(
+            parse_output,
+            &[
+                b"A = 1",
+                b"A = [\"x\"]",
+                b"[t]\nA = \"x\"",
+                b"garbage",
+                b"A = \"\xff\"",
+            ],
+        );
     }
 
     #[test]

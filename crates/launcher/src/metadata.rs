@@ -291,21 +291,18 @@ paths = ["x"]
 
     #[test]
     fn malformed_documents_are_errors_not_panics() {
-        for bad in [
-            &b"[[processes]]\ncommand = 5\n"[..],
-            b"[[processes]]\ncommand = [[\"a\"]]\n",
-            b"[[processes]]\nargs = [1]\n",
-            b"processes = 5",
-            b"[[buildpacks]]\napi = 0.9\n",
-            b"this is not toml",
-            b"\xff\xfe",
-        ] {
-            assert!(
-                Metadata::parse(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
+        crate::testutil::assert_all_rejected(
+            Metadata::parse,
+            &[
+                b"[[processes]]\ncommand = 5\n",
+                b"[[processes]]\ncommand = [[\"a\"]]\n",
+                b"[[processes]]\nargs = [1]\n",
+                b"processes = 5",
+                b"[[buildpacks]]\napi = 0.9\n",
+                b"this is not toml",
+                b"\xff\xfe",
+            ],
+        );
         assert_eq!(Metadata::parse(b"").unwrap(), Metadata::default());
     }
 

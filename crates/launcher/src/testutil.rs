@@ -26,3 +26,10 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Asserts `parse` refuses every document in `bad` with an error rather than a value.
+pub fn assert_all_rejected<T, E>(parse: impl Fn(&[u8]) -> Result<T, E>, bad: &[&[u8]]) {
+    for doc in bad {
+        assert!(parse(doc).is_err(), "{:?}", String::from_utf8_lossy(doc));
+    }
+}

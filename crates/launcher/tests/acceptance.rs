@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run, Fixture};
+use common::{run, Fixture, Run};
 
 const LATEST: &str = "0.15";
 
@@ -174,6 +174,14 @@ fn execd_prefix(f: &Fixture) -> String {
     )
 }
 
+/// Launches `entrypoint` at the latest Platform API with `args`; asserts the exit code and
+/// that the output contains `want`.
+fn expect(f: &Fixture, entrypoint: &str, args: &[&str], code: i32, want: &str) -> Run {
+    let out = run(&mut f.launch(entrypoint, LATEST, args));
+    out.assert_code(code).assert_contains(want);
+    out
+}
+
 #[test]
 fn a01_exec_d_order_env_and_working_dir() {
     let f = fixture();
@@ -191,16 +199,21 @@ fn a01_exec_d_order_env_and_working_dir() {
 #[test]
 fn a02_a03_a04_process_types_and_appended_args() {
     let f = fixture();
-    let out = run(&mut f.launch("web", LATEST, &[]));
-    out.assert_code(0)
-        .assert_contains(&execd_prefix(&f))
-        .assert_contains("Executing web process-type");
-    run(&mut f.launch("process.with.period", LATEST, &[]))
-        .assert_code(0)
-        .assert_contains("Executing process.with.period process-type");
-    run(&mut f.launch("web", LATEST, &["with user provided args"]))
-        .assert_code(0)
-        .assert_contains("Executing web process-type with user provided args");
+    expect(&f, "web", &[], 0, "Executing web process-type").assert_contains(&execd_prefix(&f));
+    expect(
+        &f,
+        "process.with.period",
+        &[],
+        0,
+        "Executing process.with.period process-type",
+    );
+    expect(
+        &f,
+        "web",
+        &["with user provided args"],
+        0,
+        "Executing web process-type with user provided args",
+    );
 }
 
 #[test]
@@ -246,16 +259,18 @@ fn a06_cnb_process_type_warnings() {
 #[test]
 fn a07_a08_a09_a10_shell_user_commands() {
     let f = fixture();
-    run(&mut f.launch("launcher", LATEST, &["echo", "something"]))
-        .assert_code(0)
-        .assert_contains("sourced bp profile\nsourced app profile\nsomething");
-    run(&mut f.launch(
+    expect(
+        &f,
         "launcher",
-        LATEST,
+        &["echo", "something"],
+        0,
+        "sourced bp profile\nsourced app profile\nsomething",
+    );
+    expect(
+        &f,
+        "launcher",
         &["echo", "$SOME_VAR", "$OTHER_VAR", "$WORKER_VAR"],
-    ))
-    .assert_code(0)
-    .assert_contains(
+        0,
         "sourced bp profile\nsourced app profile\nsome-bp-val other-bp-val worker-no-process-val",
     );
     run(f
@@ -270,16 +285,13 @@ fn a07_a08_a09_a10_shell_user_commands() {
     .assert_contains(
         "sourced bp profile\nsourced app profile\nsome-user-val, , other-user-val**other-bp-val",
     );
-    run(&mut f.launch("launcher", LATEST, &["bp-executable"]))
-        .assert_code(0)
-        .assert_contains("bp executable");
+    expect(&f, "launcher", &["bp-executable"], 0, "bp executable");
 }
 
 #[test]
 fn a11_a13_a14_direct_user_commands() {
     let f = fixture();
-    let out = run(&mut f.launch("launcher", LATEST, &["--", "echo", "something"]));
-    out.assert_code(0).assert_contains("something");
+    let out = expect(&f, "launcher", &["--", "echo", "something"], 0, "something");
     assert!(!out.text.contains("sourced"));
     let out = run(f
         .launch("launcher", LATEST, &["--", "env"])
@@ -287,21 +299,27 @@ fn a11_a13_a14_direct_user_commands() {
     out.assert_code(0)
         .assert_contains("SOME_USER_VAR=some-user-val");
     assert!(!out.text.contains("CNB_APP_DIR"), "{}", out.text);
-    run(&mut f.launch("launcher", LATEST, &["--", "bp-executable"]))
-        .assert_code(0)
-        .assert_contains("bp executable");
+    expect(&f, "launcher", &["--", "bp-executable"], 0, "bp executable");
 }
 
 #[test]
 fn a15_a16_direct_process_and_typed_env() {
     let f = fixture();
-    let out = run(&mut f.launch("direct-process", LATEST, &[]));
-    out.assert_code(0)
-        .assert_contains("Executing direct-process process-type");
+    let out = expect(
+        &f,
+        "direct-process",
+        &[],
+        0,
+        "Executing direct-process process-type",
+    );
     assert!(!out.text.contains("sourced"));
-    run(&mut f.launch("worker", LATEST, &[]))
-        .assert_code(0)
-        .assert_contains("sourced bp profile\nsourced app profile\nworker-process-val");
+    expect(
+        &f,
+        "worker",
+        &[],
+        0,
+        "sourced bp profile\nsourced app profile\nworker-process-val",
+    );
 }
 
 #[test]
@@ -320,9 +338,7 @@ fn a17_a18_script_and_token_modes() {
 #[test]
 fn a19_typed_profiles() {
     let f = fixture();
-    run(&mut f.launch("profile-checker", LATEST, &[]))
-        .assert_code(0)
-        .assert_contains("sourced bp profile\nsourced bp profile-checker profile\nsourced app profile\nval-from-profile");
+    expect(&f, "profile-checker", &[], 0, "sourced bp profile\nsourced bp profile-checker profile\nsourced app profile\nval-from-profile");
 }
 
 #[test]
@@ -342,20 +358,26 @@ fn a20_other_app_and_layers_dirs() {
 #[test]
 fn a21_a22_legacy_processes() {
     let f = fixture();
-    run(&mut f.launch("legacy-indirect-process-with-incorrect-args", LATEST, &[]))
-        .assert_code(0)
-        .assert_contains("'arg' 'arg with spaces'");
-    run(&mut f.launch("legacy-indirect-process-with-args", LATEST, &[]))
-        .assert_code(127)
-        .assert_contains("command not found");
+    expect(
+        &f,
+        "legacy-indirect-process-with-incorrect-args",
+        &[],
+        0,
+        "'arg' 'arg with spaces'",
+    );
+    expect(
+        &f,
+        "legacy-indirect-process-with-args",
+        &[],
+        127,
+        "command not found",
+    );
 }
 
 #[test]
 fn a23_no_default_process_and_no_command() {
     let f = fixture();
-    run(&mut f.launch("launcher", LATEST, &[]))
-        .assert_code(82)
-        .assert_contains("ERROR: failed to launch: determine start command: when there is no default process a command is required");
+    expect(&f, "launcher", &[], 82, "ERROR: failed to launch: determine start command: when there is no default process a command is required");
 }
 
 #[test]

@@ -19,7 +19,7 @@ impl Digest {
         Digest::from_sha256(Sha256::digest(bytes).into())
     }
 
-    pub fn from_sha256(raw: [u8; 32]) -> Digest {
+    fn from_sha256(raw: [u8; 32]) -> Digest {
         Digest(format!("sha256:{}", hex::encode(raw)))
     }
 

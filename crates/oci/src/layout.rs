@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::transport::{BlobReader, Location, ManifestRef, Mount, RawManifest, Transport};
 use crate::v1::{media_type, to_canonical_json, Descriptor, Index};
 
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::transport::ManifestRef;
 
-pub const DOCKER_HUB: &str = "docker.io";
+const DOCKER_HUB: &str = "docker.io";
 pub const DEFAULT_TAG: &str = "latest";
 /// Longest name (host and path) the distribution grammar accepts.
 const NAME_MAX: usize = 255;
@@ -45,15 +45,6 @@ impl RegistryRef {
             (Some(d), _) => ManifestRef::Digest(d.clone()),
             (None, Some(t)) => ManifestRef::Tag(t.clone()),
             (None, None) => ManifestRef::Tag(DEFAULT_TAG.into()),
-        }
-    }
-
-    /// Same repository, other manifest (e.g. a digest reference for `runImage.reference`).
-    pub fn with_digest(&self, digest: Digest) -> RegistryRef {
-        RegistryRef {
-            digest: Some(digest),
-            tag: None,
-            ..self.clone()
         }
     }
 
@@ -116,7 +107,7 @@ impl RegistryRef {
 }
 
 /// `[\w][\w.-]{0,127}`.
-pub fn valid_tag(t: &str) -> bool {
+fn valid_tag(t: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     t.len() <= 128
         && t.as_bytes().first().is_some_and(|&b| word(b))

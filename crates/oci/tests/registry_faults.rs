@@ -138,14 +138,7 @@ fn throttling_is_retried() {
 
 #[test]
 fn truncated_downloads_resume_and_verify() {
-    let registry = Registry::start(Auth::Anonymous);
-    let host = registry.host();
-    let image = sample_image(12, &[200_000, 100_000]);
-    push(
-        &image,
-        &repo(&client(&registry, &host, None), &host, "app"),
-        "v1",
-    );
+    let (registry, host, image) = registry_with_app(Auth::Anonymous, 12, &[200_000, 100_000]);
 
     let proxy = FaultProxy::start(
         &host,

@@ -194,14 +194,7 @@ fn declined_mount_continues_in_the_returned_session() {
 
 #[test]
 fn present_blobs_are_not_uploaded_again() {
-    let registry = Registry::start(Auth::Basic);
-    let host = registry.host();
-    let image = sample_image(3, &[30_000, 30_000]);
-    push(
-        &image,
-        &repo(&client(&registry, &host, None), &host, "app"),
-        "v1",
-    );
+    let (registry, host, image) = registry_with_app(Auth::Basic, 3, &[30_000, 30_000]);
 
     let again = client(&registry, &host, None);
     let report = push(&image, &repo(&again, &host, "app"), "v2");
@@ -275,14 +268,7 @@ fn wrong_digests_are_refused_and_nothing_is_stored() {
 
 #[test]
 fn corrupt_stored_blob_fails_verification() {
-    let registry = Registry::start(Auth::Anonymous);
-    let host = registry.host();
-    let image = sample_image(6, &[4000]);
-    push(
-        &image,
-        &repo(&client(&registry, &host, None), &host, "app"),
-        "v1",
-    );
+    let (registry, host, image) = registry_with_app(Auth::Anonymous, 6, &[4000]);
     let layer = &image.layers()[0].descriptor;
     let hex = layer.digest.hex();
     let data = registry.storage_dir().join(format!(
@@ -348,26 +334,24 @@ fn bad_or_insufficient_credentials_are_clear_errors() {
         }))
     };
 
-    write_config(&user, "wrong-password");
-    let err = relaunch_oci::write_image(
-        &image,
-        repo(&with_config(), &host, "app").as_ref(),
-        &["v1".into()],
-        &relaunch_oci::NoProgress,
-    )
-    .unwrap_err();
+    let push_as = |password: &str| {
+        write_config(&user, password);
+        relaunch_oci::write_image(
+            &image,
+            repo(&with_config(), &host, "app").as_ref(),
+            &["v1".into()],
+            &relaunch_oci::NoProgress,
+        )
+        .unwrap_err()
+    };
+
+    let err = push_as("wrong-password");
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
     assert!(err.to_string().contains("401"), "{err}");
 
-    let (user, password) = registry.read_only_credentials().unwrap();
-    write_config(&user, &password);
-    let err = relaunch_oci::write_image(
-        &image,
-        repo(&with_config(), &host, "app").as_ref(),
-        &["v1".into()],
-        &relaunch_oci::NoProgress,
-    )
-    .unwrap_err();
+    // Right password, but the read-only user may not push.
+    let (_, password) = registry.read_only_credentials().unwrap();
+    let err = push_as(&password);
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
     assert!(!assert_tag_complete(&registry, "app", "v1"));
 }
@@ -407,14 +391,7 @@ fn start_redirector(upstream: String) -> String {
 
 #[test]
 fn downloads_follow_redirects() {
-    let registry = Registry::start(Auth::Anonymous);
-    let host = registry.host();
-    let image = sample_image(13, &[20_000, 3000]);
-    push(
-        &image,
-        &repo(&client(&registry, &host, None), &host, "app"),
-        "v1",
-    );
+    let (registry, host, image) = registry_with_app(Auth::Anonymous, 13, &[20_000, 3000]);
 
     let front = start_redirector(host);
     let reader = client(&registry, &front, None);

@@ -44,10 +44,6 @@ fn story_on_a_registry_with_token_auth() {
     );
 }
 
-fn labels(image: &relaunch_oci::Image) -> serde_json::Map<String, Value> {
-    image.labels()
-}
-
 /// Runs `repo:tag` as a container and returns its stdout.
 fn run_app(store: &Store, repo: &str, tag: &str, scratch: &std::path::Path) -> String {
     let layout = store.layout_of(repo, tag, scratch);
@@ -92,7 +88,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
     let base = store.get("run", "base");
     let run_v1 = store.get("run", "v1");
     assert_eq!(run_v1.layers().len(), base.layers().len() + 1);
-    let l = labels(&run_v1);
+    let l = run_v1.labels();
     assert_eq!(
         l["io.buildpacks.run.launcher.path"],
         "/usr/local/bin/launcher"
@@ -128,12 +124,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
     assert_eq!(report["app"]["buildpacks"][0]["api"], "0.10");
 
     // Decouple: same layer count, same position, same history, symlink layer by launcher.sha.
-    let out = ok(store.relaunch(&[
-        "decouple",
-        &store.r("app", "built"),
-        "--tag",
-        &store.r("app", "decoupled"),
-    ]));
+    let out = ok(store.decouple(&store.r("app", "built"), &store.r("app", "decoupled"), &[]));
     assert!(out.contains("decoupled: launcher layer"), "{out}");
     let decoupled = store.get("app", "decoupled");
     let (md_before, index_before) = lifecycle_metadata(&built).unwrap();
@@ -144,7 +135,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
     assert_ne!(md.launcher.sha, md_before.launcher.sha);
     assert_eq!(decoupled.layers()[index].diff_id.as_str(), md.launcher.sha);
     let lifecycle_label: Value = serde_json::from_str(
-        labels(&decoupled)["io.buildpacks.lifecycle.metadata"]
+        decoupled.labels()["io.buildpacks.lifecycle.metadata"]
             .as_str()
             .unwrap(),
     )
@@ -160,7 +151,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
         "other keys kept"
     );
     let build_label: Value = serde_json::from_str(
-        labels(&decoupled)["io.buildpacks.build.metadata"]
+        decoupled.labels()["io.buildpacks.build.metadata"]
             .as_str()
             .unwrap(),
     )
@@ -191,12 +182,7 @@ fn story(store: &Store, scratch: &std::path::Path) {
     }
 
     // Unchanged images are a no-op that writes nothing.
-    let out = ok(store.relaunch(&[
-        "decouple",
-        &store.r("app", "decoupled"),
-        "--tag",
-        &store.r("app", "again"),
-    ]));
+    let out = ok(store.decouple(&store.r("app", "decoupled"), &store.r("app", "again"), &[]));
     assert!(out.contains("unchanged"), "{out}");
     assert!(!store.exists("app", "again"));
 
@@ -247,20 +233,17 @@ fn story(store: &Store, scratch: &std::path::Path) {
     stamp(store, &v2_path, "v2", &[]);
     let run_v2 = store.get("run", "v2");
     assert_eq!(
-        labels(&run_v2)["io.buildpacks.run-image.launcher.version"],
+        run_v2.labels()["io.buildpacks.run-image.launcher.version"],
         v2_version.as_str()
     );
 
     // Re-stamping run:v1 with v2 replaces its launcher layer rather than stacking another.
-    let out = ok(store.relaunch(&[
-        "run-image",
-        "add-launcher",
+    let out = ok(store.add_launcher(
         &store.r("run", "v1"),
-        "--launcher",
         v2_path.to_str().unwrap(),
-        "--tag",
         &store.r("run", "restamped"),
-    ]));
+        &[],
+    ));
     assert!(out.contains("replaced launcher layer"), "{out}");
     let restamped = store.get("run", "restamped");
     assert_eq!(restamped.diff_ids(), run_v2.diff_ids());
@@ -315,29 +298,23 @@ fn story(store: &Store, scratch: &std::path::Path) {
         "{}",
         stdout(&out)
     );
+    let p012 = store.r("run", "p012");
     let err = fails(
-        store.relaunch(&[
-            "decouple",
+        store.decouple(
             &store.r("app", "built"),
-            "--run-image",
-            &store.r("run", "p012"),
-            "--tag",
             &store.r("app", "refused"),
-        ]),
+            &["--run-image", &p012],
+        ),
         1,
     );
     assert!(err.contains("does not support Platform API 0.10"), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert!(!store.exists("app", "refused"));
-    ok(store.relaunch(&[
-        "decouple",
+    ok(store.decouple(
         &store.r("app", "built"),
-        "--run-image",
-        &store.r("run", "p012"),
-        "--tag",
         &store.r("app", "forced"),
-        "--force",
-    ]));
+        &["--run-image", &p012, "--force"],
+    ));
     assert!(store.exists("app", "forced"));
 }
 

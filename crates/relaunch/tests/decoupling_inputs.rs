@@ -59,25 +59,45 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> String {
     path.to_str().unwrap().to_string()
 }
 
-#[test]
-fn bad_inputs_are_named_and_nothing_is_written_on_a_layout() {
-    bad_inputs_are_named_and_nothing_is_written(on_a_layout());
+/// The scenario `$scenario(World)` as one test per store.
+macro_rules! on_both_stores {
+    ($scenario:ident: $on_a_layout:ident, $on_a_registry:ident) => {
+        #[test]
+        fn $on_a_layout() {
+            $scenario(on_a_layout());
+        }
+
+        #[test]
+        fn $on_a_registry() {
+            $scenario(on_a_registry());
+        }
+    };
 }
 
-#[test]
-fn bad_inputs_are_named_and_nothing_is_written_on_a_registry() {
-    bad_inputs_are_named_and_nothing_is_written(on_a_registry());
+/// `image` with its lifecycle metadata label changed by `edit`.
+fn with_lifecycle_metadata(image: &Image, edit: impl FnOnce(&mut Value)) -> Image {
+    let mut md: Value =
+        serde_json::from_str(&image.label(LIFECYCLE_METADATA_LABEL).unwrap()).unwrap();
+    edit(&mut md);
+    let mut edited = image.clone();
+    mutate::set_labels(
+        &mut edited,
+        [(LIFECYCLE_METADATA_LABEL, Some(md.to_string().as_str()))],
+    )
+    .unwrap();
+    edited
 }
+
+on_both_stores!(bad_inputs_are_named_and_nothing_is_written:
+    bad_inputs_are_named_and_nothing_is_written_on_a_layout,
+    bad_inputs_are_named_and_nothing_is_written_on_a_registry);
 
 fn bad_inputs_are_named_and_nothing_is_written(w: World) {
     let s = &w.store;
     let out = || s.r("out", "x");
 
     // An app image without lifecycle metadata (the plain run image).
-    let err = fails(
-        s.relaunch(&["decouple", &s.r("run", "base"), "--tag", &out()]),
-        1,
-    );
+    let err = fails(s.decouple(&s.r("run", "base"), &out(), &[]), 1);
     assert!(
         err.contains("no io.buildpacks.lifecycle.metadata label"),
         "{err}"
@@ -86,21 +106,12 @@ fn bad_inputs_are_named_and_nothing_is_written(w: World) {
     assert!(err.contains("not a CNB app image"), "{err}");
 
     // launcher.sha naming no layer of the image.
-    let mut lost = w.built.clone();
-    let mut md: Value =
-        serde_json::from_str(&lost.label(LIFECYCLE_METADATA_LABEL).unwrap()).unwrap();
     let bogus = format!("sha256:{}", "0".repeat(64));
-    md["launcher"]["sha"] = bogus.clone().into();
-    mutate::set_labels(
-        &mut lost,
-        [(LIFECYCLE_METADATA_LABEL, Some(md.to_string().as_str()))],
-    )
-    .unwrap();
+    let lost = with_lifecycle_metadata(&w.built, |md| {
+        md["launcher"]["sha"] = bogus.clone().into();
+    });
     s.put(&lost, "app", "lost");
-    let err = fails(
-        s.relaunch(&["decouple", &s.r("app", "lost"), "--tag", &out()]),
-        1,
-    );
+    let err = fails(s.decouple(&s.r("app", "lost"), &out(), &[]), 1);
     assert!(
         err.contains(&format!("launcher layer {bogus}")) && err.contains("is not among"),
         "{err}"
@@ -108,14 +119,11 @@ fn bad_inputs_are_named_and_nothing_is_written(w: World) {
 
     // A run image without the launcher labels.
     let err = fails(
-        s.relaunch(&[
-            "decouple",
+        s.decouple(
             &s.r("app", "built"),
-            "--run-image",
-            &s.r("run", "base"),
-            "--tag",
             &out(),
-        ]),
+            &["--run-image", &s.r("run", "base")],
+        ),
         1,
     );
     assert!(
@@ -149,66 +157,25 @@ fn bad_inputs_are_named_and_nothing_is_written(w: World) {
         ),
     ];
     for (file, expected) in &cases {
-        let err = fails(
-            s.relaunch(&[
-                "run-image",
-                "add-launcher",
-                &s.r("run", "base"),
-                "--launcher",
-                file,
-                "--tag",
-                &out(),
-            ]),
-            1,
-        );
+        let err = fails(s.add_launcher(&s.r("run", "base"), file, &out(), &[]), 1);
         assert!(err.contains(expected), "{file}: {err}");
-        let err = fails(
-            s.relaunch(&[
-                "recouple",
-                &s.r("app", "built"),
-                "--launcher",
-                file,
-                "--tag",
-                &out(),
-            ]),
-            1,
-        );
+        let err = fails(s.recouple(&s.r("app", "built"), file, &out()), 1);
         assert!(err.contains(expected), "recouple {file}: {err}");
     }
 
     // A path the app's own layers overwrite, and widening the declared APIs.
     let l = launcher_path();
     let l = l.to_str().unwrap();
-    let err = fails(
-        s.relaunch(&[
-            "run-image",
-            "add-launcher",
-            &s.r("run", "base"),
-            "--launcher",
-            l,
-            "--path",
-            "/cnb/lifecycle/launcher",
-            "--tag",
-            &out(),
-        ]),
-        1,
-    );
-    assert!(err.contains("is under /cnb/lifecycle"), "{err}");
-    let err = fails(
-        s.relaunch(&[
-            "run-image",
-            "add-launcher",
-            &s.r("run", "base"),
-            "--launcher",
-            l,
-            "--platform-apis",
-            "0.6,0.7",
-            "--tag",
-            &out(),
-        ]),
-        1,
-    );
-    assert!(err.contains("--platform-apis lists 0.6"), "{err}");
+    for (extra, expected) in [
+        (
+            ["--path", "/cnb/lifecycle/launcher"],
+            "is under /cnb/lifecycle",
+        ),
+        (["--platform-apis", "0.6,0.7"], "--platform-apis lists 0.6"),
+    ] {
+        let err = fails(s.add_launcher(&s.r("run", "base"), l, &out(), &extra), 1);
+        assert!(err.contains(expected), "{err}");
+    }
 
     assert!(!s.exists("out", "x"), "a failed command wrote something");
 }
@@ -239,15 +206,12 @@ fn launcher_from_a_lifecycle_image_takes_its_apis_from_the_label() {
     .unwrap();
     s.put(&lifecycle, "lifecycle", "v0.21.17");
 
-    ok(s.relaunch(&[
-        "run-image",
-        "add-launcher",
+    ok(s.add_launcher(
         &s.r("run", "base"),
-        "--launcher",
         &s.r("lifecycle", "v0.21.17"),
-        "--tag",
         &s.r("run", "go"),
-    ]));
+        &[],
+    ));
     let labels = s.get("run", "go").labels();
     assert_eq!(
         labels["io.buildpacks.run-image.launcher.platform-apis"],
@@ -266,68 +230,37 @@ fn launcher_from_a_lifecycle_image_takes_its_apis_from_the_label() {
     let mut unlabelled = lifecycle.clone();
     mutate::set_labels(&mut unlabelled, [("io.buildpacks.lifecycle.apis", None)]).unwrap();
     s.put(&unlabelled, "lifecycle", "unlabelled");
+    let unlabelled_ref = s.r("lifecycle", "unlabelled");
     let err = fails(
-        s.relaunch(&[
-            "run-image",
-            "add-launcher",
-            &s.r("run", "base"),
-            "--launcher",
-            &s.r("lifecycle", "unlabelled"),
-            "--tag",
-            &s.r("run", "x"),
-        ]),
+        s.add_launcher(&s.r("run", "base"), &unlabelled_ref, &s.r("run", "x"), &[]),
         1,
     );
     assert!(
         err.contains("pass --platform-apis, --buildpack-apis"),
         "{err}"
     );
-    ok(s.relaunch(&[
-        "run-image",
-        "add-launcher",
+    ok(s.add_launcher(
         &s.r("run", "base"),
-        "--launcher",
-        &s.r("lifecycle", "unlabelled"),
-        "--platform-apis",
-        "0.10",
-        "--buildpack-apis",
-        "0.10",
-        "--tag",
+        &unlabelled_ref,
         &s.r("run", "flags"),
-    ]));
+        &["--platform-apis", "0.10", "--buildpack-apis", "0.10"],
+    ));
     assert_eq!(
         s.get("run", "flags").labels()["io.buildpacks.run-image.launcher.version"],
         "0.21.17"
     );
 }
 
-#[test]
-fn recouple_restores_the_exporters_launcher_layer_on_a_layout() {
-    recouple_restores_the_exporters_launcher_layer(on_a_layout());
-}
-
-#[test]
-fn recouple_restores_the_exporters_launcher_layer_on_a_registry() {
-    recouple_restores_the_exporters_launcher_layer(on_a_registry());
-}
+on_both_stores!(recouple_restores_the_exporters_launcher_layer:
+    recouple_restores_the_exporters_launcher_layer_on_a_layout,
+    recouple_restores_the_exporters_launcher_layer_on_a_registry);
 
 fn recouple_restores_the_exporters_launcher_layer(w: World) {
     let s = &w.store;
     let l = launcher_path();
-    ok(s.relaunch(&[
-        "decouple",
-        &s.r("app", "built"),
-        "--tag",
-        &s.r("app", "decoupled"),
-    ]));
-    ok(s.relaunch(&[
-        "recouple",
-        &s.r("app", "decoupled"),
-        "--launcher",
-        l.to_str().unwrap(),
-        "--tag",
-        &s.r("app", "recoupled"),
-    ]));
+    let l = l.to_str().unwrap();
+    ok(s.decouple(&s.r("app", "built"), &s.r("app", "decoupled"), &[]));
+    ok(s.recouple(&s.r("app", "decoupled"), l, &s.r("app", "recoupled")));
     let recoupled = s.get("app", "recoupled");
     let (before, _) = lifecycle_metadata(&w.built).unwrap();
     let (after, index) = lifecycle_metadata(&recoupled).unwrap();
@@ -358,14 +291,7 @@ fn recouple_restores_the_exporters_launcher_layer(w: World) {
     assert_eq!(inspected["cnb"]["runs"]["path"], "/cnb/lifecycle/launcher");
     assert_eq!(inspected["cnb"]["launcher"]["layerIndex"], index);
     // Recoupling again is a no-op.
-    let out = ok(s.relaunch(&[
-        "recouple",
-        &s.r("app", "recoupled"),
-        "--launcher",
-        l.to_str().unwrap(),
-        "--tag",
-        &s.r("app", "again"),
-    ]));
+    let out = ok(s.recouple(&s.r("app", "recoupled"), l, &s.r("app", "again")));
     assert!(out.contains("unchanged"), "{out}");
     assert!(!s.exists("app", "again"));
 }
@@ -376,23 +302,12 @@ fn recouple_restores_the_exporters_launcher_layer(w: World) {
 fn unreadable_run_image_falls_back_to_the_inherited_labels() {
     let w = on_a_layout();
     let s = &w.store;
-    let mut moved = w.built.clone();
-    let mut md: Value =
-        serde_json::from_str(&moved.label(LIFECYCLE_METADATA_LABEL).unwrap()).unwrap();
     let gone = s.digest_ref("gone", &s.get("run", "v1").digest());
-    md["runImage"]["reference"] = gone.into();
-    mutate::set_labels(
-        &mut moved,
-        [(LIFECYCLE_METADATA_LABEL, Some(md.to_string().as_str()))],
-    )
-    .unwrap();
+    let moved = with_lifecycle_metadata(&w.built, |md| {
+        md["runImage"]["reference"] = gone.into();
+    });
     s.put(&moved, "app", "moved");
-    let out = s.relaunch(&[
-        "decouple",
-        &s.r("app", "moved"),
-        "--tag",
-        &s.r("app", "decoupled"),
-    ]);
+    let out = s.decouple(&s.r("app", "moved"), &s.r("app", "decoupled"), &[]);
     let err = support::stderr(&out);
     ok(out);
     assert!(err.contains("inherited from its run image"), "{err}");

@@ -16,7 +16,7 @@ use relaunch_oci::v1::Flavor;
 use relaunch_oci::{
     mutate, write_image, Image, Layer, ManifestRef, NoProgress, Transport, WriteReport,
 };
-use relaunch_testkit::Registry;
+use relaunch_testkit::{Auth, Registry};
 use serde_json::json;
 
 /// Retries quick enough for tests, as many attempts as in production.
@@ -94,6 +94,20 @@ pub fn sample_image(seed: u64, sizes: &[usize]) -> Image {
 
 pub fn push(image: &Image, target: &Arc<RegistryTransport>, tag: &str) -> WriteReport {
     write_image(image, target.as_ref(), &[tag.to_string()], &NoProgress).expect("push image")
+}
+
+/// A fresh registry in `auth` mode, its host, and `sample_image(seed, sizes)` pushed to it
+/// as `app:v1`.
+pub fn registry_with_app(auth: Auth, seed: u64, sizes: &[usize]) -> (Registry, String, Image) {
+    let registry = Registry::start(auth);
+    let host = registry.host();
+    let image = sample_image(seed, sizes);
+    push(
+        &image,
+        &repo(&client(&registry, &host, None), &host, "app"),
+        "v1",
+    );
+    (registry, host, image)
 }
 
 /// Loads `tag` and reads every layer blob, verified against its descriptor.

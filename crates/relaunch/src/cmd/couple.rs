@@ -19,15 +19,8 @@ pub struct DecoupleArgs {
     /// Run image whose launcher the app will use (default: runImage.reference).
     #[arg(long)]
     pub run_image: Option<String>,
-    /// Output image reference.
-    #[arg(long, value_name = "IMAGE")]
-    pub tag: ImageRef,
-    /// Switch even if the launcher does not support the app's APIs.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub switch: SwitchArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +32,13 @@ pub struct RecoupleArgs {
     /// Run image the app is based on, for the base-image annotations (default: runImage.reference).
     #[arg(long)]
     pub run_image: Option<String>,
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+}
+
+/// Output options shared by both directions of the switch.
+#[derive(clap::Args, Debug)]
+pub struct SwitchArgs {
     /// Output image reference.
     #[arg(long, value_name = "IMAGE")]
     pub tag: ImageRef,
@@ -75,32 +75,27 @@ pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitC
             run.name.clone()
         ))
     })?;
-    let switched = decouple(app, &advertised, base_of(&run).as_ref(), args.force)
+    let switched = decouple(app, &advertised, base_of(&run).as_ref(), args.switch.force)
         .with_context(|| format!("decoupling {}", args.app_image))?;
-    finish(global, switched, &args.tag, args.json, "decoupled")
+    finish(global, switched, &args.switch, "decoupled")
 }
 
 pub fn run_recouple(global: &Global, args: RecoupleArgs) -> anyhow::Result<ExitCode> {
     let launcher = args.launcher.resolve(global)?;
     let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
-    let switched = recouple(app, &launcher, base_of(&run).as_ref(), args.force)
+    let switched = recouple(app, &launcher, base_of(&run).as_ref(), args.switch.force)
         .with_context(|| format!("recoupling {}", args.app_image))?;
-    finish(global, switched, &args.tag, args.json, "recoupled")
+    finish(global, switched, &args.switch, "recoupled")
 }
 
-fn finish(
-    global: &Global,
-    s: Switched,
-    tag: &ImageRef,
-    as_json: bool,
-    verb: &str,
-) -> anyhow::Result<ExitCode> {
+fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow::Result<ExitCode> {
+    let tag = &opts.tag;
     let digest = if s.unchanged {
         None
     } else {
         Some(write(global, &s.image, tag)?)
     };
-    if as_json {
+    if opts.json {
         let out = json!({
             "changed": !s.unchanged,
             "digest": digest.as_ref().map(ToString::to_string),

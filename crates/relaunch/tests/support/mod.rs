@@ -176,6 +176,30 @@ impl Store {
         }
         cmd.output().unwrap()
     }
+
+    /// `relaunch decouple APP --tag OUT EXTRA...`
+    pub fn decouple(&self, app: &str, out: &str, extra: &[&str]) -> Output {
+        self.writing(&["decouple", app], out, extra)
+    }
+
+    /// `relaunch recouple APP --launcher LAUNCHER --tag OUT`
+    pub fn recouple(&self, app: &str, launcher: &str, out: &str) -> Output {
+        self.writing(&["recouple", app, "--launcher", launcher], out, &[])
+    }
+
+    /// `relaunch run-image add-launcher RUN --launcher LAUNCHER --tag OUT EXTRA...`
+    pub fn add_launcher(&self, run: &str, launcher: &str, out: &str, extra: &[&str]) -> Output {
+        let head = ["run-image", "add-launcher", run, "--launcher", launcher];
+        self.writing(&head, out, extra)
+    }
+
+    /// `relaunch HEAD... --tag OUT EXTRA...`
+    fn writing(&self, head: &[&str], out: &str, extra: &[&str]) -> Output {
+        let mut args = head.to_vec();
+        args.extend(["--tag", out]);
+        args.extend_from_slice(extra);
+        self.relaunch(&args)
+    }
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -219,21 +243,14 @@ pub fn base_run_image(store: &Store, scratch: &Path) -> Image {
     image
 }
 
-/// `relaunch run-image add-launcher STORE/run:base --launcher LAUNCHER --tag STORE/run:TAG
-/// EXTRA...`; returns stdout.
+/// `relaunch run-image add-launcher` from `run:base` to `run:TAG`; returns stdout.
 pub fn stamp(store: &Store, launcher: &Path, tag: &str, extra: &[&str]) -> String {
-    let (base, out) = (store.r("run", "base"), store.r("run", tag));
-    let mut args = vec![
-        "run-image",
-        "add-launcher",
-        &base,
-        "--launcher",
+    ok(store.add_launcher(
+        &store.r("run", "base"),
         launcher.to_str().unwrap(),
-        "--tag",
-        &out,
-    ];
-    args.extend_from_slice(extra);
-    ok(store.relaunch(&args))
+        &store.r("run", tag),
+        extra,
+    ))
 }
 
 /// The sample app at Platform API 0.10 exported onto `run` (stored as `run:RUN_TAG`) with
