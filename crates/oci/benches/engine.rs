@@ -110,6 +110,7 @@ fn main() {
     let host = registry.host();
     let opts = TransportOptions {
         insecure_registries: vec![host.clone()],
+        ..Default::default()
     };
     let push = Repo::create(
         &ImageRef::parse(&format!("{host}/bench/a:1")).unwrap(),

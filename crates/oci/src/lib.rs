@@ -32,5 +32,5 @@ pub fn open_registry(
     reference: &RegistryRef,
     opts: &TransportOptions,
 ) -> Result<Arc<dyn Transport>> {
-    Ok(Arc::new(remote::RegistryTransport::open(reference, opts)))
+    Ok(Arc::new(remote::RegistryTransport::open(reference, opts)?))
 }

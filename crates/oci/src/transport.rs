@@ -162,6 +162,10 @@ pub trait Transport: Send + Sync {
 pub struct TransportOptions {
     /// Registries (host[:port]) reached over plain HTTP / unverified TLS.
     pub insecure_registries: Vec<String>,
+    /// PEM bundles of CA certificates trusted for HTTPS registries in addition to the
+    /// built-in Mozilla roots (private registries). The CLI fills it from `--registry-ca`
+    /// and `SSL_CERT_FILE`.
+    pub extra_root_certs: Vec<PathBuf>,
 }
 
 impl TransportOptions {

@@ -114,6 +114,7 @@ fn inconsistent_image_served_by_a_registry_is_refused() {
 
     let opts = TransportOptions {
         insecure_registries: vec![host.clone()],
+        ..Default::default()
     };
     let src = ImageRef::parse(&format!("{host}/bad/app:bad")).unwrap();
     let err = Repo::open(&src, &opts).unwrap().load().unwrap_err();

@@ -352,8 +352,9 @@ fn decouple_on_a_registry_moves_only_the_small_blobs() {
         };
         let opts = relaunch_oci::TransportOptions {
             insecure_registries: vec![reg.host()],
+            ..Default::default()
         };
-        Arc::new(RegistryTransport::open(&r, &opts))
+        Arc::new(RegistryTransport::open(&r, &opts).unwrap())
     };
     let load = |t: &Arc<RegistryTransport>, tag: &str| {
         let dyn_t: Arc<dyn Transport> = t.clone();

@@ -1,10 +1,12 @@
-//! Test harness for relaunch: real CNCF distribution registries in three auth modes, a token
-//! server, a fault-injecting HTTP proxy and thin wrappers around skopeo, umoci and runc.
+//! Test harness for relaunch: real CNCF distribution registries in three auth modes (plain
+//! HTTP, or HTTPS with a private CA), a token server, a fault-injecting HTTP proxy and thin
+//! wrappers around skopeo, umoci and runc.
 //!
 //! Everything here is meant for tests: constructors panic with a clear message when the
 //! environment cannot provide what the test needs, and every resource cleans up on `Drop`.
 //! Ports, temp dirs and container ids are unique, so tests can run in parallel processes.
 
+mod certs;
 pub mod fixtures;
 mod http;
 mod proxy;

@@ -11,6 +11,7 @@ use base64::Engine;
 use serde_json::json;
 use tempfile::TempDir;
 
+use crate::certs::{self, KeyPair};
 use crate::http;
 use crate::token::{self, Account, TokenServer};
 use crate::{Auth, TokenRequest};
@@ -33,12 +34,25 @@ pub struct Registry {
     host: String,
     auth: Auth,
     token_server: Option<TokenServer>,
+    /// CA that signed the server certificate, when serving HTTPS.
+    ca_cert: Option<PathBuf>,
     dir: TempDir,
 }
 
 impl Registry {
-    /// Starts a registry in the given auth mode. Panics with a clear message if it cannot.
+    /// Starts a registry in the given auth mode, serving plain HTTP. Panics with a clear
+    /// message if it cannot.
     pub fn start(auth: Auth) -> Registry {
+        Registry::launch(auth, false)
+    }
+
+    /// Like [`Registry::start`] but serving HTTPS with a server certificate for
+    /// `127.0.0.1` / `localhost` signed by a fresh CA (see [`Registry::ca_cert_path`]).
+    pub fn start_tls(auth: Auth) -> Registry {
+        Registry::launch(auth, true)
+    }
+
+    fn launch(auth: Auth, tls: bool) -> Registry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "testkit: {REGISTRY_BIN} not found; install the Debian package docker-registry (scripts/deps.sh)"
@@ -62,6 +76,7 @@ impl Registry {
             }
             (None, _) => json!({}),
         };
+        let tls = tls.then(|| certs::loopback_server(dir.path()));
 
         let mut last_log = String::new();
         for attempt in 0..START_ATTEMPTS {
@@ -69,16 +84,26 @@ impl Registry {
             let host = format!("127.0.0.1:{port}");
             let nonce = format!("{}-{attempt}-{port}", std::process::id());
             let config_path = dir.path().join("registry.json");
-            write_config(&config_path, dir.path(), &host, &nonce, &auth_config);
+            let server_cert = tls.as_ref().map(|(_, server)| server);
+            write_config(
+                &config_path,
+                dir.path(),
+                &host,
+                &nonce,
+                &auth_config,
+                server_cert,
+            );
             let log_path = dir.path().join(format!("registry-{attempt}.log"));
             let mut child = spawn(&config_path, &log_path);
-            match wait_ready(&mut child, &host, &nonce) {
+            let ca_cert = tls.as_ref().map(|(ca, _)| ca.cert.clone());
+            match wait_ready(&mut child, &host, &nonce, ca_cert.as_deref()) {
                 Ok(()) => {
                     return Registry {
                         child,
                         host,
                         auth,
                         token_server,
+                        ca_cert,
                         dir,
                     };
                 }
@@ -101,6 +126,12 @@ impl Registry {
     /// `127.0.0.1:PORT` of the registry.
     pub fn host(&self) -> String {
         self.host.clone()
+    }
+
+    /// PEM certificate of the CA to trust for a registry started with
+    /// [`Registry::start_tls`]; `None` for a plain-HTTP registry.
+    pub fn ca_cert_path(&self) -> Option<PathBuf> {
+        self.ca_cert.clone()
     }
 
     /// The auth mode this registry was started with.
@@ -225,7 +256,14 @@ fn write_htpasswd(path: &Path) {
 }
 
 /// JSON is valid YAML, so the config is built with serde_json and needs no quoting rules.
-fn write_config(path: &Path, dir: &Path, host: &str, nonce: &str, auth: &serde_json::Value) {
+fn write_config(
+    path: &Path,
+    dir: &Path,
+    host: &str,
+    nonce: &str,
+    auth: &serde_json::Value,
+    tls: Option<&KeyPair>,
+) {
     let mut config = json!({
         "version": "0.1",
         "log": {"level": "warn", "accesslog": {"disabled": true}},
@@ -244,6 +282,9 @@ fn write_config(path: &Path, dir: &Path, host: &str, nonce: &str, auth: &serde_j
     if auth.as_object().is_some_and(|o| !o.is_empty()) {
         config["auth"] = auth.clone();
     }
+    if let Some(pair) = tls {
+        config["http"]["tls"] = json!({"certificate": pair.cert, "key": pair.key});
+    }
     std::fs::write(path, config.to_string()).expect("testkit: write registry config");
 }
 
@@ -260,23 +301,58 @@ fn spawn(config: &Path, log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("testkit: cannot spawn {REGISTRY_BIN}: {e}"))
 }
 
-/// Polls `GET /v2/` until this instance answers 200 or 401.
-fn wait_ready(child: &mut Child, host: &str, nonce: &str) -> Result<(), String> {
+/// Polls `GET /v2/` until this instance answers 200 or 401 (over HTTPS trusting `ca`,
+/// when given).
+fn wait_ready(child: &mut Child, host: &str, nonce: &str, ca: Option<&Path>) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
+    let https = ca.map(https_agent);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("process exited with {status}"));
         }
-        if let Ok(head) = http::get_head(host, "/v2/") {
-            if head.header(INSTANCE_HEADER) == Some(nonce) && matches!(head.status(), 200 | 401) {
-                return Ok(());
-            }
+        let answer = match &https {
+            Some(agent) => https_status(agent, host, nonce),
+            None => http::get_head(host, "/v2/")
+                .ok()
+                .filter(|head| head.header(INSTANCE_HEADER) == Some(nonce))
+                .map(|head| head.status()),
+        };
+        if matches!(answer, Some(200 | 401)) {
+            return Ok(());
         }
         if Instant::now() > deadline {
+            let scheme = if https.is_some() { "https" } else { "http" };
             return Err(format!(
-                "no answer on http://{host}/v2/ within {READY_TIMEOUT:?}"
+                "no answer on {scheme}://{host}/v2/ within {READY_TIMEOUT:?}"
             ));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// A client trusting only the CA at `ca`: the readiness probe of a TLS registry also
+/// proves its certificate chain verifies.
+fn https_agent(ca: &Path) -> ureq::Agent {
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("testkit: read {}: {e}", ca.display()));
+    let cert = ureq::tls::Certificate::from_pem(&pem)
+        .unwrap_or_else(|e| panic!("testkit: {} is not a PEM certificate: {e}", ca.display()));
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+        .build();
+    ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .new_agent()
+}
+
+/// Status of `GET https://host/v2/` if this instance (its nonce header) answered.
+fn https_status(agent: &ureq::Agent, host: &str, nonce: &str) -> Option<u16> {
+    let response = agent.get(format!("https://{host}/v2/")).call().ok()?;
+    let ours = response
+        .headers()
+        .get(INSTANCE_HEADER)
+        .is_some_and(|v| v.as_bytes() == nonce.as_bytes());
+    ours.then(|| response.status().as_u16())
 }

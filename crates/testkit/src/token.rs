@@ -7,7 +7,6 @@
 use std::io::BufReader;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +16,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 
+use crate::certs::KeyPair;
 use crate::http::{self, Head, Server};
 use crate::TokenRequest;
 
@@ -49,7 +49,7 @@ pub(crate) struct TokenServer {
 }
 
 impl TokenServer {
-    /// Generates a key and certificate in `dir` (the cert lands at `dir/token-cert.pem`,
+    /// Generates a key and certificate in `dir` (the cert lands at [`cert_path`],
     /// to be used as the registry's rootcertbundle) and starts serving `GET|POST /token`.
     pub fn start(dir: &Path, accounts: Vec<Account>) -> TokenServer {
         let signer = Signer::generate(dir);
@@ -82,39 +82,17 @@ impl TokenServer {
     }
 }
 
+const KEY_NAME: &str = "token";
+
 pub(crate) fn cert_path(dir: &Path) -> std::path::PathBuf {
-    dir.join("token-cert.pem")
+    KeyPair::at(dir, KEY_NAME).cert
 }
 
 impl Signer {
     fn generate(dir: &Path) -> Signer {
-        let key_path = dir.join("token-key.pem");
-        let cert_path = cert_path(dir);
-        let out = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .arg("ec_paramgen_curve:prime256v1")
-            .args([
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=relaunch-testkit-token",
-            ])
-            .arg("-keyout")
-            .arg(&key_path)
-            .arg("-out")
-            .arg(&cert_path)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("testkit: cannot run openssl (Debian package openssl): {e}")
-            });
-        assert!(
-            out.status.success(),
-            "testkit: openssl could not create the token signing certificate: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let key_der = pem_body(&key_path, "PRIVATE KEY");
-        let cert_der = pem_body(&cert_path, "CERTIFICATE");
+        let pair = KeyPair::generate(dir, KEY_NAME, "/CN=relaunch-testkit-token", None, &[]);
+        let key_der = pem_body(&pair.key, "PRIVATE KEY");
+        let cert_der = pem_body(&pair.cert, "CERTIFICATE");
         let rng = SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key_der, &rng)
             .unwrap_or_else(|e| panic!("testkit: openssl key is not PKCS#8 P-256: {e}"));

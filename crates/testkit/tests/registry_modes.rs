@@ -253,3 +253,30 @@ fn token_signed_for_another_registry_is_rejected() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn tls_registry_serves_https_trusted_through_its_ca_only() {
+    let registry = Registry::start_tls(Auth::Basic);
+    let ca = registry
+        .ca_cert_path()
+        .expect("a TLS registry names its CA");
+    let pem = std::fs::read(&ca).unwrap();
+    let cert = ureq::tls::Certificate::from_pem(&pem).unwrap();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+        .build();
+    let trusting: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .into();
+    let url = format!("https://{}/v2/", registry.host());
+    let answer = trusting.get(&url).call().expect("HTTPS with the CA");
+    assert_eq!(answer.status(), 401, "htpasswd still applies over TLS");
+    let refused = support::agent().get(&url).call().unwrap_err();
+    assert!(
+        refused.to_string().contains("UnknownIssuer"),
+        "only the CA makes the certificate trusted: {refused}"
+    );
+    assert_eq!(Registry::start(Auth::Anonymous).ca_cert_path(), None);
+}

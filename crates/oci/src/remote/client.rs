@@ -7,12 +7,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ureq::http::{header, HeaderMap, Response};
+use ureq::tls::TlsConfig;
 use ureq::{Body, SendBody};
 
 use super::auth::{Authenticator, TokenRequest};
 use super::counters::{CounterCell, Counters};
 use super::credentials::CredentialSource;
 use super::retry::{parse_retry_after, retryable_error, retryable_status, RetryPolicy};
+use super::tls::{is_tls_failure, ExtraRoots};
 use super::url::{encode_form, redact, with_query};
 use crate::error::{Error, Result};
 use crate::transport::TransportOptions;
@@ -42,6 +44,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Longest silence tolerated on an open connection.
     pub io_timeout: Duration,
+    /// CAs trusted for HTTPS besides the built-in Mozilla roots.
+    pub extra_roots: ExtraRoots,
 }
 
 impl Default for ClientConfig {
@@ -53,17 +57,20 @@ impl Default for ClientConfig {
             chunk_size: 16 << 20,
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(120),
+            extra_roots: ExtraRoots::default(),
         }
     }
 }
 
 impl ClientConfig {
-    /// Defaults plus the command's transport options (insecure registries).
-    pub fn from_options(options: &TransportOptions) -> Self {
-        ClientConfig {
+    /// Defaults plus the command's transport options (insecure registries, extra CAs);
+    /// fails if a CA file cannot be read or holds no PEM certificate.
+    pub fn from_options(options: &TransportOptions) -> Result<Self> {
+        Ok(ClientConfig {
             insecure_registries: options.insecure_registries.clone(),
+            extra_roots: ExtraRoots::load(&options.extra_root_certs)?,
             ..ClientConfig::default()
-        }
+        })
     }
 }
 
@@ -125,6 +132,11 @@ impl RegistryClient {
             .timeout_connect(Some(config.connect_timeout))
             .timeout_per_read(Some(config.io_timeout))
             .timeout_per_write(Some(config.io_timeout))
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(config.extra_roots.root_certs())
+                    .build(),
+            )
             .build()
             .new_agent();
         RegistryClient {
@@ -246,7 +258,7 @@ impl RegistryClient {
                     let why = gave_up(call, attempt, e.to_string());
                     return Err(registry_error(context(), why, None));
                 }
-                Err(e) => return Err(registry_error(context(), e.to_string(), None)),
+                Err(e) => return Err(registry_error(context(), failure_message(&e), None)),
             };
             let delay = policy.delay(attempt, retry_after);
             tracing::warn!(
@@ -330,7 +342,11 @@ impl RegistryClient {
                 Err(e) => {
                     return Err(Error::Unauthorized {
                         registry: registry.to_string(),
-                        message: format!("token request to {} failed: {e}", redact(&url)),
+                        message: format!(
+                            "token request to {} failed: {}",
+                            redact(&url),
+                            failure_message(&e)
+                        ),
                     })
                 }
             }
@@ -349,6 +365,21 @@ impl RegistryClient {
             }),
         }
     }
+}
+
+/// ureq's message, explained when TLS verification refused the server.
+fn failure_message(error: &ureq::Error) -> String {
+    if !is_tls_failure(error) {
+        return error.to_string();
+    }
+    let detail = match error {
+        ureq::Error::Io(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    format!(
+        "TLS handshake failed: {detail} (for a registry whose certificate comes from a \
+         private CA, trust that CA: --registry-ca FILE or SSL_CERT_FILE)"
+    )
 }
 
 /// Says how many attempts were made when a repeatable failure ended the request.

@@ -14,6 +14,7 @@ mod counters;
 mod credentials;
 mod manifests;
 mod retry;
+mod tls;
 mod upload;
 mod url;
 
@@ -25,6 +26,7 @@ pub use client::{wire_registry, ClientConfig, RegistryClient, DOCKER_HUB_REGISTR
 pub use counters::Counters;
 pub use credentials::{Credential, CredentialSource};
 pub use retry::RetryPolicy;
+pub use tls::ExtraRoots;
 
 use crate::digest::Digest;
 use crate::error::Result;
@@ -67,9 +69,13 @@ impl RegistryTransport {
 
     /// The repository `reference` names, with a client of its own configured from `options`
     /// (credentials from the environment's Docker config).
-    pub fn open(reference: &RegistryRef, options: &TransportOptions) -> Self {
-        let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)));
-        RegistryTransport::new(client, &reference.registry, &reference.repository)
+    pub fn open(reference: &RegistryRef, options: &TransportOptions) -> Result<Self> {
+        let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)?));
+        Ok(RegistryTransport::new(
+            client,
+            &reference.registry,
+            &reference.repository,
+        ))
     }
 
     pub fn client(&self) -> &Arc<RegistryClient> {
@@ -160,7 +166,7 @@ mod tests {
             crate::ImageRef::Registry(r) => r,
             other => panic!("{other:?}"),
         };
-        let transport = RegistryTransport::open(&reference, &TransportOptions::default());
+        let transport = RegistryTransport::open(&reference, &TransportOptions::default()).unwrap();
         assert_eq!(
             transport.location(),
             Location::Registry {

@@ -49,15 +49,17 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Transport failures worth repeating: the connection broke, timed out or spoke garbage.
+/// Transport failures worth repeating: the connection broke, timed out or spoke garbage
+/// (a refused TLS handshake is not: it fails the same way every time).
 pub fn retryable_error(error: &ureq::Error) -> bool {
-    matches!(
-        error,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::Protocol(_)
-    )
+    !super::tls::is_tls_failure(error)
+        && matches!(
+            error,
+            ureq::Error::Io(_)
+                | ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::Protocol(_)
+        )
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for registries and ignored).
@@ -106,5 +108,10 @@ mod tests {
         }
         assert!(retryable_error(&ureq::Error::ConnectionFailed));
         assert!(!retryable_error(&ureq::Error::HostNotFound));
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let refused = std::io::Error::new(std::io::ErrorKind::InvalidData, refused);
+        assert!(!retryable_error(&ureq::Error::Io(refused)));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(retryable_error(&ureq::Error::Io(reset)));
     }
 }

@@ -40,6 +40,7 @@ pub fn client(registry: &Registry, host: &str, chunk_size: Option<u64>) -> Arc<R
         chunk_size: chunk_size.unwrap_or(defaults.chunk_size),
         connect_timeout: Duration::from_secs(5),
         io_timeout: Duration::from_secs(20),
+        ..defaults
     }))
 }
 

@@ -9,6 +9,7 @@ pub mod inspect;
 mod progress;
 pub mod run_image;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use relaunch_oci::TransportOptions;
@@ -22,6 +23,10 @@ pub struct Global {
     /// CNB_INSECURE_REGISTRIES (comma-separated).
     #[arg(long = "insecure-registry", value_name = "HOST", global = true)]
     pub insecure_registry: Vec<String>,
+    /// PEM file of CA certificates to trust for HTTPS registries, besides the built-in
+    /// Mozilla roots; repeatable. SSL_CERT_FILE, when set, is trusted the same way.
+    #[arg(long = "registry-ca", value_name = "FILE", global = true)]
+    pub registry_ca: Vec<PathBuf>,
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -29,8 +34,15 @@ pub struct Global {
 
 impl Global {
     pub fn transport_options(&self) -> TransportOptions {
+        let mut extra_root_certs = self.registry_ca.clone();
+        extra_root_certs.extend(
+            std::env::var_os("SSL_CERT_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        );
         let opts = TransportOptions {
             insecure_registries: self.insecure_registry.clone(),
+            extra_root_certs,
         };
         match std::env::var("CNB_INSECURE_REGISTRIES") {
             Ok(list) => opts.with_env_list(&list),
