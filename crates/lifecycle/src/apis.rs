@@ -89,12 +89,14 @@ impl ApiList {
     }
 
     /// Every API of `self` that `other` does not support (empty when `other` covers `self`).
-    pub fn not_supported_by(&self, other: &ApiList) -> Vec<Api> {
-        self.0
-            .iter()
-            .copied()
-            .filter(|a| !other.supports(*a))
-            .collect()
+    pub fn not_supported_by(&self, other: &ApiList) -> ApiList {
+        ApiList(
+            self.0
+                .iter()
+                .copied()
+                .filter(|a| !other.supports(*a))
+                .collect(),
+        )
     }
 
     /// Parses a label value: comma-separated versions, whitespace around items ignored.
@@ -145,14 +147,6 @@ impl FromStr for ApiList {
     }
 }
 
-/// Formats versions for messages: `0.10, 0.11`.
-pub fn join(apis: &[Api]) -> String {
-    apis.iter()
-        .map(Api::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,8 +183,8 @@ mod tests {
     fn reports_what_is_not_covered() {
         let app = ApiList::parse_label("0.10,0.12").unwrap();
         let run = ApiList::parse_label("0.12,0.13").unwrap();
-        assert_eq!(app.not_supported_by(&run), vec![Api::new(0, 10)]);
-        assert_eq!(join(&app.not_supported_by(&run)), "0.10");
+        assert_eq!(app.not_supported_by(&run), ApiList::new([Api::new(0, 10)]));
+        assert_eq!(app.not_supported_by(&run).to_string(), "0.10");
     }
 
     #[test]

@@ -41,19 +41,20 @@ pub struct Switched {
 /// `/cnb`, `/cnb/lifecycle` and the symlink `/cnb/lifecycle/launcher → target`. Depends on
 /// the target only, so every app decoupled onto the same path shares one blob.
 pub fn symlink_layer(target: &str) -> Result<Layer> {
-    Ok(LayerBuilder::new()
-        .entry(Entry::dir("/cnb", 0o755))
-        .entry(Entry::dir("/cnb/lifecycle", 0o755))
-        .entry(Entry::symlink(APP_LAUNCHER_PATH, target))
-        .build()?)
+    launcher_layer(Entry::symlink(APP_LAUNCHER_PATH, target))
 }
 
 /// The exporter's launcher layer, byte for byte (reference §3.2).
 pub fn binary_layer(bytes: &[u8]) -> Result<Layer> {
+    launcher_layer(Entry::file(APP_LAUNCHER_PATH, 0o755, bytes.to_vec()))
+}
+
+/// `/cnb`, `/cnb/lifecycle` and `launcher`: the shape both modes of the layer share.
+fn launcher_layer(launcher: Entry) -> Result<Layer> {
     Ok(LayerBuilder::new()
         .entry(Entry::dir("/cnb", 0o755))
         .entry(Entry::dir("/cnb/lifecycle", 0o755))
-        .entry(Entry::file(APP_LAUNCHER_PATH, 0o755, bytes.to_vec()))
+        .entry(launcher)
         .build()?)
 }
 
@@ -102,12 +103,7 @@ pub fn recouple(
                 version: &launcher.version,
             }
             .to_value(),
-            launcher: AdvertisedLauncher {
-                path: APP_LAUNCHER_PATH.into(),
-                version: launcher.version.clone(),
-                platform_apis: launcher.platform_apis.clone(),
-                buildpack_apis: launcher.buildpack_apis.clone(),
-            },
+            launcher: launcher.advertised_at(APP_LAUNCHER_PATH),
         },
         base,
         force,

@@ -4,7 +4,7 @@ use relaunch_oci::Image;
 use serde::Serialize;
 
 use crate::apis::ApiList;
-use crate::app::{lifecycle_metadata, string_labels};
+use crate::app::lifecycle_metadata;
 use crate::contract::{AdvertisedLauncher, APP_LAUNCHER_PATH};
 use crate::error::Result;
 use crate::metadata::{BuildMetadata, LauncherMode, BUILD_METADATA_LABEL};
@@ -38,9 +38,11 @@ pub enum RunImageFacts<'a> {
         name: &'a str,
         advertised: Option<&'a AdvertisedLauncher>,
     },
-    /// Not readable: fall back to the labels the app inherited at export (stale after a
-    /// base swap that did not rewrite them, G-26).
-    Inherited,
+    /// Not readable: the launcher labels the app inherited at export stand in (stale after
+    /// a base swap that did not rewrite them, G-26).
+    Inherited {
+        advertised: Option<&'a AdvertisedLauncher>,
+    },
     /// The app is known not to sit on the run image its metadata names any more.
     Unknown(&'a str),
 }
@@ -69,18 +71,14 @@ pub fn effective_launcher(app: &Image, run: RunImageFacts<'_>) -> Result<Effecti
         });
     }
     let target = md.launcher.target.clone().unwrap_or_default();
-    let inherited;
     let (advertised, source) = match run {
         RunImageFacts::Read { name, advertised } => {
             (advertised, format!("labels of run image {name}"))
         }
-        RunImageFacts::Inherited => {
-            inherited = AdvertisedLauncher::from_labels(&string_labels(app))?;
-            (
-                inherited.as_ref(),
-                "launcher labels the app inherited from its run image at export (stale if the base was swapped since)".into(),
-            )
-        }
+        RunImageFacts::Inherited { advertised } => (
+            advertised,
+            "launcher labels the app inherited from its run image at export (stale if the base was swapped since)".into(),
+        ),
         RunImageFacts::Unknown(why) => (None, format!("unknown: {why}")),
     };
     let mut facts = EffectiveLauncher {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::apis::{join, ApiList};
+use crate::apis::ApiList;
+use crate::contract::AdvertisedLauncher;
 use crate::descriptor::{LauncherBinary, SECTION};
 
 /// Label of lifecycle images listing their APIs (RFC 0049).
@@ -29,6 +30,18 @@ pub struct ResolvedLauncher {
     pub buildpack_apis: ApiList,
 }
 
+impl ResolvedLauncher {
+    /// How this launcher is advertised when it sits at `path`.
+    pub fn advertised_at(&self, path: &str) -> AdvertisedLauncher {
+        AdvertisedLauncher {
+            path: path.to_string(),
+            version: self.version.clone(),
+            platform_apis: self.platform_apis.clone(),
+            buildpack_apis: self.buildpack_apis.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error("launcher '{origin}' has no {SECTION} self-description and no {LIFECYCLE_APIS_LABEL} label; pass {missing}")]
@@ -38,7 +51,7 @@ pub enum ResolveError {
     #[error("{flag} lists {extra}, which launcher '{origin}' does not support (it supports {supported})")]
     NotASubset {
         flag: &'static str,
-        extra: String,
+        extra: ApiList,
         origin: String,
         supported: ApiList,
     },
@@ -134,7 +147,7 @@ pub fn resolve(
                     } else {
                         Err(ResolveError::NotASubset {
                             flag,
-                            extra: join(&extra),
+                            extra,
                             origin: origin.clone(),
                             supported,
                         })

@@ -36,12 +36,7 @@ pub fn launcher_layer(launcher: &ResolvedLauncher, path: &str) -> Result<Layer> 
 /// in place instead of stacking another.
 pub fn stamp_run_image(mut run: Image, launcher: &ResolvedLauncher, path: &str) -> Result<Stamped> {
     validate_path(path)?;
-    let advertised = AdvertisedLauncher {
-        path: path.to_string(),
-        version: launcher.version.clone(),
-        platform_apis: launcher.platform_apis.clone(),
-        buildpack_apis: launcher.buildpack_apis.clone(),
-    };
+    let advertised = launcher.advertised_at(path);
     let layer = launcher_layer(launcher, path)?;
     let new_diff = layer.diff_id.clone();
     let previous = run

@@ -179,15 +179,7 @@ impl<R: Read> VerifyingReader<R> {
             }
             .into());
         }
-        let actual = self.hasher.clone().finish();
-        if actual != self.expected {
-            return Err(Error::DigestMismatch {
-                what: self.what.clone(),
-                expected: self.expected.clone(),
-                actual,
-            }
-            .into());
-        }
+        check_digest(&self.expected, &self.hasher.clone().finish(), &self.what)?;
         self.verified = true;
         Ok(())
     }
@@ -223,12 +215,16 @@ impl<R: Read> Read for VerifyingReader<R> {
 
 /// Checks in-memory content (manifests, configs) against its descriptor digest.
 pub fn verify_bytes(bytes: &[u8], expected: &Digest, what: &str) -> Result<()> {
-    let actual = Digest::of(bytes);
-    if &actual != expected {
+    check_digest(expected, &Digest::of(bytes), what)
+}
+
+/// `DigestMismatch` for `what` unless `actual` is `expected`.
+pub fn check_digest(expected: &Digest, actual: &Digest, what: &str) -> Result<()> {
+    if expected != actual {
         return Err(Error::DigestMismatch {
             what: what.to_string(),
             expected: expected.clone(),
-            actual,
+            actual: actual.clone(),
         });
     }
     Ok(())

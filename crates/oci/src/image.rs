@@ -54,11 +54,14 @@ impl Image {
         Ok(image)
     }
 
-    /// Builds the model from a stored manifest and its (already verified) config bytes;
-    /// layer blobs are read lazily from `source`.
-    pub fn from_stored(
+    /// Builds the model from a stored manifest and its (already verified) config, each
+    /// passed both as bytes and as parsed by the reader; layer blobs are read lazily from
+    /// `source`.
+    pub(crate) fn from_stored(
         raw: RawManifest,
+        manifest: Manifest,
         config_raw: Vec<u8>,
+        config: Map<String, Value>,
         source: Arc<dyn Transport>,
     ) -> Result<Image> {
         let where_ = source.location().to_string();
@@ -68,12 +71,6 @@ impl Image {
                 what: format!("image manifest in {where_}"),
                 media_type: raw.media_type.clone(),
             })?;
-        let manifest: Manifest = serde_json::from_slice(&raw.bytes)
-            .map_err(|e| Error::json(format!("manifest {} in {where_}", raw.digest()), e))?;
-        // A JSON value that is not an object fails here too ("expected a map").
-        let config: Map<String, Value> = serde_json::from_slice(&config_raw).map_err(|e| {
-            Error::json(format!("config {} in {where_}", manifest.config.digest), e)
-        })?;
         let diff_ids = read_diff_ids(&config)?;
         if diff_ids.len() != manifest.layers.len() {
             return Err(Error::invalid(

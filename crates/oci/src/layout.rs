@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::digest::{Digest, VerifyingReader};
+use crate::digest::{check_digest, Digest, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::transport::{BlobReader, Location, ManifestRef, Mount, RawManifest, Transport};
 use crate::v1::{media_type, to_canonical_json, Descriptor, Index};
@@ -187,12 +187,7 @@ impl Transport for Layout {
         let digest = manifest.digest();
         self.write_blob_bytes(&digest, &manifest.bytes)?;
         match reference {
-            ManifestRef::Digest(d) if *d != digest => Err(Error::DigestMismatch {
-                what: "manifest to store".into(),
-                expected: d.clone(),
-                actual: digest,
-            }),
-            ManifestRef::Digest(_) => Ok(()),
+            ManifestRef::Digest(d) => check_digest(d, &digest, "manifest to store"),
             ManifestRef::Tag(t) => self.set_tag(t, &manifest.descriptor()),
         }
     }

@@ -170,7 +170,7 @@ pub fn rebase(image: &mut Image, old_top: &Digest, new_base: &Image) -> Result<(
         }
         None => None,
     };
-    let base_platform = new_base.config().clone();
+    let base_platform = new_base.config();
     image.set_layers(layers)?;
     image.edit_config(|c| {
         for key in ["os", "architecture", "os.version", "variant"] {

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
@@ -70,7 +72,13 @@ impl Repo {
 
     /// The image named, choosing `platform` from an index (default: `linux/amd64`).
     pub fn load_image(&self, platform: Option<&Platform>) -> Result<Image> {
-        match self.load()? {
+        self.image_of(self.load()?, platform)
+    }
+
+    /// The image in `artifact` (already loaded from this repository), choosing `platform`
+    /// from an index (default: `linux/amd64`); only the chosen child is read.
+    pub fn image_of(&self, artifact: Artifact, platform: Option<&Platform>) -> Result<Image> {
+        match artifact {
             Artifact::Image(img) => Ok(img),
             Artifact::Index(idx) => {
                 let default = Platform {
@@ -329,14 +337,19 @@ fn load_manifest(transport: &Arc<dyn Transport>, raw: RawManifest) -> Result<Chi
             limit: MAX_CONFIG_SIZE,
         });
     }
-    let config = transport.read_blob_verified(&manifest.config.digest, manifest.config.size)?;
-    let has_rootfs = serde_json::from_slice::<serde_json::Value>(&config)
-        .map_or(true, |v| v.get("rootfs").is_some());
-    if !has_rootfs {
-        return opaque(raw);
-    }
+    let config_raw = transport.read_blob_verified(&manifest.config.digest, manifest.config.size)?;
+    let config = match serde_json::from_slice::<Value>(&config_raw) {
+        Ok(Value::Object(config)) if config.contains_key("rootfs") => config,
+        Ok(_) => return opaque(raw),
+        Err(e) => {
+            let what = format!("config {} in {where_}", manifest.config.digest);
+            return Err(Error::json(what, e));
+        }
+    };
     Ok(Child::Image(Image::from_stored(
         raw,
+        manifest,
+        config_raw,
         config,
         transport.clone(),
     )?))

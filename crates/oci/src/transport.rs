@@ -179,7 +179,4 @@ impl TransportOptions {
         );
         self
     }
-    pub fn is_insecure(&self, registry: &str) -> bool {
-        self.insecure_registries.iter().any(|r| r == registry)
-    }
 }

@@ -108,10 +108,11 @@ pub fn write_index(
                 opaque.raw.clone()
             }
         };
-        target.put_manifest(&ManifestRef::Digest(raw.digest()), &raw)?;
-        if raw.digest() != desc.digest {
+        let digest = raw.digest();
+        target.put_manifest(&ManifestRef::Digest(digest.clone()), &raw)?;
+        if digest != desc.digest {
             changed = true;
-            desc.digest = raw.digest();
+            desc.digest = digest;
             desc.size = raw.bytes.len() as u64;
             desc.media_type = raw.media_type;
         }
@@ -183,14 +184,15 @@ fn publish(
 ) -> Result<()> {
     // (registry helper) A manifest put by tag is also stored under its digest, so the
     // separate put by digest is only needed when there is no tag to publish.
+    let digest = raw.digest();
     if tags.is_empty() {
-        target.put_manifest(&ManifestRef::Digest(raw.digest()), raw)?;
+        target.put_manifest(&ManifestRef::Digest(digest.clone()), raw)?;
     }
     for tag in tags {
         target.put_manifest(&ManifestRef::Tag(tag.clone()), raw)?;
-        info!(tag = %tag, digest = %raw.digest(), target = %target.location(), "tagged");
+        info!(tag = %tag, %digest, target = %target.location(), "tagged");
     }
-    report.digest = Some(raw.digest());
+    report.digest = Some(digest);
     report.manifest_size = raw.bytes.len() as u64;
     Ok(())
 }

@@ -6,7 +6,7 @@ mod bundle;
 mod rootfs;
 
 pub use bundle::{containers_unavailable, is_root, run_bundle, run_tool, umoci_unpack, RunOptions};
-pub use rootfs::{busybox_rootfs, BASH_STATIC, BUSYBOX, BUSYBOX_APPLETS, GROUP, PASSWD};
+pub use rootfs::{busybox_rootfs, BUSYBOX_APPLETS};
 
 /// A failure of the host side of the fixtures: files copied from the host, or the
 /// container tools (umoci, runc).

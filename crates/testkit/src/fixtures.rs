@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-pub use relaunch_sandbox::{BASH_STATIC, BUSYBOX, BUSYBOX_APPLETS, GROUP, PASSWD};
+pub use relaunch_sandbox::BUSYBOX_APPLETS;
 
 /// Fills `dir` (created if missing) with a minimal root filesystem: `/bin/busybox` plus
 /// relative symlinks for [`BUSYBOX_APPLETS`], `/usr/bin/env`, `/bin/bash` (bash-static),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use flate2::read::MultiGzDecoder;
 
 use super::zstd::ZstdFrames;
-use crate::digest::{Digest, Hasher, VerifyingReader};
+use crate::digest::{check_digest, Digest, Hasher, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::transport::{BlobReader, Transport};
 use crate::v1::{Compression, Descriptor};
@@ -119,14 +119,7 @@ impl Read for TarStream<'_> {
                 Decoded::Zstd(r) => _ = io::copy(r.get_mut(), &mut io::sink())?,
             }
             let actual = self.hasher.clone().finish();
-            if actual != self.expected {
-                return Err(Error::DigestMismatch {
-                    what: "uncompressed layer (diffID)".into(),
-                    expected: self.expected.clone(),
-                    actual,
-                }
-                .into());
-            }
+            check_digest(&self.expected, &actual, "uncompressed layer (diffID)")?;
         }
         self.hasher.update(&buf[..n]);
         Ok(n)

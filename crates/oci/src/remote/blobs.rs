@@ -28,6 +28,11 @@ impl RegistryTransport {
         }
     }
 
+    fn blob_error(&self, reply: &Reply, digest: &Digest) -> Error {
+        let what = format!("blob {digest} in {}", self.describe());
+        status_error(reply, &self.describe(), &what)
+    }
+
     pub(super) fn head_blob(&self, digest: &Digest) -> Result<Option<u64>> {
         let reply = self.client.fetch(&self.blob_call("HEAD", digest))?;
         match reply.status {
@@ -45,11 +50,7 @@ impl RegistryTransport {
                 Ok(Some(size))
             }
             404 => Ok(None),
-            _ => Err(status_error(
-                &reply,
-                &self.describe(),
-                &format!("blob {digest} in {}", self.describe()),
-            )),
+            _ => Err(self.blob_error(&reply, digest)),
         }
     }
 
@@ -74,11 +75,7 @@ impl RegistryTransport {
                 headers: parts.headers,
                 body,
             };
-            return Err(status_error(
-                &reply,
-                &self.describe(),
-                &format!("blob {digest} in {}", self.describe()),
-            ));
+            return Err(self.blob_error(&reply, digest));
         }
         Ok(response)
     }
@@ -130,10 +127,6 @@ impl RegistryTransport {
             }
             other => other?,
         };
-        let what = format!(
-            "mounting blob {digest} from {from} into {}",
-            self.describe()
-        );
         match reply.status {
             401 | 403 => {
                 tracing::debug!(%digest, from, status = reply.status, "mount not authorized");
@@ -158,7 +151,13 @@ impl RegistryTransport {
                 tracing::debug!(%digest, from, url = redact(&url), "mount declined; uploading");
                 Ok(Mount::Absent)
             }
-            _ => Err(status_error(&reply, &self.describe(), &what)),
+            _ => {
+                let what = format!(
+                    "mounting blob {digest} from {from} into {}",
+                    self.describe()
+                );
+                Err(status_error(&reply, &self.describe(), &what))
+            }
         }
     }
 }

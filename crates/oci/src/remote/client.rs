@@ -294,7 +294,7 @@ impl RegistryClient {
     /// Asks a token realm for a bearer token and caches it.
     fn fetch_token(&self, registry: &str, request: TokenRequest) -> Result<()> {
         let no_scopes = BTreeSet::new();
-        let (method, url, body, headers) = match &request.oauth_form {
+        let (method, url, body, mut headers) = match &request.oauth_form {
             Some(form) => (
                 "POST",
                 request.url.clone(),
@@ -311,7 +311,6 @@ impl RegistryClient {
                 Vec::new(),
             ),
         };
-        let mut headers = headers;
         if let (None, Some(authorization)) = (&request.oauth_form, &request.authorization) {
             headers.push(("authorization", authorization.clone()));
         }

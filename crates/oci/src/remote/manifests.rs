@@ -1,9 +1,9 @@
 //! Manifests: HEAD, GET (checked against the digest asked for and `Docker-Content-Digest`)
 //! and PUT.
 
-use super::client::{status_error, Call, Reply};
+use super::client::{status_error, Call};
 use super::RegistryTransport;
-use crate::digest::Digest;
+use crate::digest::{check_digest, Digest};
 use crate::error::{Error, Result};
 use crate::transport::{ManifestRef, RawManifest};
 use crate::v1::{media_type, Manifest};
@@ -92,13 +92,11 @@ impl RegistryTransport {
         if let Some(header) = reply.header("docker-content-digest") {
             check_digest(&Digest::parse(header)?, &actual, &what)?;
         }
-        let Reply { headers, body, .. } = reply;
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
+        let content_type = reply
+            .header("content-type")
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
             .unwrap_or_default();
-        let raw = RawManifest::new(body, &content_type);
+        let raw = RawManifest::new(reply.body, &content_type);
         self.remember_manifest_blobs(&raw);
         Ok(raw)
     }
@@ -146,15 +144,4 @@ impl RegistryTransport {
         self.remember_manifest_blobs(manifest);
         Ok(())
     }
-}
-
-fn check_digest(expected: &Digest, actual: &Digest, what: &str) -> Result<()> {
-    if expected != actual {
-        return Err(Error::DigestMismatch {
-            what: what.to_string(),
-            expected: expected.clone(),
-            actual: actual.clone(),
-        });
-    }
-    Ok(())
 }

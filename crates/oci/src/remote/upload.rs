@@ -3,18 +3,19 @@
 //! (in memory, or spooled to a temporary file when large) before the first byte is sent,
 //! so a failed upload can be restarted from a fresh session.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
 use super::client::{status_error, Call, Reply};
+use super::retry::retryable_status;
 use super::url::{resolve_location, with_query};
 use super::{lock, RegistryTransport};
-use crate::digest::{Digest, VerifyingReader};
+use crate::digest::{check_digest, Digest, VerifyingReader};
 use crate::error::{Error, Result};
 
-/// Verified blob content, re-readable for restarts.
+/// Verified blob content, re-readable for restarts: up to the chunk size in memory (sent
+/// in one PUT), above it spooled to a file (sent in PATCH chunks).
 enum Content {
     Memory(Vec<u8>),
     Spooled(File),
@@ -41,19 +42,6 @@ impl Content {
         io::copy(&mut verified, &mut file).map_err(|e| Error::io(context(), e))?;
         Ok(Content::Spooled(file))
     }
-
-    fn slice(&self, offset: u64, len: u64) -> io::Result<Cow<'_, [u8]>> {
-        match self {
-            Content::Memory(bytes) => Ok(Cow::Borrowed(
-                &bytes[offset as usize..(offset + len) as usize],
-            )),
-            Content::Spooled(file) => {
-                let mut buf = vec![0; len as usize];
-                file.read_exact_at(&mut buf, offset)?;
-                Ok(Cow::Owned(buf))
-            }
-        }
-    }
 }
 
 /// Why one upload attempt failed: worth a fresh session, or not.
@@ -72,11 +60,11 @@ impl From<Error> for Failure {
     }
 }
 
-/// Statuses after which a fresh session may succeed: transient server trouble, a
-/// session the registry lost (404/416), or content damaged in transit (400: it was
-/// verified before sending).
+/// Statuses after which a fresh session may succeed: transient server trouble (the
+/// retryable ones), a session the registry lost (404/416), or content damaged in transit
+/// (400: it was verified before sending).
 fn restartable(status: u16) -> bool {
-    matches!(status, 400 | 404 | 408 | 416 | 429 | 500 | 502 | 503 | 504)
+    retryable_status(status) || matches!(status, 400 | 404 | 416)
 }
 
 impl RegistryTransport {
@@ -130,41 +118,43 @@ impl RegistryTransport {
             Some(location) => location,
             None => self.start_upload()?,
         };
-        let chunk = self.client.config().chunk_size.max(1);
-        let whole_in_put = size <= chunk;
-        if !whole_in_put {
-            let mut offset = 0;
-            while offset < size {
-                let len = chunk.min(size - offset);
-                let bytes = content
-                    .slice(offset, len)
-                    .map_err(|e| Failure::Final(Error::io("reading the spooled blob", e)))?;
-                let reply = self.send_upload("PATCH", location.clone(), &bytes, offset, digest)?;
-                self.expect(&reply, 202, digest)?;
-                location = self.next_location(&location, &reply, digest)?;
-                offset += len;
+        let body: &[u8] = match content {
+            Content::Memory(bytes) => bytes,
+            Content::Spooled(file) => {
+                location = self.send_chunks(file, size, location, digest)?;
+                &[]
             }
-        }
-        let body = if whole_in_put {
-            content
-                .slice(0, size)
-                .map_err(|e| Failure::Final(Error::io("reading the blob", e)))?
-        } else {
-            Cow::Borrowed(&[][..])
         };
         let url = with_query(&location, &[("digest", digest.to_string())]);
-        let reply = self.send_upload("PUT", url, &body, 0, digest)?;
+        let reply = self.send_upload("PUT", url, body, 0, digest)?;
         self.expect(&reply, 201, digest)?;
-        match reply.header("docker-content-digest") {
-            Some(header) if header != digest.as_str() => {
-                Err(Failure::Final(Error::DigestMismatch {
-                    what: format!("blob uploaded to {}", self.describe()),
-                    expected: digest.clone(),
-                    actual: Digest::parse(header).map_err(Failure::Final)?,
-                }))
-            }
-            _ => Ok(()),
+        if let Some(header) = reply.header("docker-content-digest") {
+            let what = format!("blob uploaded to {}", self.describe());
+            check_digest(digest, &Digest::parse(header)?, &what)?;
         }
+        Ok(())
+    }
+
+    /// PATCHes the spooled blob in chunks; returns the session URL for the closing PUT.
+    fn send_chunks(
+        &self,
+        file: &File,
+        size: u64,
+        mut location: String,
+        digest: &Digest,
+    ) -> std::result::Result<String, Failure> {
+        let chunk = self.client.config().chunk_size.max(1);
+        let mut offset = 0;
+        while offset < size {
+            let mut bytes = vec![0; chunk.min(size - offset) as usize];
+            file.read_exact_at(&mut bytes, offset)
+                .map_err(|e| Failure::Final(Error::io("reading the spooled blob", e)))?;
+            let reply = self.send_upload("PATCH", location.clone(), &bytes, offset, digest)?;
+            self.expect(&reply, 202, digest)?;
+            location = self.next_location(&location, &reply, digest)?;
+            offset += bytes.len() as u64;
+        }
+        Ok(location)
     }
 
     /// `POST …/blobs/uploads/` → the session URL.

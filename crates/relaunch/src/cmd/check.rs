@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
 use relaunch_lifecycle::check::check;
 
@@ -30,12 +30,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         lifecycle_metadata(&app).with_context(|| format!("app image {}", args.app_image))?;
     let apis = app_apis(&app, &md).with_context(|| format!("app image {}", args.app_image))?;
     let run = run_image_for(global, &app, &md, args.run_image.as_deref())?;
-    let launcher = run.advertised.ok_or_else(|| {
-        anyhow!(relaunch_lifecycle::Error::NoAdvertisedLauncher(
-            run.name.clone()
-        ))
-    })?;
-    let report = check(&apis, &launcher);
+    let report = check(&apis, run.launcher()?);
     if args.json {
         let mut out = serde_json::to_value(&report)?;
         out["run-image"] = run.name.clone().into();

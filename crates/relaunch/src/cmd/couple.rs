@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
 use relaunch_oci::{Image, ImageRef};
@@ -70,13 +70,13 @@ fn context(
 
 pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitCode> {
     let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
-    let advertised = run.advertised.clone().ok_or_else(|| {
-        anyhow!(relaunch_lifecycle::Error::NoAdvertisedLauncher(
-            run.name.clone()
-        ))
-    })?;
-    let switched = decouple(app, &advertised, base_of(&run).as_ref(), args.switch.force)
-        .with_context(|| format!("decoupling {}", args.app_image))?;
+    let switched = decouple(
+        app,
+        run.launcher()?,
+        base_of(&run).as_ref(),
+        args.switch.force,
+    )
+    .with_context(|| format!("decoupling {}", args.app_image))?;
     finish(global, switched, &args.switch, "decoupled")
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::apis::{Api, ApiList};
 use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
 use relaunch_lifecycle::check::check;
 use relaunch_lifecycle::contract::{AdvertisedLauncher, DEFAULT_PATH};
@@ -200,17 +200,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 
     demo.step("Refusal: a run image whose launcher only supports Platform API 0.12+");
     let narrow = Overrides {
-        platform_apis: Some(
+        platform_apis: Some(ApiList::new(
             v1.platform_apis
                 .iter()
                 .copied()
-                .filter(|a| *a >= Api::new(0, 12))
-                .collect::<Vec<_>>()
-                .into(),
-        ),
+                .filter(|a| *a >= Api::new(0, 12)),
+        )),
         ..Default::default()
     };
-    let v3 = resolve(LauncherBinary::from_file(&args.launcher)?, None, &narrow)?;
+    let v3 = resolve(v1.binary.clone(), None, &narrow)?;
     let (_, advertised_v3) = stamp(&demo, &base, &v3, "p012")?;
     match decouple(built, &advertised_v3, None, false) {
         Ok(_) => bail!("decoupling onto a Platform 0.12+ launcher was not refused"),

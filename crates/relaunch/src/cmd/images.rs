@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::ApiList;
 use relaunch_lifecycle::app::string_labels;
-use relaunch_lifecycle::contract::AdvertisedLauncher;
+use relaunch_lifecycle::contract::{AdvertisedLauncher, APP_LAUNCHER_PATH};
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
@@ -81,18 +81,11 @@ impl LauncherArgs {
             return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
         }
         let image = load(global, &self.launcher)?;
-        let (entry, bytes) = read_file(
-            &image,
-            relaunch_lifecycle::contract::APP_LAUNCHER_PATH,
-            LAUNCHER_LIMIT,
-        )
-        .with_context(|| {
-            format!(
-                "image {} has no usable /cnb/lifecycle/launcher",
-                self.launcher
-            )
-        })?;
-        let origin = format!("{}:/cnb/lifecycle/launcher", self.launcher);
+        let (entry, bytes) =
+            read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT).with_context(|| {
+                format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
+            })?;
+        let origin = format!("{}:{APP_LAUNCHER_PATH}", self.launcher);
         let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
         Ok(resolve(binary, Some(&string_labels(&image)), &overrides)?)
     }
@@ -106,6 +99,15 @@ pub struct RunImage {
     pub advertised: Option<AdvertisedLauncher>,
     /// `advertised` comes from the labels the app inherited, not from the run image.
     pub inherited: bool,
+}
+
+impl RunImage {
+    /// The advertised launcher, or an error saying the run image provides none.
+    pub fn launcher(&self) -> anyhow::Result<&AdvertisedLauncher> {
+        self.advertised.as_ref().ok_or_else(|| {
+            relaunch_lifecycle::Error::NoAdvertisedLauncher(self.name.clone()).into()
+        })
+    }
 }
 
 /// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
@@ -133,6 +135,7 @@ pub fn run_image_for(
     if reference.is_empty() {
         bail!("the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image");
     }
+    let name = md.run_image.image.as_deref().unwrap_or(reference);
     match load(global, reference) {
         Ok(run) => {
             let n = run.layers().len();
@@ -141,23 +144,14 @@ pub fn run_image_for(
                     "the app is no longer based on runImage.reference {reference} (its base layers differ, e.g. after a base swap that did not update the label); pass --run-image with the run image it is based on now"
                 );
             }
-            let name = md
-                .run_image
-                .image
-                .clone()
-                .unwrap_or_else(|| reference.to_string());
-            from_image(&name, &run)
+            from_image(name, &run)
         }
         Err(e) => {
             warn!(
                 "{e:#}; using the launcher labels the app inherited from its run image at export"
             );
             Ok(RunImage {
-                name: md
-                    .run_image
-                    .image
-                    .clone()
-                    .unwrap_or_else(|| reference.to_string()),
+                name: name.to_string(),
                 digest: reference
                     .rsplit_once('@')
                     .and_then(|(_, d)| Digest::parse(d).ok()),
@@ -187,7 +181,9 @@ pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
             name: &r.name,
             advertised: r.advertised.as_ref(),
         },
-        Ok(_) => RunImageFacts::Inherited,
+        Ok(r) => RunImageFacts::Inherited {
+            advertised: r.as_ref().and_then(|r| r.advertised.as_ref()),
+        },
         Err(e) => {
             why = format!("{e:#}");
             RunImageFacts::Unknown(&why)

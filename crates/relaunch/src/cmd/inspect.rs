@@ -26,11 +26,10 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let repo = Repo::open(&args.image, &global.transport_options())
         .with_context(|| format!("opening {}", args.image))?;
-    let report = match (
-        &args.platform,
-        repo.load()
-            .with_context(|| format!("reading {}", args.image))?,
-    ) {
+    let artifact = repo
+        .load()
+        .with_context(|| format!("reading {}", args.image))?;
+    let report = match (&args.platform, artifact) {
         (None, Artifact::Index(idx)) => json!({
             "reference": args.image.to_string(),
             "digest": idx.raw.digest().to_string(),
@@ -42,8 +41,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 "platform": d.platform.as_ref().map(Platform::to_string),
             })).collect::<Vec<_>>(),
         }),
-        (Some(p), _) => {
-            let img = repo.load_image(Some(&Platform::parse(p)?))?;
+        (Some(p), artifact) => {
+            let img = repo.image_of(artifact, Some(&Platform::parse(p)?))?;
             image_report(global, &args.image, &img)
         }
         (None, Artifact::Image(img)) => image_report(global, &args.image, &img),

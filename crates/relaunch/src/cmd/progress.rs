@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use relaunch_oci::{BlobOutcome, Digest, Progress};
+use relaunch_oci::{Digest, Progress};
 
 pub struct BarProgress {
     bar: Option<ProgressBar>,
@@ -43,5 +43,4 @@ impl Progress for BarProgress {
             bar.inc(n);
         }
     }
-    fn blob_finished(&self, _digest: &Digest, _outcome: BlobOutcome) {}
 }
