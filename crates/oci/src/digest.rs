@@ -122,9 +122,6 @@ impl<W: Write> HashingWriter<W> {
             hasher: Hasher::new(),
         }
     }
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
     /// Returns the inner writer, the digest and the byte count.
     pub fn finish(self) -> (W, Digest, u64) {
         let len = self.hasher.len();

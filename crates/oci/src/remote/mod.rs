@@ -82,14 +82,6 @@ impl RegistryTransport {
         &self.client
     }
 
-    pub fn registry(&self) -> &str {
-        &self.registry
-    }
-
-    pub fn repository(&self) -> &str {
-        &self.repository
-    }
-
     fn api_url(&self, tail: &str) -> String {
         format!(
             "{}/v2/{}/{tail}",
