@@ -406,6 +406,11 @@ fn decouple_on_a_registry_moves_only_the_small_blobs() {
             .all(|d| *d == run.manifest().config.digest),
         "only the run image's config"
     );
+    assert_eq!(
+        app_c.downloaded.get(&config_layer.descriptor.digest),
+        Some(&config_layer.descriptor.size),
+        "the config layer is downloaded exactly once"
+    );
     let image_bytes: u64 = app.layers().iter().map(|l| l.descriptor.size).sum();
     println!(
         "decouple on a registry: image {} bytes in {} layers; downloaded {} bytes (config + config layer {} bytes) + run image config {} bytes; uploaded {} bytes (symlink layer + config); {} registry requests",

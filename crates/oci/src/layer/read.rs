@@ -78,12 +78,29 @@ fn remove_below(tree: &mut BTreeMap<String, FsEntry>, dir: &str) {
 
 /// Entries of one layer as stored (whiteout markers included), names normalised.
 pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
+    scan_layer(layer, index, None)
+}
+
+/// The bytes of one path, taken while the layers are listed so that a file that needs no
+/// symlink resolution costs no second download of its layer.
+struct Capture<'a> {
+    path: &'a str,
+    limit: u64,
+    /// (layer index, contents) of the last regular file seen at `path`.
+    found: Option<(usize, Vec<u8>)>,
+}
+
+fn scan_layer(
+    layer: &Layer,
+    index: usize,
+    mut capture: Option<&mut Capture<'_>>,
+) -> Result<Vec<FsEntry>> {
     let tar = layer.open_tar()?;
     let mut archive = tar::Archive::new(tar);
     let ctx = |e| Error::io(format!("reading layer {}", layer.diff_id), e);
     let mut out = Vec::new();
     for entry in archive.entries().map_err(ctx)? {
-        let entry = entry.map_err(ctx)?;
+        let mut entry = entry.map_err(ctx)?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(path) = normalize(&raw_path).map_err(|r| unsafe_entry(layer, &raw_path, r))?
         else {
@@ -115,7 +132,7 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
             }
             _ => FsKind::Other,
         };
-        out.push(FsEntry {
+        let fs_entry = FsEntry {
             path,
             kind,
             mode: h.mode().map_err(ctx)? & 0o7777,
@@ -123,7 +140,17 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
             gid: h.gid().map_err(ctx)?,
             size: entry.size(),
             layer: index,
-        });
+        };
+        if let Some(c) = capture.as_deref_mut() {
+            if fs_entry.kind == FsKind::File && fs_entry.path == c.path && fs_entry.size <= c.limit
+            {
+                c.found = Some((
+                    index,
+                    read_limited(&mut entry, fs_entry.size, c.limit).map_err(ctx)?,
+                ));
+            }
+        }
+        out.push(fs_entry);
     }
     drain(
         archive.into_inner(),
@@ -134,9 +161,16 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
 
 /// The merged file tree of `image`, sorted by path, with whiteouts applied.
 pub fn list_files(image: &Image) -> Result<Vec<FsEntry>> {
+    Ok(merge_layers(image, None)?.into_values().collect())
+}
+
+fn merge_layers(
+    image: &Image,
+    mut capture: Option<&mut Capture<'_>>,
+) -> Result<BTreeMap<String, FsEntry>> {
     let mut tree: BTreeMap<String, FsEntry> = BTreeMap::new();
     for (i, layer) in image.layers().iter().enumerate() {
-        let entries = layer_entries(layer, i)?;
+        let entries = scan_layer(layer, i, capture.as_deref_mut())?;
         // Whiteouts hide lower layers only, whatever their position within this layer.
         for e in &entries {
             let (dir, name) = parent_and_name(&e.path);
@@ -159,7 +193,15 @@ pub fn list_files(image: &Image) -> Result<Vec<FsEntry>> {
             tree.insert(e.path.clone(), e);
         }
     }
-    Ok(tree.into_values().collect())
+    Ok(tree)
+}
+
+/// Reads at most `limit + 1` bytes of an entry whose header declares `size`: the declared
+/// size is the tar's word, so no more than a little of it is reserved up front.
+fn read_limited(entry: &mut impl Read, size: u64, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
+    entry.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+    Ok(data)
 }
 
 /// Resolves `path` in `tree` following symlinks (absolute targets are relative to the image
@@ -226,10 +268,13 @@ fn resolve<'a>(tree: &'a BTreeMap<String, FsEntry>, path: &str) -> Result<&'a Fs
 /// Reads one regular file from the image (symlinks followed inside the image), refusing
 /// files larger than `limit` bytes.
 pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<u8>)> {
-    let tree: BTreeMap<String, FsEntry> = list_files(image)?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let wanted = normalize(path).ok().flatten().unwrap_or_default();
+    let mut capture = Capture {
+        path: &wanted,
+        limit,
+        found: None,
+    };
+    let tree = merge_layers(image, Some(&mut capture))?;
     let entry = resolve(&tree, path)?.clone();
     if entry.kind != FsKind::File {
         return Err(Error::invalid(
@@ -244,6 +289,15 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
             limit,
         });
     }
+    match capture.found {
+        // Taken during the listing from the layer that provides the resolved entry.
+        Some((layer, data)) if layer == entry.layer && entry.path == wanted => Ok((entry, data)),
+        // Reached through a symlink or hard link: read the target's layer again.
+        _ => read_from_layer(image, entry, limit),
+    }
+}
+
+fn read_from_layer(image: &Image, entry: FsEntry, limit: u64) -> Result<(FsEntry, Vec<u8>)> {
     let layer = &image.layers()[entry.layer];
     let ctx = |e| {
         Error::io(
@@ -258,13 +312,7 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
         let name = String::from_utf8_lossy(&tar_entry.path_bytes()).into_owned();
         if normalize(&name).ok().flatten().as_deref() == Some(entry.path.as_str()) {
             // The last entry with this name in the layer wins, as in list_files.
-            // The declared size is the tar's word: reserve no more than a little of it.
-            let mut data = Vec::with_capacity(entry.size.min(1 << 20) as usize);
-            (&mut tar_entry)
-                .take(limit.saturating_add(1))
-                .read_to_end(&mut data)
-                .map_err(ctx)?;
-            found = Some(data);
+            found = Some(read_limited(&mut tar_entry, entry.size, limit).map_err(ctx)?);
         }
     }
     drain(
