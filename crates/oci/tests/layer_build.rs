@@ -54,6 +54,34 @@ fn process_types_layer_matches_go_lifecycle_bytes() {
     );
 }
 
+/// A buildpack layer the reference exporter (lifecycle v0.21.17) wrote for a tree with a
+/// 120-byte directory name and non-ASCII names: Go switches to PAX there, with a PAX header
+/// block of mode 0 and mtime 0 and an ASCII-only main header name cut to 100 bytes.
+#[test]
+fn pax_headers_match_go_lifecycle_bytes() {
+    let web = "/tmp/exp8/layers/example_bp/web";
+    let long = format!("{web}/{}", "x".repeat(120));
+    let b = LayerBuilder::new()
+        .entry(Entry::dir("/tmp", 0o1777))
+        .entry(Entry::dir("/tmp/exp8", 0o755))
+        .entry(Entry::dir("/tmp/exp8/layers", 0o755))
+        .entry(Entry::dir("/tmp/exp8/layers/example_bp", 0o755))
+        .entry(Entry::dir(web, 0o755))
+        .entry(Entry::dir(format!("{web}/bin"), 0o755))
+        .entry(Entry::file(format!("{web}/bin/hello"), 0o755, "hi\n"))
+        .entry(Entry::dir(long.clone(), 0o755))
+        .entry(Entry::dir(format!("{long}/\u{e9}"), 0o755))
+        .entry(Entry::file(
+            format!("{long}/\u{e9}/na\u{ef}ve.txt"),
+            0o644,
+            "a\n",
+        ));
+    assert_eq!(
+        Digest::of(&tar_bytes(&b)).hex(),
+        "c32276d985fac04eca39c8e8035fe745240d71c3adcba4b8a9487a22ba7624c4"
+    );
+}
+
 #[test]
 fn same_input_same_digests_from_two_trees() {
     let mk = || {

@@ -37,62 +37,90 @@ pub struct Header<'a> {
 const MAX_OCTAL_7: u64 = 0o7777777;
 const MAX_OCTAL_11: u64 = 0o77777777777;
 
-/// Writes the header block(s) for one entry.
+/// Writes the header block(s) for one entry: USTAR when it can hold the entry (as Go picks
+/// it), else a PAX extended header followed by the main header Go's `writePAXHeader` writes.
 pub fn write_header(out: &mut impl Write, h: &Header<'_>) -> io::Result<()> {
     let split = split_ustar_name(h.name);
+    // Go's allowedFormats: a long or non-ASCII name/link gets a record even when USTAR can
+    // still split the name; the records only matter if something else rules USTAR out.
     let mut pax: Vec<(&str, String)> = Vec::new();
-    if split.is_none() {
+    if h.name.len() > 100 || !is_ascii(h.name) {
         pax.push(("path", h.name.to_string()));
     }
-    if h.link.len() > 100 || !h.link.is_ascii() {
+    let link_fits = h.link.len() <= 100 && is_ascii(h.link);
+    if !link_fits {
         pax.push(("linkpath", h.link.to_string()));
     }
-    if h.size > MAX_OCTAL_11 {
+    let ids_fit = h.uid <= MAX_OCTAL_7 && h.gid <= MAX_OCTAL_7;
+    if h.uid > MAX_OCTAL_7 {
+        pax.push(("uid", h.uid.to_string()));
+    }
+    if h.gid > MAX_OCTAL_7 {
+        pax.push(("gid", h.gid.to_string()));
+    }
+    let size_fits = h.size <= MAX_OCTAL_11;
+    if !size_fits {
         pax.push(("size", h.size.to_string()));
     }
-    if h.uid > MAX_OCTAL_7 || h.gid > MAX_OCTAL_7 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: uid/gid too large for a tar header", h.name),
-        ));
+    if let (Some(split), true, true, true) = (split, link_fits, ids_fit, size_fits) {
+        return out.write_all(&ustar_block(h, split, h.kind.flag()));
     }
-    if !pax.is_empty() {
-        pax.sort();
-        let records: Vec<u8> = pax.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
-        let (dir, base) = h.name.rsplit_once('/').unwrap_or(("", h.name));
-        let pax_name = truncate(&format!("{dir}/PaxHeaders.0/{base}"), 100);
-        let block = ustar_block(
-            &Header {
-                name: &pax_name,
-                kind: Kind::File,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                size: records.len() as u64,
-                mtime: h.mtime,
-                link: "",
-            },
-            ("", &pax_name),
-            b'x',
-        );
-        out.write_all(&block)?;
-        out.write_all(&records)?;
-        pad(out, records.len() as u64)?;
-    }
-    let short_name = truncate(h.name, 100);
-    let (prefix, name) = split.unwrap_or(("", &short_name));
-    let link = truncate(h.link, 100);
-    let size = if h.size > MAX_OCTAL_11 { 0 } else { h.size };
+    pax.sort();
+    let records: Vec<u8> = pax.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+    // writeRawFile: name path.Join(dir, "PaxHeaders.0", base), ASCII only, ≤100 bytes,
+    // mode 0, mtime 0, no owner, and devmajor/devminor left as zero bytes.
+    let (dir, base) = h.name.rsplit_once('/').unwrap_or(("", h.name));
+    let joined = match (dir, h.name.starts_with('/')) {
+        ("", false) => format!("PaxHeaders.0/{base}"),
+        _ => format!("{dir}/PaxHeaders.0/{base}"),
+    };
+    let pax_name = truncate(&to_ascii(&joined), 100);
+    let mut block = ustar_block(
+        &Header {
+            name: "",
+            kind: Kind::File,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            size: records.len() as u64,
+            mtime: 0,
+            link: "",
+        },
+        ("", pax_name.trim_end_matches('/')),
+        b'x',
+    );
+    block[329..345].fill(0);
+    checksum(&mut block);
+    out.write_all(&block)?;
+    out.write_all(&records)?;
+    pad(out, records.len() as u64)?;
+    // The main header: ASCII-only name and link cut to 100 bytes, no prefix; fields that do
+    // not fit are written as 0 (Go's formatOctal last resort).
+    let name = truncate(&to_ascii(h.name), 100);
+    let link = truncate(&to_ascii(h.link), 100);
+    let fit = |v: u64, max: u64| if v > max { 0 } else { v };
     let block = ustar_block(
         &Header {
             link: &link,
-            size,
+            uid: fit(h.uid, MAX_OCTAL_7),
+            gid: fit(h.gid, MAX_OCTAL_7),
+            size: fit(h.size, MAX_OCTAL_11),
             ..*h
         },
-        (prefix, name),
+        ("", &name),
         h.kind.flag(),
     );
     out.write_all(&block)
+}
+
+/// Go's isASCII: NUL counts as non-ASCII.
+fn is_ascii(s: &str) -> bool {
+    s.bytes().all(|b| b != 0 && b < 0x80)
+}
+
+/// Go's toASCII: drops every non-ASCII character (and NUL).
+fn to_ascii(s: &str) -> String {
+    s.chars().filter(|&c| c != '\0' && c.is_ascii()).collect()
 }
 
 /// Zero padding to the next block boundary after `len` bytes of content.
@@ -120,16 +148,22 @@ fn truncate(s: &str, max: usize) -> String {
 /// Go's splitUSTARPath: `(prefix, name)` if `name` fits USTAR (ASCII, ≤100, or split at a
 /// '/' into prefix ≤155 and a non-empty name ≤100).
 fn split_ustar_name(name: &str) -> Option<(&str, &str)> {
-    if !name.is_ascii() || name.contains('\0') {
+    if !is_ascii(name) {
         return None;
     }
     if name.len() <= 100 {
         return Some(("", name));
     }
-    let max_prefix = name.len().min(155 + 1);
-    let i = name[..max_prefix].rfind('/')?;
+    let mut length = name.len();
+    if length > 155 + 1 {
+        length = 155 + 1;
+    } else if name.as_bytes()[length - 1] == b'/' {
+        length -= 1;
+    }
+    let i = name[..length].rfind('/')?;
     let (prefix, rest) = (&name[..i], &name[i + 1..]);
-    (i > 0 && !rest.is_empty() && rest.len() <= 100).then_some((prefix, rest))
+    (i > 0 && !rest.is_empty() && rest.len() <= 100 && prefix.len() <= 155)
+        .then_some((prefix, rest))
 }
 
 fn pax_record(key: &str, value: &str) -> Vec<u8> {
@@ -165,11 +199,16 @@ fn ustar_block(h: &Header<'_>, (prefix, name): (&str, &str), flag: u8) -> [u8; B
     octal(&mut b[329..337], 0);
     octal(&mut b[337..345], 0);
     b[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
+    checksum(&mut b);
+    b
+}
+
+/// Go's setFormat checksum: the field counted as spaces, then 6 octal digits, NUL, space.
+fn checksum(b: &mut [u8; BLOCK]) {
     b[148..156].copy_from_slice(b"        ");
     let sum: u64 = b.iter().map(|&x| u64::from(x)).sum();
     octal(&mut b[148..155], sum);
     b[155] = b' ';
-    b
 }
 
 #[cfg(test)]
