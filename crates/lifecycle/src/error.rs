@@ -36,6 +36,13 @@ pub enum Error {
     NoAdvertisedLauncher(String),
     #[error("{0}; pass --force to do it anyway")]
     Incompatible(String),
+    /// An export failure, worded as the reference exporter words it.
+    #[error("{0}")]
+    Export(String),
+    #[error(transparent)]
+    ExportInput(#[from] crate::export::inputs::InputError),
+    #[error(transparent)]
+    LayerMetadata(#[from] crate::export::inputs::LayerMetadataError),
     #[error("image {image} has no file {path}: {source}")]
     MissingFile {
         image: String,

@@ -10,6 +10,7 @@ pub mod decouple;
 pub mod descriptor;
 pub mod effective;
 pub mod error;
+pub mod export;
 pub mod fixtures;
 pub mod launcher;
 pub mod metadata;

@@ -102,6 +102,18 @@ impl LayerBuilder {
         Ok(self)
     }
 
+    /// The layer's diffID (sha256 of the tar) without compressing or keeping anything:
+    /// enough to tell whether an existing layer can be reused instead.
+    pub fn diff_id(&self) -> Result<Digest> {
+        let mut tar_out = HashingWriter::new(io::sink());
+        for e in &self.entries {
+            write_entry(&mut tar_out, e)
+                .map_err(|err| Error::io(format!("adding {} to layer", e.path), err))?;
+        }
+        tar::write_trailer(&mut tar_out).map_err(|e| Error::io("finishing layer", e))?;
+        Ok(tar_out.finish().1)
+    }
+
     /// Writes the tar + gzip blob and returns the layer (OCI gzip media type).
     pub fn build(&self) -> Result<Layer> {
         let sink = HashingWriter::new(Spill::default());
@@ -194,7 +206,8 @@ fn walk(src: &Path, dest: &str, out: &mut Vec<Entry>) -> Result<()> {
         let target = target.to_str().ok_or_else(|| {
             Error::invalid(format!("link {}", src.display()), "target is not UTF-8")
         })?;
-        out.push(Entry::symlink(dest, target));
+        // The link's own mode (0777 on Linux), as Go's tar.FileInfoHeader records it.
+        out.push(Entry::new(dest, mode, Content::Symlink(target.into())));
     } else {
         return Err(Error::invalid(
             format!("{} (mode {:o})", src.display(), meta.mode()),
