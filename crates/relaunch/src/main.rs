@@ -35,11 +35,30 @@ enum Command {
     Recouple(cmd::couple::RecoupleArgs),
     /// Will the app start with a run image's launcher? Exit 2 when it would not.
     Check(cmd::check::Args),
+    /// Export an app image from a layers directory (the lifecycle exporter; also run as
+    /// `exporter` through a symlink). Single-dash flags as the lifecycle spells them work too.
+    Export(cmd::export::Args),
     /// Run the whole decoupling story on OCI layouts in a local directory.
     Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let name = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    // Multicall, as the lifecycle binary: `exporter` is the export phase.
+    if name == "exporter" {
+        return cmd::export::multicall(argv);
+    }
+    // `relaunch export -app …`: the exporter's single-dash flags work here too.
+    if argv.get(1).map(String::as_str) == Some("export") {
+        let mut args = vec![format!("{name} export")];
+        args.extend(argv.into_iter().skip(2));
+        return cmd::export::multicall(args);
+    }
     let cli = Cli::parse();
     cli.global.init_tracing();
     let result = match cli.command {
@@ -50,6 +69,7 @@ fn main() -> ExitCode {
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
+        Command::Export(args) => return cmd::export::run(args),
     };
     cmd::finish(result)
 }

@@ -44,6 +44,16 @@ const SBOM_EXTENSIONS: [&str; 3] = ["sbom.cdx.json", "sbom.spdx.json", "sbom.syf
 /// Characters a process type may not contain (they would break `/cnb/process/<type>`).
 const FORBIDDEN_IN_TYPE: &str = "/><:|&\\";
 
+/// Platform APIs the exporter supports: the launcher's (it must run what it exports).
+pub fn platform_api_supported(api: Api) -> bool {
+    launcher::api::PLATFORM_APIS.contains(&api.to_string().as_str())
+}
+
+/// Buildpack APIs the exporter supports: the launcher's.
+pub fn buildpack_api_supported(api: Api) -> bool {
+    launcher::api::BUILDPACK_APIS.contains(&api.to_string().as_str())
+}
+
 /// Where the layers and app directories are, as paths inside the image. Files are read
 /// from the same paths below `root` (`/` for a real export; fixtures stage elsewhere).
 #[derive(Debug, Clone)]

@@ -4,6 +4,8 @@ pub mod check;
 pub mod copy;
 pub mod couple;
 pub mod demo;
+pub mod export;
+mod export_log;
 pub mod images;
 pub mod inspect;
 mod progress;
