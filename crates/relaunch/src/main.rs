@@ -37,7 +37,7 @@ enum Command {
     Check(cmd::check::Args),
     /// Export an app image from a layers directory (the lifecycle exporter; also run as
     /// `exporter` through a symlink). Single-dash flags as the lifecycle spells them work too.
-    Export(cmd::export::Args),
+    Export(Box<cmd::export::Args>),
     /// Run the whole decoupling story on OCI layouts in a local directory.
     Demo(cmd::demo::Args),
 }
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
-        Command::Export(args) => return cmd::export::run(args),
+        Command::Export(args) => return cmd::export::run(*args),
     };
     cmd::finish(result)
 }

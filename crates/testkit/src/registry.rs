@@ -36,6 +36,8 @@ pub struct Registry {
     token_server: Option<TokenServer>,
     /// CA that signed the server certificate, when serving HTTPS.
     ca_cert: Option<PathBuf>,
+    /// stdout/stderr of the running process, access log included.
+    log: PathBuf,
     dir: TempDir,
 }
 
@@ -104,6 +106,7 @@ impl Registry {
                         auth,
                         token_server,
                         ca_cert,
+                        log: log_path,
                         dir,
                     };
                 }
@@ -121,6 +124,26 @@ impl Registry {
             }
         }
         panic!("testkit: docker-registry could not bind a free port in {START_ATTEMPTS} attempts; last log:\n{last_log}")
+    }
+
+    /// The access log so far (one line per request, `"METHOD /v2/… HTTP/1.1" STATUS …`):
+    /// what the registry itself saw, for audits such as "no blob was uploaded twice".
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Digests of the blobs uploaded so far (completed `PUT …/blobs/uploads/…?digest=`),
+    /// one entry per upload, in log order.
+    pub fn blob_uploads(&self) -> Vec<String> {
+        self.access_log()
+            .lines()
+            .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
+            .filter_map(|l| {
+                let digest = l.split("digest=").nth(1)?;
+                let end = digest.find(['&', ' ']).unwrap_or(digest.len());
+                Some(digest[..end].replace("%3A", ":").replace("%3a", ":"))
+            })
+            .collect()
     }
 
     /// `127.0.0.1:PORT` of the registry.
@@ -266,7 +289,7 @@ fn write_config(
 ) {
     let mut config = json!({
         "version": "0.1",
-        "log": {"level": "warn", "accesslog": {"disabled": true}},
+        "log": {"level": "warn", "accesslog": {"disabled": false}},
         "storage": {
             "filesystem": {"rootdirectory": dir.join("storage")},
             "delete": {"enabled": true},

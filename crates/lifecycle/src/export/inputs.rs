@@ -197,6 +197,10 @@ pub struct Slice {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct BuildFile {
     #[serde(default)]
+    pub buildpacks: Vec<GroupEntry>,
+    #[serde(default)]
+    pub extensions: Vec<GroupEntry>,
+    #[serde(default)]
     pub processes: Vec<Process>,
     #[serde(default)]
     pub labels: Vec<Label>,
@@ -247,7 +251,10 @@ pub fn read_run_image_for_export(
     analyzed: &Analyzed,
 ) -> Result<RunImageForExport, InputError> {
     let Some(run) = read_toml::<RunFile>(run_toml, "run metadata file", true)? else {
-        tracing::info!("No run metadata found at path {:?}", run_toml.display().to_string());
+        tracing::info!(
+            "No run metadata found at path {:?}",
+            run_toml.display().to_string()
+        );
         return Ok(RunImageForExport::default());
     };
     let wanted = analyzed
@@ -266,9 +273,11 @@ pub fn read_run_image_for_export(
 
 /// stack.toml (Platform < 0.12).
 pub fn read_stack(stack_toml: &Path) -> Result<RunImageForExport, InputError> {
-    Ok(read_toml::<StackFile>(stack_toml, "stack metadata file", true)?
-        .unwrap_or_default()
-        .run_image)
+    Ok(
+        read_toml::<StackFile>(stack_toml, "stack metadata file", true)?
+            .unwrap_or_default()
+            .run_image,
+    )
 }
 
 /// `<layer>.toml`: which phases the layer is for, and its metadata.

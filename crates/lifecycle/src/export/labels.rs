@@ -26,7 +26,9 @@ pub fn toml_to_json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
@@ -36,7 +38,12 @@ pub fn toml_to_json(v: &toml::Value) -> Value {
 
 pub fn table_to_json(t: &toml::Table) -> Value {
     let sorted: BTreeMap<&String, &toml::Value> = t.iter().collect();
-    Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect())
+    Value::Object(
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect(),
+    )
 }
 
 #[derive(Serialize)]
@@ -149,7 +156,7 @@ struct ProcessJson<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     command: Value,
-    args: &'a Option<Vec<String>>,
+    args: Option<Vec<String>>,
     direct: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     default: bool,
@@ -163,16 +170,20 @@ struct ProcessJson<'a> {
 
 fn process_json(p: &Process, platform: Api) -> ProcessJson<'_> {
     let entries = p.command.as_ref().map(|c| c.entries()).unwrap_or_default();
-    // RawCommand: a string below Platform 0.10, an array from 0.10.
-    let command = if platform < Api::new(0, 10) {
-        entries.first().cloned().map_or(Value::Null, Value::String)
+    // Below Platform 0.10 the command is one string and the rest of it leads the args
+    // (Go: `append(Command.Entries[1:], Args...)`, never null); from 0.10 an array.
+    let (command, args) = if platform < Api::new(0, 10) {
+        let mut args: Vec<String> = entries.iter().skip(1).cloned().collect();
+        args.extend(p.args.iter().flatten().cloned());
+        let first = entries.first().cloned().map_or(Value::Null, Value::String);
+        (first, Some(args))
     } else {
-        Value::from(entries)
+        (Value::from(entries), p.args.clone())
     };
     ProcessJson {
         kind: &p.kind,
         command,
-        args: &p.args,
+        args,
         direct: p.direct,
         default: p.default,
         buildpack_id: &p.buildpack_id,
@@ -197,24 +208,23 @@ struct BuildMetadataJson<'a> {
     default_process_type: &'a str,
 }
 
-/// `io.buildpacks.build.metadata`.
-pub fn build_metadata(
-    platform: Api,
-    buildpacks: &[GroupEntry],
-    extensions: &[GroupEntry],
-    build: &BuildFile,
-    launcher: &Value,
-) -> String {
+/// `io.buildpacks.build.metadata`: buildpacks, extensions and processes as the builder
+/// recorded them in metadata.toml.
+pub fn build_metadata(platform: Api, build: &BuildFile, launcher: &Value) -> String {
     go_json(&BuildMetadataJson {
         bom: if platform < Api::new(0, 9) {
             build.bom.iter().map(toml_to_json).collect()
         } else {
             Vec::new()
         },
-        buildpacks: group_json(buildpacks),
-        extensions: group_json(extensions),
+        buildpacks: group_json(&build.buildpacks),
+        extensions: group_json(&build.extensions),
         launcher,
-        processes: build.processes.iter().map(|p| process_json(p, platform)).collect(),
+        processes: build
+            .processes
+            .iter()
+            .map(|p| process_json(p, platform))
+            .collect(),
         default_process_type: &build.default_process_type,
     })
 }
@@ -244,7 +254,9 @@ pub fn project_metadata(table: Option<&toml::Table>) -> String {
         .map(|s| {
             let get = |k: &str| s.get(k).map_or(Value::Null, toml_to_json);
             Source {
-                kind: s.get("type").map_or(Value::String(String::new()), toml_to_json),
+                kind: s
+                    .get("type")
+                    .map_or(Value::String(String::new()), toml_to_json),
                 version: get("version"),
                 metadata: get("metadata"),
             }

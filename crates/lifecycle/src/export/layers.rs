@@ -21,7 +21,7 @@ pub enum Source {
     /// Entries to write (reused instead when the previous image has the same diffID).
     Build(LayerBuilder),
     /// Already built (the symlink launcher layer `decouple` shares).
-    Ready(Layer),
+    Ready(Box<Layer>),
     /// Restored metadata only (`<layer>.toml` without its directory): the previous image's
     /// layer with this diffID.
     Previous(Digest),
@@ -57,9 +57,8 @@ pub fn dir_layer(dirs: &Dirs, dir: &Path, uid: u64, gid: u64) -> Result<LayerBui
     parents.reverse();
     for parent in parents.into_iter().filter(|p| *p != Path::new("/")) {
         let on_disk = dirs.on_disk(parent);
-        let meta = std::fs::metadata(&on_disk).map_err(|e| {
-            relaunch_oci::Error::io(format!("reading {}", on_disk.display()), e)
-        })?;
+        let meta = std::fs::metadata(&on_disk)
+            .map_err(|e| relaunch_oci::Error::io(format!("reading {}", on_disk.display()), e))?;
         let path = parent.to_str().unwrap_or_default();
         builder = builder
             .entry(Entry::dir(path, meta.mode()).owned_by(meta.uid().into(), meta.gid().into()));
@@ -143,7 +142,7 @@ fn build_one(job: &Job, previous: Option<&Image>) -> Result<Done> {
             }),
         Source::Ready(layer) => Ok(match from_previous(previous, &layer.diff_id) {
             Some(l) => done(l, true),
-            None => done(layer.clone(), false),
+            None => done((**layer).clone(), false),
         }),
         Source::Build(builder) => {
             // Hashing the tar costs a fraction of compressing it, so check for reuse first.

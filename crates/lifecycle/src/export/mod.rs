@@ -163,14 +163,30 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
     let sbom_dir = x.dirs.layers.join("sbom/launch");
     let has_sbom = x.platform_api >= Api::new(0, 8) && x.dirs.on_disk(&sbom_dir).is_dir();
     if has_sbom {
-        jobs.push(job(SBOM_ID, "Software Bill-of-Materials", dir_job(x, &sbom_dir)?));
+        jobs.push(job(
+            SBOM_ID,
+            "Software Bill-of-Materials",
+            dir_job(x, &sbom_dir)?,
+        ));
     }
-    jobs.push(job("slice-1", "Application Layer", dir_job(x, &x.dirs.app)?));
+    jobs.push(job(
+        "slice-1",
+        "Application Layer",
+        dir_job(x, &x.dirs.app)?,
+    ));
     jobs.push(launcher_job);
     let config_dir = x.dirs.layers.join("config");
-    jobs.push(job(CONFIG_ID, "Buildpacks Launcher Config", dir_job(x, &config_dir)?));
+    jobs.push(job(
+        CONFIG_ID,
+        "Buildpacks Launcher Config",
+        dir_job(x, &config_dir)?,
+    ));
     if let Some(pt) = process_types {
-        jobs.push(job(PROCESS_TYPES_ID, "Buildpacks Process Types", Source::Build(pt)));
+        jobs.push(job(
+            PROCESS_TYPES_ID,
+            "Buildpacks Process Types",
+            Source::Build(pt),
+        ));
     }
 
     let done = build_all(jobs, previous)?;
@@ -193,10 +209,14 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
         .unwrap_or_default();
     let at_012 = x.platform_api >= Api::new(0, 12);
     let lifecycle_md = LayersMetadata {
-        app: vec![Sha { sha: sha("slice-1") }],
+        app: vec![Sha {
+            sha: sha("slice-1"),
+        }],
         sbom: has_sbom.then(|| Sha { sha: sha(SBOM_ID) }),
         buildpacks,
-        config: Sha { sha: sha(CONFIG_ID) },
+        config: Sha {
+            sha: sha(CONFIG_ID),
+        },
         launcher: LauncherSha {
             sha: sha(LAUNCHER_ID),
             ..launcher_record
@@ -217,22 +237,24 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
             run_image: x.run_for_export.into(),
         },
     };
-    let build_md = build_metadata(
-        x.platform_api,
-        &x.group.group,
-        &x.group.extensions,
-        x.build,
-        &build_launcher,
-    );
+    let build_md = build_metadata(x.platform_api, x.build, &build_launcher);
 
     let mut image = run.image.clone();
     assemble(&mut image, x, &done)?;
     let mut labels: Vec<(String, String)> = vec![
         (LIFECYCLE_METADATA_LABEL.into(), go_json(&lifecycle_md)),
         (BUILD_METADATA_LABEL.into(), build_md),
-        (PROJECT_METADATA_LABEL.into(), project_metadata(x.project_metadata)),
+        (
+            PROJECT_METADATA_LABEL.into(),
+            project_metadata(x.project_metadata),
+        ),
     ];
-    labels.extend(x.build.labels.iter().map(|l| (l.key.clone(), l.value.clone())));
+    labels.extend(
+        x.build
+            .labels
+            .iter()
+            .map(|l| (l.key.clone(), l.value.clone())),
+    );
     if x.platform_api >= Api::new(0, 15) && !x.exec_env.is_empty() {
         labels.push((EXEC_ENV_LABEL.into(), x.exec_env.into()));
     }
@@ -263,7 +285,12 @@ fn buildpack_layers(
 ) -> Result<(BuildpackRecord, Vec<Job>)> {
     let bp_dir = x.dirs.layers.join(bp.id.replace('/', "_"));
     let on_disk = x.dirs.on_disk(&bp_dir);
-    let previous = x.analyzed.metadata.buildpacks.iter().find(|b| b.key == bp.id);
+    let previous = x
+        .analyzed
+        .metadata
+        .buildpacks
+        .iter()
+        .find(|b| b.key == bp.id);
     let mut jobs = Vec::new();
     let mut records = std::collections::BTreeMap::new();
     for layer in launch_layers(&on_disk, &bp.id)? {
@@ -284,7 +311,10 @@ fn buildpack_layers(
         };
         jobs.push(job(
             &id,
-            &format!("Layer: '{}', Created by buildpack: {}@{}", layer.name, bp.id, bp.version),
+            &format!(
+                "Layer: '{}', Created by buildpack: {}@{}",
+                layer.name, bp.id, bp.version
+            ),
             source,
         ));
         let t = layer.file.types;
@@ -292,7 +322,11 @@ fn buildpack_layers(
             layer.name.clone(),
             LayerRecord {
                 sha: String::new(),
-                data: layer.file.metadata.as_ref().map_or(Value::Null, table_to_json),
+                data: layer
+                    .file
+                    .metadata
+                    .as_ref()
+                    .map_or(Value::Null, table_to_json),
                 build: t.build,
                 launch: t.launch,
                 cache: t.cache,
@@ -338,7 +372,11 @@ fn launcher_layer(x: &Export<'_>, run: RunImage<'_>) -> Result<(Job, LauncherSha
                 .entry(Entry::dir("/cnb/lifecycle", 0o755))
                 .entry(Entry::file(APP_LAUNCHER_PATH, 0o755, bytes));
             Ok((
-                job(LAUNCHER_ID, "Buildpacks Application Launcher", Source::Build(layer)),
+                job(
+                    LAUNCHER_ID,
+                    "Buildpacks Application Launcher",
+                    Source::Build(layer),
+                ),
                 record(None, None),
                 launcher_source(&version, &tool.repository, &tool.commit),
             ))
@@ -350,7 +388,7 @@ fn launcher_layer(x: &Export<'_>, run: RunImage<'_>) -> Result<(Job, LauncherSha
                 job(
                     LAUNCHER_ID,
                     "Buildpacks Application Launcher",
-                    Source::Ready(layer),
+                    Source::Ready(Box::new(layer)),
                 ),
                 record(Some(LauncherMode::Symlink), Some(advertised.path.clone())),
                 BuildLauncher::Symlink {
@@ -429,7 +467,10 @@ pub fn process_types_builder<'a>(types: impl IntoIterator<Item = &'a str>) -> La
         .entry(Entry::dir("/cnb", 0o755))
         .entry(Entry::dir("/cnb/process", 0o755));
     types.into_iter().fold(builder, |b, t| {
-        b.entry(Entry::symlink(format!("/cnb/process/{t}"), APP_LAUNCHER_PATH))
+        b.entry(Entry::symlink(
+            format!("/cnb/process/{t}"),
+            APP_LAUNCHER_PATH,
+        ))
     })
 }
 
@@ -463,14 +504,20 @@ fn entrypoint(x: &Export<'_>) -> Result<String> {
 /// (reference §3.7): from the default directory `launcher.<ext>` as `<ext>`, from any other
 /// every file ending in an SBOM extension under its own name.
 fn copy_launcher_sboms(x: &Export<'_>, dir: &Path) -> Result<()> {
-    let dest = x
-        .dirs
-        .on_disk(&x.dirs.layers.join("sbom/launch/buildpacksio_lifecycle/launcher"));
+    let dest = x.dirs.on_disk(
+        &x.dirs
+            .layers
+            .join("sbom/launch/buildpacksio_lifecycle/launcher"),
+    );
     let copy = |from: &Path, name: &str| -> Result<()> {
         std::fs::create_dir_all(&dest)
             .and_then(|_| std::fs::copy(from, dest.join(name)).map(|_| ()))
             .map_err(|e| Error::Export(format!("copying SBOM {}: {e}", from.display())))?;
-        tracing::debug!("Copying SBOM {} to {}", from.display(), dest.join(name).display());
+        tracing::debug!(
+            "Copying SBOM {} to {}",
+            from.display(),
+            dest.join(name).display()
+        );
         Ok(())
     };
     if dir == Path::new("/cnb/lifecycle") {
@@ -486,7 +533,10 @@ fn copy_launcher_sboms(x: &Export<'_>, dir: &Path) -> Result<()> {
     }
     let entries = std::fs::read_dir(dir).map_err(|_| {
         warn!("Failed to list contents of directory {}", dir.display());
-        Error::Export(format!("failed to list contents of directory {}", dir.display()))
+        Error::Export(format!(
+            "failed to list contents of directory {}",
+            dir.display()
+        ))
     })?;
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -520,7 +570,11 @@ fn assemble(image: &mut Image, x: &Export<'_>, done: &[Done]) -> Result<()> {
     let mut history: Vec<Value> = image
         .history()
         .into_iter()
-        .filter(|h| !h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false))
+        .filter(|h| {
+            !h.get("empty_layer")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        })
         .map(|h| {
             if !keep {
                 return entry(None);

@@ -31,7 +31,10 @@ const EXIT_EXPORT: u8 = 62;
 /// The exporter's flags. Single-dash spellings (`-app`) are accepted as the reference's Go
 /// `flag` package accepts them.
 #[derive(Parser, Debug)]
-#[command(name = "exporter", about = "Export a CNB app image (lifecycle exporter)")]
+#[command(
+    name = "exporter",
+    about = "Export a CNB app image (lifecycle exporter)"
+)]
 pub struct Args {
     /// Path to app directory.
     #[arg(long, env = "CNB_APP_DIR", default_value = "/workspace")]
@@ -58,7 +61,7 @@ pub struct Args {
     #[arg(long, alias = "launcher-path", env = "CNB_LAUNCHER_PATH")]
     pub launcher: Option<PathBuf>,
     /// Write the launcher layer as a symlink to the launcher the run image advertises.
-    #[arg(long, env = "CNB_LAUNCHER_IN_RUN_IMAGE", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "CNB_LAUNCHER_IN_RUN_IMAGE", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub launcher_in_run_image: Option<bool>,
     /// Directory with the launcher's SBOMs (Platform >= 0.11).
     #[arg(long = "launcher-sbom", default_value = "/cnb/lifecycle")]
@@ -82,7 +85,7 @@ pub struct Args {
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
     /// Export to OCI layouts under -layout-dir instead of a registry.
-    #[arg(long, env = "CNB_USE_LAYOUT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "CNB_USE_LAYOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub layout: Option<bool>,
     /// Root of the OCI layouts (`<dir>/<registry>/<repository>/<tag>`).
     #[arg(long = "layout-dir", env = "CNB_LAYOUT_DIR")]
@@ -91,10 +94,10 @@ pub struct Args {
     #[arg(long = "log-level", env = "CNB_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// Disable color output (output is never coloured).
-    #[arg(long = "no-color", env = "CNB_NO_COLOR", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long = "no-color", env = "CNB_NO_COLOR", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub no_color: Option<bool>,
     /// Not supported (no Docker daemon): parsed and refused.
-    #[arg(long, env = "CNB_USE_DAEMON", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "CNB_USE_DAEMON", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub daemon: Option<bool>,
     /// Not supported: parsed and refused.
     #[arg(long = "cache-image", env = "CNB_CACHE_IMAGE")]
@@ -109,7 +112,7 @@ pub struct Args {
     #[arg(long, env = "CNB_EXTENDED_DIR")]
     pub extended: Option<PathBuf>,
     /// Accepted for compatibility (layers are always built in parallel).
-    #[arg(long, env = "CNB_PARALLEL_EXPORT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "CNB_PARALLEL_EXPORT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub parallel: Option<bool>,
     /// Image tags to write (registry references, or names mapped into -layout-dir).
     #[arg(value_name = "IMAGE")]
@@ -210,7 +213,9 @@ fn refuse_unsupported(args: &Args) -> Result<(), Fail> {
 
 /// `SOURCE_DATE_EPOCH`, or `None` with the reference's warning when it is not an integer.
 fn source_date_epoch() -> Option<i64> {
-    let value = std::env::var("SOURCE_DATE_EPOCH").ok().filter(|v| !v.is_empty())?;
+    let value = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .filter(|v| !v.is_empty())?;
     match value.parse() {
         Ok(v) => Some(v),
         Err(_) => {
@@ -236,7 +241,9 @@ fn layout_ref(layout_dir: &Path, name: &str) -> Result<ImageRef, Fail> {
     let ImageRef::Registry(r) = parsed else {
         return Ok(parsed);
     };
-    let mut dir = layout_dir.join(ggcr_registry(&r.registry)).join(&r.repository);
+    let mut dir = layout_dir
+        .join(ggcr_registry(&r.registry))
+        .join(&r.repository);
     let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
     dir = match &r.digest {
         Some(d) => dir.join(d.to_string()),
@@ -253,7 +260,11 @@ fn layout_ref(layout_dir: &Path, name: &str) -> Result<ImageRef, Fail> {
 /// without being named insecure, so the reference reaches them that way; so do we.
 fn plain_http_by_default(host: &str) -> bool {
     let h = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
     });
     if h == "localhost" || h == "[::1]" || h == "::1" {
         return true;
@@ -288,14 +299,18 @@ impl Ctx<'_> {
 
     fn allow_plain_http(&mut self, name: &str) {
         if let Ok(ImageRef::Registry(r)) = self.image_ref(name) {
-            if plain_http_by_default(&r.registry) && !self.opts.insecure_registries.contains(&r.registry) {
+            if plain_http_by_default(&r.registry)
+                && !self.opts.insecure_registries.contains(&r.registry)
+            {
                 self.opts.insecure_registries.push(r.registry);
             }
         }
     }
 
     fn load(&self, name: &str) -> anyhow::Result<Image> {
-        let r = self.image_ref(name).map_err(|Fail(_, m)| anyhow::anyhow!(m))?;
+        let r = self
+            .image_ref(name)
+            .map_err(|Fail(_, m)| anyhow::anyhow!(m))?;
         Ok(Repo::open(&r, &self.opts)?.load_image(None)?)
     }
 }
@@ -335,16 +350,24 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let layers = abs(&args.layers);
     let app = abs(&args.app);
-    let in_layers = |p: &Option<PathBuf>, name: &str| p.clone().unwrap_or_else(|| layers.join(name));
+    let in_layers =
+        |p: &Option<PathBuf>, name: &str| p.clone().unwrap_or_else(|| layers.join(name));
 
-    let group = Group::read(&in_layers(&args.group, "group.toml")).map_err(|e| fail(EXIT_FAILED, e))?;
+    let group =
+        Group::read(&in_layers(&args.group, "group.toml")).map_err(|e| fail(EXIT_FAILED, e))?;
     check_buildpack_apis(&group)?;
     let analyzed = Analyzed::read(&in_layers(&args.analyzed, "analyzed.toml"))
         .map_err(|e| fail(EXIT_INVALID_ARGS, format!("failed to resolve inputs: {e}")))?;
-    let project = read_project_metadata(&in_layers(&args.project_metadata, "project-metadata.toml"))
-        .map_err(|e| fail(EXIT_FAILED, e))?;
+    let project =
+        read_project_metadata(&in_layers(&args.project_metadata, "project-metadata.toml"))
+            .map_err(|e| fail(EXIT_FAILED, e))?;
     if project.is_none() {
-        info!("No project metadata found at path {:?}, project metadata will not be exported", in_layers(&args.project_metadata, "project-metadata.toml").display().to_string());
+        info!(
+            "No project metadata found at path {:?}, project metadata will not be exported",
+            in_layers(&args.project_metadata, "project-metadata.toml")
+                .display()
+                .to_string()
+        );
     }
     let run_for_export = if platform >= Api::new(0, 12) {
         read_run_image_for_export(&args.run, &analyzed)
@@ -352,7 +375,8 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
         read_stack(&args.stack)
     }
     .map_err(|e| fail(EXIT_FAILED, e))?;
-    let export_fail = |e: &dyn std::fmt::Display| fail(EXIT_EXPORT, format!("failed to export: {e}"));
+    let export_fail =
+        |e: &dyn std::fmt::Display| fail(EXIT_EXPORT, format!("failed to export: {e}"));
     let build = BuildFile::read(&layers.join("config/metadata.toml"))
         .map_err(|e| export_fail(&format!("read build metadata: {e}")))?;
 
@@ -373,13 +397,15 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
     let run = ctx
         .load(&run_name)
         .map_err(|e| export_fail(&format!("get run image: {e:#}")))?;
-    let previous = analyzed.previous_reference().and_then(|p| match ctx.load(p) {
-        Ok(image) => Some(image),
-        Err(e) => {
-            warn!("previous image {p} not usable, exporting without reuse: {e:#}");
-            None
-        }
-    });
+    let previous = analyzed
+        .previous_reference()
+        .and_then(|p| match ctx.load(p) {
+            Ok(image) => Some(image),
+            Err(e) => {
+                warn!("previous image {p} not usable, exporting without reuse: {e:#}");
+                None
+            }
+        });
     let in_run_image = args.launcher_in_run_image == Some(true);
     if in_run_image && args.launcher.is_some() {
         warn!("--launcher-in-run-image: ignoring the launcher path; the app links to the run image's launcher");
@@ -447,7 +473,9 @@ fn run_reference(name: &str, run: &Image) -> String {
 
 /// Writes the image to every tag (blobs first, tags last, per repository), then report.toml.
 fn save(ctx: &Ctx<'_>, image: &Image, layers: &Path) -> Result<(), Fail> {
-    let save_fail = |e: &dyn std::fmt::Display| fail(EXIT_EXPORT, format!("failed to export: saving image: {e}"));
+    let save_fail = |e: &dyn std::fmt::Display| {
+        fail(EXIT_EXPORT, format!("failed to export: saving image: {e}"))
+    };
     let mut digest = None;
     let mut manifest_size = 0;
     for tag in &ctx.args.tags {
@@ -455,14 +483,26 @@ fn save(ctx: &Ctx<'_>, image: &Image, layers: &Path) -> Result<(), Fail> {
         let repo = Repo::create(&r, &ctx.opts).map_err(|e| save_fail(&format!("{tag}: {e}")))?;
         let tags: Vec<String> = match &repo.reference {
             ManifestRef::Tag(t) => vec![t.clone()],
-            ManifestRef::Digest(_) => return Err(save_fail(&format!("{tag} names a digest; give a tag"))),
+            ManifestRef::Digest(_) => {
+                return Err(save_fail(&format!("{tag} names a digest; give a tag")))
+            }
         };
         info!("Saving {tag}...");
-        let report = relaunch_oci::write_image(image, repo.transport.as_ref(), &tags, &super::BarProgress::for_stderr())
-            .map_err(|e| save_fail(&format!("{tag}: {e}")))?;
+        let report = relaunch_oci::write_image(
+            image,
+            repo.transport.as_ref(),
+            &tags,
+            &super::BarProgress::for_stderr(),
+        )
+        .map_err(|e| save_fail(&format!("{tag}: {e}")))?;
         digest = report.digest.clone();
         manifest_size = report.manifest_size;
-        tracing::debug!("{tag}: {} blobs uploaded, {} mounted, {} already present", report.uploaded, report.mounted, report.skipped);
+        tracing::debug!(
+            "{tag}: {} blobs uploaded, {} mounted, {} already present",
+            report.uploaded,
+            report.mounted,
+            report.skipped
+        );
     }
     let digest = digest.map(|d| d.to_string()).unwrap_or_default();
     info!("*** Images ({digest}):");
@@ -471,13 +511,20 @@ fn save(ctx: &Ctx<'_>, image: &Image, layers: &Path) -> Result<(), Fail> {
     }
     info!("\n*** Digest: {digest}");
     info!("\n*** Manifest Size: {manifest_size}");
-    let report_path = ctx.args.report.clone().unwrap_or_else(|| layers.join("report.toml"));
+    let report_path = ctx
+        .args
+        .report
+        .clone()
+        .unwrap_or_else(|| layers.join("report.toml"));
     let tags: Vec<String> = ctx.args.tags.iter().map(|t| format!("{t:?}")).collect();
     let report = format!(
         "[image]\n  tags = [{}]\n  digest = \"{digest}\"\n  manifest-size = {manifest_size}\n",
         tags.join(", ")
     );
     std::fs::write(&report_path, report).map_err(|e| {
-        fail(EXIT_EXPORT, format!("failed to write report: {}: {e}", report_path.display()))
+        fail(
+            EXIT_EXPORT,
+            format!("failed to write report: {}: {e}", report_path.display()),
+        )
     })
 }
