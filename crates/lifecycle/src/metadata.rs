@@ -124,6 +124,23 @@ impl LifecycleMetadata {
     pub fn to_label(&self) -> String {
         in_order(self, &self.order)
     }
+
+    /// The run image's name: `runImage.image` (Platform >= 0.12), else
+    /// `stack.runImage.image`, which the exporter records at every Platform API.
+    pub fn run_image_name(&self) -> Option<&str> {
+        let stack = || {
+            self.rest
+                .get("stack")?
+                .get("runImage")?
+                .get("image")?
+                .as_str()
+        };
+        self.run_image
+            .image
+            .as_deref()
+            .or_else(stack)
+            .filter(|n| !n.is_empty())
+    }
 }
 
 /// Top-level keys of a JSON object, in document order (empty if it is not one).

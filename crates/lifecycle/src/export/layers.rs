@@ -12,6 +12,7 @@ use relaunch_oci::layer::{Entry, LayerBuilder};
 use relaunch_oci::{Digest, Image, Layer};
 use tracing::{debug, info};
 
+use super::cache::DiffIdCache;
 use super::Dirs;
 use crate::error::{Error, Result};
 
@@ -73,7 +74,11 @@ pub fn dir_layer(dirs: &Dirs, dir: &Path, uid: u64, gid: u64) -> Result<LayerBui
 
 /// Builds (or reuses) every job, a few at a time, keeping their order. The first failure
 /// stops the rest and is returned.
-pub fn build_all(jobs: Vec<Job>, previous: Option<&Image>) -> Result<Vec<Done>> {
+pub fn build_all(
+    jobs: Vec<Job>,
+    previous: Option<&Image>,
+    cache: &DiffIdCache,
+) -> Result<Vec<Done>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -89,7 +94,7 @@ pub fn build_all(jobs: Vec<Job>, previous: Option<&Image>) -> Result<Vec<Done>> 
                 if i >= jobs.len() || failed.load(Ordering::SeqCst) {
                     break;
                 }
-                let r = build_one(&jobs[i], previous);
+                let r = build_one(&jobs[i], previous, cache);
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -124,7 +129,7 @@ fn from_previous(previous: Option<&Image>, diff_id: &Digest) -> Option<Layer> {
         .cloned()
 }
 
-fn build_one(job: &Job, previous: Option<&Image>) -> Result<Done> {
+fn build_one(job: &Job, previous: Option<&Image>, cache: &DiffIdCache) -> Result<Done> {
     let done = |layer, reused| Done {
         id: job.id.clone(),
         created_by: job.created_by.clone(),
@@ -145,14 +150,29 @@ fn build_one(job: &Job, previous: Option<&Image>) -> Result<Done> {
             None => done((**layer).clone(), false),
         }),
         Source::Build(builder) => {
-            // Hashing the tar costs a fraction of compressing it, so check for reuse first.
+            let key = cache.key(builder);
+            let built = |layer: Layer| {
+                if let Some(k) = &key {
+                    cache.put(k.clone(), &layer.diff_id);
+                }
+                done(layer, false)
+            };
             if previous.is_some_and(|p| !p.layers().is_empty()) {
+                // Unchanged since the last export (same stat fingerprint): no read at all.
+                let cached = key.as_deref().and_then(|k| cache.get(k));
+                if let Some(layer) = cached.and_then(|d| from_previous(previous, &d)) {
+                    return Ok(done(layer, true));
+                }
+                // Hashing the tar costs a fraction of compressing it: check for reuse first.
                 let diff_id = builder.diff_id()?;
                 if let Some(layer) = from_previous(previous, &diff_id) {
+                    if let Some(k) = &key {
+                        cache.put(k.clone(), &diff_id);
+                    }
                     return Ok(done(layer, true));
                 }
             }
-            Ok(done(builder.build()?, false))
+            Ok(built(builder.build()?))
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Transports are the caller's business: this works on the image model and the local
 //! layers and app directories.
 
+mod cache;
 pub mod inputs;
 pub mod labels;
 pub mod layers;
@@ -17,6 +18,7 @@ use relaunch_oci::{Digest, Image, Layer};
 use serde_json::{Map, Value};
 use tracing::{info, warn};
 
+use self::cache::DiffIdCache;
 use self::inputs::{launch_layers, store, Analyzed, BuildFile, Group, RunImageForExport};
 use self::labels::{
     build_metadata, go_json, launcher_source, project_metadata, table_to_json, BuildpackRecord,
@@ -107,6 +109,9 @@ pub struct Export<'a> {
     /// `CNB_EXEC_ENV`, labelled from Platform 0.15.
     pub exec_env: &'a str,
     pub launcher: &'a LauncherSource,
+    /// Where to keep the stat-fingerprint → diffID cache that lets a re-export skip
+    /// reading unchanged layers; `None` reads every layer.
+    pub diff_id_cache: Option<PathBuf>,
     /// Directory holding the launcher's SBOMs (`-launcher-sbom`, Platform >= 0.11);
     /// `None` skips them.
     pub launcher_sbom: Option<&'a Path>,
@@ -189,7 +194,12 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
         ));
     }
 
-    let done = build_all(jobs, previous)?;
+    let cache = x
+        .diff_id_cache
+        .clone()
+        .map_or_else(DiffIdCache::none, DiffIdCache::open);
+    let done = build_all(jobs, previous, &cache)?;
+    cache.save();
     let sha = |id: &str| {
         done.iter()
             .find(|d| d.id == id)

@@ -21,6 +21,9 @@ use tracing::{info, warn};
 use super::export_log;
 
 const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
+/// Inside the layers directory but in no exported layer (those hold `<layers>/<buildpack>`,
+/// `<layers>/config` and `<layers>/sbom/launch`), so it never changes an image.
+const DIFF_ID_CACHE: &str = ".relaunch/diffid-cache.json";
 /// The reference's exit codes (`cmd/exit.go`, platform exit map).
 const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID_ARGS: u8 = 3;
@@ -425,6 +428,7 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
             },
         }
     };
+    let layers_dir = layers.clone();
     let x = Export {
         platform_api: platform,
         dirs: Dirs {
@@ -444,6 +448,7 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
         exec_env: &std::env::var("CNB_EXEC_ENV").unwrap_or_else(|_| "production".into()),
         launcher: &launcher,
         launcher_sbom: Some(&args.launcher_sbom),
+        diff_id_cache: Some(layers_dir.join(DIFF_ID_CACHE)),
     };
     let reference = run_reference(&run_name, &run);
     let exported = export(

@@ -135,7 +135,7 @@ pub fn run_image_for(
     if reference.is_empty() {
         bail!("the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image");
     }
-    let name = md.run_image.image.as_deref().unwrap_or(reference);
+    let name = md.run_image_name().unwrap_or(reference);
     match load(global, reference) {
         Ok(run) => {
             let n = run.layers().len();
