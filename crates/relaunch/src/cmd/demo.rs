@@ -2,7 +2,8 @@
 //! layouts in a local directory, step by step, no registry needed.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -13,7 +14,7 @@ use relaunch_lifecycle::contract::{AdvertisedLauncher, DEFAULT_PATH};
 use relaunch_lifecycle::decouple::{decouple, BaseImage};
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{
-    bumped_version, export_app, run_image_from_rootfs, sample_app, with_launcher_version,
+    bumped_version, run_image_from_rootfs, sample_app, stage_app, with_launcher_version,
     RunImageRef,
 };
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
@@ -23,7 +24,7 @@ use relaunch_sandbox::{
     busybox_rootfs, containers_unavailable, run_bundle, umoci_unpack, RunOptions,
 };
 
-use super::images::{layout_digest_ref, write};
+use super::images::{layout_digest_ref, load, write};
 use super::Global;
 
 /// The sample app is built at Platform API 0.10, so a run image advertising only 0.12+
@@ -62,6 +63,45 @@ impl Demo<'_> {
         let digest = write(self.global, image, &reference)?;
         println!("    wrote oci:{}:{tag} ({digest})", dir.display());
         Ok(layout_digest_ref(&dir, &digest))
+    }
+
+    /// Runs `relaunch export` (this binary) on the staged build directory into `app:TAG`.
+    fn export(&self, build: &Path, tag: &str, extra: &[&str]) -> anyhow::Result<Image> {
+        let target = format!("oci:{}:{tag}", self.layout("app").display());
+        let p = |name: &str| build.join(name).display().to_string();
+        let args = [
+            "-layers".to_string(),
+            p("layers"),
+            "-app".into(),
+            p("workspace"),
+            "-launcher".into(),
+            p("launcher"),
+            "-log-level".into(),
+            "warn".into(),
+        ];
+        println!(
+            "    $ CNB_PLATFORM_API={APP_PLATFORM_API} relaunch export {} {} {target}",
+            args.join(" "),
+            extra.join(" ")
+        );
+        let out = Command::new(std::env::current_exe()?)
+            .arg("export")
+            .args(&args)
+            .args(extra)
+            .arg(&target)
+            .env("CNB_PLATFORM_API", APP_PLATFORM_API.to_string())
+            .output()
+            .context("running relaunch export")?;
+        if !out.status.success() {
+            bail!(
+                "relaunch export failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        let image = load(self.global, &target)?;
+        println!("    wrote {target} ({})", image.digest());
+        Ok(image)
     }
 
     fn run_container(&self, name: &str, tag: &str) -> anyhow::Result<()> {
@@ -120,20 +160,22 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let (run_v1, advertised_v1) = stamp(&demo, &base, &v1, "v1")?;
 
-    demo.step(&format!("Export an app image as the lifecycle would (Platform API {APP_PLATFORM_API}, binary launcher layer)"));
+    demo.step(&format!("Export the app image from a layers directory (relaunch export; Platform API {APP_PLATFORM_API}, binary launcher layer, as the lifecycle exporter writes it)"));
     let run_ref = RunImageRef {
         image: format!("oci:{}:v1", demo.layout("run").display()),
         reference: layout_digest_ref(&demo.layout("run"), &run_v1.digest()),
     };
-    let built = export_app(
-        &run_v1,
+    let build = demo.dir.join("build");
+    let _ = std::fs::remove_dir_all(&build);
+    stage_app(
+        &build,
         &run_ref,
         &sample_app(APP_PLATFORM_API),
         &v1.binary.bytes,
         &v1.version,
     )?;
+    let built = demo.export(&build, "built", &[])?;
     describe_launcher(&built)?;
-    demo.save(&built, "app", "built")?;
 
     demo.step("Check: will the app start with the run image's launcher? (relaunch check)");
     let (md, _) = lifecycle_metadata(&built)?;
@@ -169,6 +211,21 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 
     demo.step("Run the decoupled app: /cnb/process/web -> /cnb/lifecycle/launcher -> the run image's launcher");
     demo.run_container("app", "decoupled")?;
+
+    demo.step(
+        "Or export it decoupled in the first place (relaunch export --launcher-in-run-image)",
+    );
+    let exported = demo.export(&build, "exported-symlink", &["--launcher-in-run-image"])?;
+    describe_launcher(&exported)?;
+    let (a, b) = (
+        lifecycle_metadata(&exported)?.0,
+        lifecycle_metadata(&decoupled.image)?.0,
+    );
+    println!(
+        "    same launcher layer as decouple wrote: {}",
+        a.launcher.sha == b.launcher.sha
+    );
+    demo.run_container("app", "exported-symlink")?;
 
     demo.step("A new launcher build ships in a new run image");
     let v2_version = bumped_version(&v1.version);
