@@ -129,3 +129,43 @@ impl DiffIdCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_changes_with_any_write_and_skips_fresh_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "one").unwrap();
+        let tree = || LayerBuilder::new().dir_tree(dir.path(), "/l").unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let cache = DiffIdCache::open(store.path().join("cache.json"));
+        assert_eq!(
+            cache.key(&tree()),
+            None,
+            "a file written just now is not trusted"
+        );
+        std::thread::sleep(RACY + Duration::from_millis(100));
+        let key = cache.key(&tree()).expect("old enough to cache");
+        assert_eq!(
+            cache.key(&tree()).as_ref(),
+            Some(&key),
+            "stable while unchanged"
+        );
+        let d = Digest::of(b"x");
+        cache.put(key.clone(), &d);
+        cache.save();
+        let reopened = DiffIdCache::open(store.path().join("cache.json"));
+        assert_eq!(reopened.get(&key), Some(d));
+        std::fs::write(&file, "two").unwrap();
+        assert_eq!(cache.key(&tree()), None, "rewritten: fresh again");
+        std::thread::sleep(RACY + Duration::from_millis(100));
+        assert_ne!(
+            cache.key(&tree()),
+            Some(key),
+            "same size, new content: new key"
+        );
+    }
+}
