@@ -35,8 +35,9 @@ if [ ! -f "$in/.complete" ]; then
     # Half incompressible (random), half compressible (text), in 8 files each.
     for f in 1 2 3 4 5 6 7 8; do
       head -c $(( per_layer / 16 )) /dev/urandom > "$d/bin/blob$f"
-      seq -f "line %.0f of a log-like text file that compresses well, layer $i" 1 1000000 \
-        | head -c $(( per_layer / 16 )) > "$d/text/file$f.txt"
+      # (seq stops on SIGPIPE once head has enough: not an error here)
+      { seq -f "line %.0f of a log-like text file that compresses well, layer $i.$f" 1 10000000 \
+        || true; } | head -c $(( per_layer / 16 )) > "$d/text/file$f.txt"
     done
   done
   printf '%s' "$group" > "$in/layers/group.toml"

@@ -358,6 +358,12 @@ fn re_export_reuses_unchanged_layers_without_uploading_them() {
         assert!(log.contains(line), "{line} missing from:\n{log}");
     }
     let v2 = store.get("app", "v2");
+    let inspected = skopeo_inspect(&store.skopeo("app", "v2"), &[]);
+    assert_eq!(
+        inspected["Digest"],
+        v2.digest().as_str(),
+        "skopeo reads the registry output"
+    );
     let app_layer = &v2.layers()[v2.layers().len() - 4];
     let expected = vec![
         app_layer.descriptor.digest.to_string(),
@@ -455,23 +461,28 @@ fn both_launcher_modes_run_under_runc() {
     .unwrap();
     let mine = ours(&scratch.path().join("ours"));
     let p = |s: &str| root.join(s).display().to_string();
-    for (tag, extra) in [
-        ("binary", vec![]),
-        ("symlink", vec!["--launcher-in-run-image".to_string()]),
+    // Binary mode takes the launcher from the proposal's CNB_LAUNCHER_PATH.
+    let launcher_file = p("launcher");
+    let binary_env = [("CNB_LAUNCHER_PATH", launcher_file.as_str())];
+    for (tag, extra, env) in [
+        ("binary", vec![], &binary_env[..]),
+        (
+            "symlink",
+            vec!["--launcher-in-run-image".to_string()],
+            &[][..],
+        ),
     ] {
         let mut a = vec![
             "-layers".into(),
             p("layers"),
             "-app".into(),
             p("workspace"),
-            "-launcher".into(),
-            p("launcher"),
             "-run".into(),
             p("none.toml"),
         ];
         a.extend(extra);
         a.push(store.r("app", tag));
-        let out = run_exporter(&mine, "0.12", &[], &a);
+        let out = run_exporter(&mine, "0.12", env, &a);
         check_ok(&out, tag);
         let app = store.get("app", tag);
         let md: Value =
