@@ -230,12 +230,18 @@ fn default_mode_matches_the_reference_exporter() {
         &store.digest_ref("run", &run.digest()),
         &store.r("run", "base"),
     );
+    // With -uid the reference drops to that user before writing its report.
+    for dir in [scratch.path(), root.as_path()] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+    }
     let theirs = exporter_at(&scratch.path().join("ref"), &reference);
     let mine = ours(&scratch.path().join("ours"));
     type Env<'a> = &'a [(&'a str, &'a str)];
-    let cases: [(&str, Env, &[&str]); 4] = [
+    let cases: [(&str, Env, &[&str]); 5] = [
         ("0.9", &[], &[]),
         ("0.12", &[], &[]),
+        // Layer contents owned by the build user, their parent directories by their owner.
+        ("0.13", &[], &["-uid", "1234", "-gid", "4321"]),
         (
             "0.14",
             &[("SOURCE_DATE_EPOCH", "1700000000")],
@@ -250,14 +256,14 @@ fn default_mode_matches_the_reference_exporter() {
             &theirs,
             api,
             env,
-            &args(&root, a, "ref.toml", extra, &[tag("ref")]),
+            &args(&root, a, &format!("ref-{api}.toml"), extra, &[tag("ref")]),
         );
         check_ok(&out, "reference exporter");
         let out = run_exporter(
             &mine,
             api,
             env,
-            &args(&root, a, "ours.toml", extra, &[tag("ours")]),
+            &args(&root, a, &format!("ours-{api}.toml"), extra, &[tag("ours")]),
         );
         check_ok(&out, "relaunch exporter");
         let log = stdout(&out);
@@ -278,7 +284,7 @@ fn default_mode_matches_the_reference_exporter() {
             .layers()
             .iter()
             .all(|l| l.descriptor.media_type == media_type::OCI_LAYER_GZIP));
-        let report = fs::read_to_string(root.join("ours.toml")).unwrap();
+        let report = fs::read_to_string(root.join(format!("ours-{api}.toml"))).unwrap();
         assert!(
             report.contains(&format!("digest = \"{}\"", o.digest())),
             "{report}"
