@@ -9,6 +9,7 @@ mod cache;
 pub mod inputs;
 pub mod labels;
 pub mod layers;
+mod slices;
 mod time;
 
 use std::path::{Path, PathBuf};
@@ -146,13 +147,6 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
     let (launcher_job, launcher_record, build_launcher) = launcher_layer(x, run)?;
     let process_types = process_types_layer_for(&x.build.processes)?;
     let entrypoint = entrypoint(x)?;
-    if !x.build.slices.is_empty() {
-        return Err(Error::Export(
-            "application slices ([[slices]] in metadata.toml) are not supported by relaunch yet"
-                .into(),
-        ));
-    }
-
     let mut jobs = Vec::new();
     let mut buildpacks = Vec::new();
     for bp in &x.group.group {
@@ -174,11 +168,12 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
             dir_job(x, &sbom_dir)?,
         ));
     }
-    jobs.push(job(
-        "slice-1",
-        "Application Layer",
-        dir_job(x, &x.dirs.app)?,
-    ));
+    let slice_paths: Vec<Vec<String>> = x.build.slices.iter().map(|s| s.paths.clone()).collect();
+    let app_layers = slices::app_layers(&x.dirs, &x.dirs.app, &slice_paths, x.uid, x.gid)?;
+    let app_ids: Vec<String> = app_layers.iter().map(|(id, _, _)| id.clone()).collect();
+    for (id, created_by, layer) in app_layers {
+        jobs.push(job(&id, &created_by, Source::Build(layer)));
+    }
     jobs.push(launcher_job);
     let config_dir = x.dirs.layers.join("config");
     jobs.push(job(
@@ -219,9 +214,7 @@ pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Re
         .unwrap_or_default();
     let at_012 = x.platform_api >= Api::new(0, 12);
     let lifecycle_md = LayersMetadata {
-        app: vec![Sha {
-            sha: sha("slice-1"),
-        }],
+        app: app_ids.iter().map(|id| Sha { sha: sha(id) }).collect(),
         sbom: has_sbom.then(|| Sha { sha: sha(SBOM_ID) }),
         buildpacks,
         config: Sha {
