@@ -36,6 +36,7 @@ const EXIT_EXPORT: u8 = 62;
 #[derive(Parser, Debug)]
 #[command(
     name = "exporter",
+    version,
     about = "Export a CNB app image (lifecycle exporter)"
 )]
 pub struct Args {
