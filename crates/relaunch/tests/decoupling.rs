@@ -456,7 +456,7 @@ fn demo_runs_the_story_on_local_layouts() {
     assert_eq!(
         text.matches("hello world from an env file (set by exec.d)")
             .count(),
-        2,
+        3, // decoupled, exported in run-image mode, swapped
         "{text}"
     );
     assert!(

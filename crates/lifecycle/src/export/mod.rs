@@ -591,14 +591,11 @@ fn assemble(image: &mut Image, x: &Export<'_>, done: &[Done]) -> Result<()> {
         history.insert(0, entry(None));
     }
     history.truncate(n_base);
-    let flavor = image.flavor();
+    // Layer media types follow the manifest's flavour when it is written (the engine maps
+    // them), unlike the reference's Docker types under an OCI manifest.
     let mut all: Vec<Layer> = image.layers().to_vec();
     for d in done {
-        let mut layer = d.layer.clone();
-        // Same bytes, media type consistent with the manifest (issue 8's one deliberate
-        // difference from the reference).
-        layer.descriptor.media_type = flavor.layer_media_type(&layer.descriptor.media_type);
-        all.push(layer);
+        all.push(d.layer.clone());
         history.push(entry(Some(&d.created_by)));
     }
     image.set_layers(all)?;
