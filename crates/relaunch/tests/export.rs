@@ -236,6 +236,15 @@ fn default_mode_matches_the_reference_exporter() {
     }
     let theirs = exporter_at(&scratch.path().join("ref"), &reference);
     let mine = ours(&scratch.path().join("ours"));
+    let sbom_dir: &str = Box::leak(root.join("launcher-sbom").display().to_string().into());
+    write(
+        &root.join("launcher-sbom/some.sbom.spdx.json"),
+        "{\"spdx\":1}\n",
+    );
+    write(
+        &root.join("launcher-sbom/a-regular-file.txt"),
+        "not an SBOM\n",
+    );
     type Env<'a> = &'a [(&'a str, &'a str)];
     let cases: [(&str, Env, &[&str]); 5] = [
         ("0.9", &[], &[]),
@@ -247,7 +256,12 @@ fn default_mode_matches_the_reference_exporter() {
             &[("SOURCE_DATE_EPOCH", "1700000000")],
             &["-process-type", "worker"],
         ),
-        ("0.15", &[("CNB_EXEC_ENV", "test")], &[]),
+        // A custom launcher SBOM directory: SBOM files are copied into the launch SBOM layer.
+        (
+            "0.15",
+            &[("CNB_EXEC_ENV", "test")],
+            &["-launcher-sbom", sbom_dir],
+        ),
     ];
     for (api, env, extra) in cases {
         let a: Api = api.parse().unwrap();
@@ -267,6 +281,11 @@ fn default_mode_matches_the_reference_exporter() {
             &args(&root, a, &format!("ref-{api}.toml"), extra, &[tag("ref")]),
         );
         check_ok(&out, "reference exporter");
+        // Whatever the reference copied into the layers directory (launcher SBOMs) ours must
+        // copy itself.
+        let copied = root.join("layers/sbom/launch/buildpacksio_lifecycle");
+        let had_sbom = copied.join("launcher/some.sbom.spdx.json").is_file();
+        let _ = fs::remove_dir_all(&copied);
         let out = run_exporter(
             &mine,
             api,
@@ -274,6 +293,17 @@ fn default_mode_matches_the_reference_exporter() {
             &args(&root, a, &format!("ours-{api}.toml"), extra, &[tag("ours")]),
         );
         check_ok(&out, "relaunch exporter");
+        assert_eq!(
+            copied.join("launcher/some.sbom.spdx.json").is_file(),
+            had_sbom,
+            "launcher SBOM copied alike"
+        );
+        assert!(!copied.join("launcher/a-regular-file.txt").exists());
+        assert_eq!(
+            had_sbom,
+            api == "0.15",
+            "only the 0.15 case names an SBOM directory"
+        );
         let log = stdout(&out);
         for line in [
             "Adding layer 'example/bp:web'",
