@@ -397,7 +397,7 @@ fn re_export_reuses_unchanged_layers_without_uploading_them() {
         "Reusing layer 'example/bp:web'",
         "Reusing layer 'other/bp:lib'",
         "Reusing layer 'buildpacksio/lifecycle:launcher'",
-        "Adding layer 'slice-1'",
+        "Added 1/1 app layer(s)",
     ] {
         assert!(log.contains(line), "{line} missing from:\n{log}");
     }

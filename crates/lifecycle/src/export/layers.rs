@@ -113,13 +113,37 @@ pub fn build_all(
     if done.len() != jobs.len() {
         return Err(Error::Export("a layer build stopped early".into()));
     }
-    for d in &done {
+    log(&done);
+    Ok(done)
+}
+
+/// The reference's lines: one per layer, app layers summed up (`Reused 1/2 app layer(s)`).
+fn log(done: &[Done]) {
+    let app = |d: &&Done| d.id.starts_with(APP_LAYER_PREFIX);
+    for d in done.iter().filter(|d| !app(d)) {
         let verb = if d.reused { "Reusing" } else { "Adding" };
         info!("{verb} layer '{}'", d.id);
         debug!("Layer '{}' SHA: {}", d.id, d.layer.diff_id);
     }
-    Ok(done)
+    let slices: Vec<&Done> = done.iter().filter(app).collect();
+    for d in &slices {
+        debug!("Layer '{}' SHA: {}", d.id, d.layer.diff_id);
+    }
+    let reused = slices.iter().filter(|d| d.reused).count();
+    if reused > 0 {
+        info!("Reused {reused}/{} app layer(s)", slices.len());
+    }
+    if reused < slices.len() {
+        info!(
+            "Added {}/{} app layer(s)",
+            slices.len() - reused,
+            slices.len()
+        );
+    }
 }
+
+/// App layers are `slice-1` … `slice-<n>`.
+pub const APP_LAYER_PREFIX: &str = "slice-";
 
 fn from_previous(previous: Option<&Image>, diff_id: &Digest) -> Option<Layer> {
     previous?

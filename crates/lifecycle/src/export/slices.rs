@@ -13,7 +13,7 @@ use std::path::Path;
 
 use relaunch_oci::layer::{Entry, LayerBuilder};
 
-use super::layers::dir_layer;
+use super::layers::{dir_layer, APP_LAYER_PREFIX};
 use super::Dirs;
 use crate::error::{Error, Result};
 
@@ -27,7 +27,11 @@ pub fn app_layers(
 ) -> Result<Vec<(String, String, LayerBuilder)>> {
     let full = dir_layer(dirs, app, uid, gid)?;
     if slices.is_empty() {
-        return Ok(vec![("slice-1".into(), "Application Layer".into(), full)]);
+        return Ok(vec![(
+            format!("{APP_LAYER_PREFIX}1"),
+            "Application Layer".into(),
+            full,
+        )]);
     }
     let app_name = app.display().to_string();
     let (above, tree): (Vec<&Entry>, Vec<&Entry>) = full
@@ -80,7 +84,7 @@ pub fn app_layers(
         taken.extend(with_parents(&selected));
         let n = i + 1;
         layers.push((
-            format!("slice-{n}"),
+            format!("{APP_LAYER_PREFIX}{n}"),
             format!("Application Slice: {n}"),
             layer,
         ));
@@ -92,7 +96,7 @@ pub fn app_layers(
         .collect();
     let n = slices.len() + 1;
     layers.push((
-        format!("slice-{n}"),
+        format!("{APP_LAYER_PREFIX}{n}"),
         format!("Application Slice: {n}"),
         layer_of(&rest),
     ));
