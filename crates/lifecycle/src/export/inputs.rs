@@ -24,7 +24,7 @@ fn read_toml<T: serde::de::DeserializeOwned>(
     what: &'static str,
     optional: bool,
 ) -> Result<Option<T>, InputError> {
-    let text = match fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(t) => t,
         Err(e) if optional && e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -38,6 +38,25 @@ fn read_toml<T: serde::de::DeserializeOwned>(
         what,
         reason: format!("toml: {}", one_line(&e.to_string())),
     })
+}
+
+/// Input TOML files are small; anything larger is refused rather than read into memory.
+pub const TOML_LIMIT: u64 = 16 << 20;
+
+/// The file's text, refusing files over [`TOML_LIMIT`] (buildpacks write some of them).
+fn read_bounded(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    fs::File::open(path)?
+        .take(TOML_LIMIT + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > TOML_LIMIT {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB",
+            TOML_LIMIT >> 20
+        )));
+    }
+    Ok(text)
 }
 
 /// Go's wording for the common I/O errors, so messages read like the reference's.
@@ -328,7 +347,7 @@ pub fn launch_layers(bp_dir: &Path, bp_id: &str) -> Result<Vec<LaunchLayer>, Lay
     let mut layers = Vec::new();
     let mut bad = Vec::new();
     for name in names {
-        let parsed = fs::read_to_string(bp_dir.join(format!("{name}.toml")))
+        let parsed = read_bounded(&bp_dir.join(format!("{name}.toml")))
             .ok()
             .and_then(|t| toml::from_str::<LayerFile>(&t).ok());
         let Some(file) = parsed else {
@@ -358,7 +377,7 @@ pub fn store(bp_dir: &Path) -> Option<toml::Table> {
     struct Store {
         metadata: Option<toml::Table>,
     }
-    let text = fs::read_to_string(bp_dir.join("store.toml")).ok()?;
+    let text = read_bounded(&bp_dir.join("store.toml")).ok()?;
     Some(
         toml::from_str::<Store>(&text)
             .ok()?
