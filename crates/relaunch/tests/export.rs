@@ -605,6 +605,7 @@ fn bad_inputs_fail_with_the_reference_codes_and_write_nothing() {
         ("bad group", |r| write(&r.join("layers/group.toml"), "[[group"), &[], 1, "ERROR: failed to read group file: toml: "),
         ("missing analyzed", |r| fs::remove_file(r.join("layers/analyzed.toml")).unwrap(), &[], 3, "ERROR: failed to resolve inputs: failed to read analyzed file: open "),
         ("bad analyzed", |r| write(&r.join("layers/analyzed.toml"), "x"), &[], 3, "ERROR: failed to resolve inputs: failed to read analyzed file: toml: "),
+        ("missing run image", |r| write(&r.join("layers/analyzed.toml"), "[run-image]\nreference = \"oci:/nonexistent/run@sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n"), &[], 1, "ERROR: failed to create new app image: "),
         ("bad layer toml", |r| write(&r.join("layers/example_bp/web.toml"), "[types"), &[], 62, "ERROR: failed to export: failed to parse metadata for layers '[example/bp:web]'"),
         ("missing metadata.toml", |r| fs::remove_file(r.join("layers/config/metadata.toml")).unwrap(), &[], 62, "ERROR: failed to export: read build metadata: failed to read build metadata file: open "),
         ("bad metadata.toml", |r| write(&r.join("layers/config/metadata.toml"), "x="), &[], 62, "ERROR: failed to export: read build metadata: failed to read build metadata file: toml: "),

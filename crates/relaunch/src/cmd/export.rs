@@ -398,9 +398,12 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
     if let Some(p) = analyzed.previous_reference() {
         ctx.allow_plain_http(p);
     }
-    let run = ctx
-        .load(&run_name)
-        .map_err(|e| export_fail(&format!("get run image: {e:#}")))?;
+    let run = ctx.load(&run_name).map_err(|e| {
+        fail(
+            EXIT_FAILED,
+            format!("failed to create new app image: {e:#}"),
+        )
+    })?;
     let previous = analyzed
         .previous_reference()
         .and_then(|p| match ctx.load(p) {
