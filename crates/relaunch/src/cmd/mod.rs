@@ -5,7 +5,6 @@ pub mod copy;
 pub mod couple;
 pub mod demo;
 pub mod export;
-mod export_log;
 pub mod images;
 pub mod inspect;
 mod progress;

@@ -18,7 +18,12 @@ use relaunch_lifecycle::export::{
 use relaunch_oci::{Image, ImageRef, ManifestRef, Repo, TransportOptions};
 use tracing::{info, warn};
 
-use super::export_log;
+mod args;
+mod log;
+mod refs;
+
+pub use self::args::{go_flags, Args};
+use self::refs::{layout_ref, plain_http_by_default};
 
 const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
 /// Inside the layers directory but in no exported layer (those hold `<layers>/<buildpack>`,
@@ -26,118 +31,16 @@ const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
 const DIFF_ID_CACHE: &str = ".relaunch/diffid-cache.json";
 /// The reference's exit codes (`cmd/exit.go`, platform exit map).
 const EXIT_FAILED: u8 = 1;
-const EXIT_INVALID_ARGS: u8 = 3;
+pub(super) const EXIT_INVALID_ARGS: u8 = 3;
 const EXIT_PLATFORM_API: u8 = 11;
 const EXIT_BUILDPACK_API: u8 = 12;
 const EXIT_EXPORT: u8 = 62;
 
-/// The exporter's flags. Single-dash spellings (`-app`) are accepted as the reference's Go
-/// `flag` package accepts them.
-#[derive(Parser, Debug)]
-#[command(
-    name = "exporter",
-    version,
-    about = "Export a CNB app image (lifecycle exporter)"
-)]
-pub struct Args {
-    /// Path to app directory.
-    #[arg(long, env = "CNB_APP_DIR", default_value = "/workspace")]
-    pub app: PathBuf,
-    /// Path to layers directory.
-    #[arg(long, env = "CNB_LAYERS_DIR", default_value = "/layers")]
-    pub layers: PathBuf,
-    /// Path to group.toml (default <layers>/group.toml).
-    #[arg(long, env = "CNB_GROUP_PATH")]
-    pub group: Option<PathBuf>,
-    /// Path to analyzed.toml (default <layers>/analyzed.toml).
-    #[arg(long, env = "CNB_ANALYZED_PATH")]
-    pub analyzed: Option<PathBuf>,
-    /// Path to run.toml (Platform >= 0.12).
-    #[arg(long, env = "CNB_RUN_PATH", default_value = "/cnb/run.toml")]
-    pub run: PathBuf,
-    /// Path to stack.toml (Platform < 0.12).
-    #[arg(long, env = "CNB_STACK_PATH", default_value = "/cnb/stack.toml")]
-    pub stack: PathBuf,
-    /// Reference to the run image (default: analyzed.toml's [run-image] reference).
-    #[arg(long = "run-image", alias = "image", env = "CNB_RUN_IMAGE")]
-    pub run_image: Option<String>,
-    /// Launcher binary to package (`-launcher`, or the proposal's `--launcher-path`).
-    #[arg(long, alias = "launcher-path", env = "CNB_LAUNCHER_PATH")]
-    pub launcher: Option<PathBuf>,
-    /// Write the launcher layer as a symlink to the launcher the run image advertises.
-    #[arg(long, env = "CNB_LAUNCHER_IN_RUN_IMAGE", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub launcher_in_run_image: Option<bool>,
-    /// Directory with the launcher's SBOMs (Platform >= 0.11).
-    #[arg(long = "launcher-sbom", default_value = "/cnb/lifecycle")]
-    pub launcher_sbom: PathBuf,
-    /// Default process type.
-    #[arg(long = "process-type", env = "CNB_PROCESS_TYPE")]
-    pub process_type: Option<String>,
-    /// Path to project-metadata.toml (default <layers>/project-metadata.toml).
-    #[arg(long = "project-metadata", env = "CNB_PROJECT_METADATA_PATH")]
-    pub project_metadata: Option<PathBuf>,
-    /// Path to report.toml (default <layers>/report.toml).
-    #[arg(long, env = "CNB_REPORT_PATH")]
-    pub report: Option<PathBuf>,
-    /// UID of the build user (owner of layer contents).
-    #[arg(long, env = "CNB_USER_ID", default_value_t = 0)]
-    pub uid: u64,
-    /// GID of the build user's group.
-    #[arg(long, env = "CNB_GROUP_ID", default_value_t = 0)]
-    pub gid: u64,
-    /// Registry to reach over plain HTTP; repeatable (also CNB_INSECURE_REGISTRIES).
-    #[arg(long = "insecure-registry")]
-    pub insecure_registry: Vec<String>,
-    /// Export to OCI layouts under -layout-dir instead of a registry.
-    #[arg(long, env = "CNB_USE_LAYOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub layout: Option<bool>,
-    /// Root of the OCI layouts (`<dir>/<registry>/<repository>/<tag>`).
-    #[arg(long = "layout-dir", env = "CNB_LAYOUT_DIR")]
-    pub layout_dir: Option<PathBuf>,
-    /// Logging level: debug, info, warn, error.
-    #[arg(long = "log-level", env = "CNB_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-    /// Disable color output (output is never coloured).
-    #[arg(long = "no-color", env = "CNB_NO_COLOR", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub no_color: Option<bool>,
-    /// Not supported (no Docker daemon): parsed and refused.
-    #[arg(long, env = "CNB_USE_DAEMON", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub daemon: Option<bool>,
-    /// Not supported: parsed and refused.
-    #[arg(long = "cache-image", env = "CNB_CACHE_IMAGE")]
-    pub cache_image: Option<String>,
-    /// Not supported: parsed and refused.
-    #[arg(long = "cache-dir", env = "CNB_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Not supported (daemon only): parsed and refused.
-    #[arg(long = "launch-cache", env = "CNB_LAUNCH_CACHE_DIR")]
-    pub launch_cache: Option<PathBuf>,
-    /// Not supported (run-image extensions): parsed and refused.
-    #[arg(long, env = "CNB_EXTENDED_DIR")]
-    pub extended: Option<PathBuf>,
-    /// Accepted for compatibility (layers are always built in parallel).
-    #[arg(long, env = "CNB_PARALLEL_EXPORT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub parallel: Option<bool>,
-    /// Image tags to write (registry references, or names mapped into -layout-dir).
-    #[arg(value_name = "IMAGE")]
-    pub tags: Vec<String>,
-}
-
 /// A failure with the reference's exit code; printed as `ERROR: <message>` on stdout.
-struct Fail(u8, String);
+pub(super) struct Fail(u8, String);
 
-fn fail(code: u8, msg: impl std::fmt::Display) -> Fail {
+pub(super) fn fail(code: u8, msg: impl std::fmt::Display) -> Fail {
     Fail(code, msg.to_string())
-}
-
-/// Go's `flag` accepts `-name` and `--name`: rewrite the single-dash form for clap.
-pub fn go_flags(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .map(|a| match a.strip_prefix('-') {
-            Some(rest) if rest.len() > 1 && !rest.starts_with('-') => format!("--{rest}"),
-            _ => a,
-        })
-        .collect()
 }
 
 /// `exporter <args>` (argv[0] basename `exporter`).
@@ -154,7 +57,7 @@ pub fn multicall(argv: Vec<String>) -> ExitCode {
 
 /// Runs the export; its own logging on stdout, as the reference's.
 pub fn run(args: Args) -> ExitCode {
-    export_log::init(&args.log_level);
+    log::init(&args.log_level);
     match export_cmd(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(code, msg)) => {
@@ -226,56 +129,6 @@ fn source_date_epoch() -> Option<i64> {
             warn!("Ignoring invalid SOURCE_DATE_EPOCH");
             None
         }
-    }
-}
-
-/// go-containerregistry's name for a registry host (Docker Hub is `index.docker.io`).
-fn ggcr_registry(registry: &str) -> &str {
-    if registry == "docker.io" {
-        "index.docker.io"
-    } else {
-        registry
-    }
-}
-
-/// Where an image named `name` lives with -layout: `oci:<dir>/<registry>/<repo>/<tag>`
-/// (lifecycle's ParseRefToPath), tagged with its tag; `oci:` references pass through.
-fn layout_ref(layout_dir: &Path, name: &str) -> Result<ImageRef, Fail> {
-    let parsed = ImageRef::parse(name).map_err(|e| fail(EXIT_INVALID_ARGS, e))?;
-    let ImageRef::Registry(r) = parsed else {
-        return Ok(parsed);
-    };
-    let mut dir = layout_dir
-        .join(ggcr_registry(&r.registry))
-        .join(&r.repository);
-    let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-    dir = match &r.digest {
-        Some(d) => dir.join(d.to_string()),
-        None => dir.join(&tag),
-    };
-    Ok(ImageRef::Layout {
-        dir,
-        tag: r.digest.is_none().then_some(tag),
-        digest: r.digest.clone(),
-    })
-}
-
-/// go-containerregistry's `Registry.Scheme`: loopback and RFC 1918 hosts get plain HTTP
-/// without being named insecure, so the reference reaches them that way; so do we.
-fn plain_http_by_default(host: &str) -> bool {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    if h == "localhost" || h == "[::1]" || h == "::1" {
-        return true;
-    }
-    match h.parse::<std::net::Ipv4Addr>() {
-        Ok(ip) => ip.is_loopback() || ip.is_private(),
-        Err(_) => false,
     }
 }
 
