@@ -675,3 +675,48 @@ fn bad_inputs_fail_with_the_reference_codes_and_write_nothing() {
     assert_eq!(out.status.code(), Some(11));
     assert!(stdout(&out).contains("platform API version '0.99' is incompatible with the lifecycle"));
 }
+
+#[test]
+fn cnb_registry_auth_supplies_basic_credentials() {
+    let scratch = tempfile::tempdir().unwrap();
+    let store = Store::Registry(Registry::start(Auth::Basic));
+    let Store::Registry(reg) = &store else {
+        unreachable!()
+    };
+    let run = tiny_run_image(&store);
+    let root = scratch.path().join("in");
+    write_inputs(
+        &root,
+        &store.digest_ref("run", &run.digest()),
+        &store.r("run", "base"),
+    );
+    let mine = ours(&scratch.path().join("ours"));
+    // The registry's own docker config holds `auth` = base64(user:password).
+    let config: Value =
+        serde_json::from_slice(&fs::read(reg.docker_config_dir().join("config.json")).unwrap())
+            .unwrap();
+    let basic = config["auths"][reg.host()]["auth"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let auth = json!({ reg.host(): format!("Basic {basic}") }).to_string();
+    let no_config = scratch.path().join("no-docker-config");
+    fs::create_dir_all(&no_config).unwrap();
+    let no_config = no_config.display().to_string();
+    let api = Api::new(0, 12);
+    let anonymous = run_exporter(
+        &mine,
+        "0.12",
+        &[("DOCKER_CONFIG", &no_config)],
+        &args(&root, api, "r.toml", &[], &[store.r("app", "anon")]),
+    );
+    assert_eq!(anonymous.status.code(), Some(1), "{}", stdout(&anonymous));
+    let out = run_exporter(
+        &mine,
+        "0.12",
+        &[("DOCKER_CONFIG", &no_config), ("CNB_REGISTRY_AUTH", &auth)],
+        &args(&root, api, "r.toml", &[], &[store.r("app", "authed")]),
+    );
+    check_ok(&out, "export with CNB_REGISTRY_AUTH");
+    assert!(store.exists("app", "authed"));
+}

@@ -19,6 +19,7 @@ use relaunch_oci::{Image, ImageRef, ManifestRef, Repo, TransportOptions};
 use tracing::{info, warn};
 
 mod args;
+mod auth;
 mod log;
 mod refs;
 
@@ -30,7 +31,7 @@ const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
 /// `<layers>/config` and `<layers>/sbom/launch`), so it never changes an image.
 const DIFF_ID_CACHE: &str = ".relaunch/diffid-cache.json";
 /// The reference's exit codes (`cmd/exit.go`, platform exit map).
-const EXIT_FAILED: u8 = 1;
+pub(super) const EXIT_FAILED: u8 = 1;
 pub(super) const EXIT_INVALID_ARGS: u8 = 3;
 const EXIT_PLATFORM_API: u8 = 11;
 const EXIT_BUILDPACK_API: u8 = 12;
@@ -181,6 +182,7 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
             "failed to parse arguments: at least one image argument is required",
         ));
     }
+    let _registry_auth = auth::apply_registry_auth()?;
     let layout = args.layout == Some(true) && platform >= Api::new(0, 12);
     let layout_dir = match (layout, &args.layout_dir) {
         (false, _) => None,
