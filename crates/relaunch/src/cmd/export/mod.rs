@@ -183,7 +183,14 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
         ));
     }
     let _registry_auth = auth::apply_registry_auth()?;
-    let layout = args.layout == Some(true) && platform >= Api::new(0, 12);
+    let layout = args.layout == Some(true);
+    if layout && platform < Api::new(0, 12) {
+        // The reference defines -layout only from Platform 0.12.
+        return Err(fail(
+            EXIT_INVALID_ARGS,
+            format!("failed to parse arguments: -layout requires Platform API 0.12 or newer (CNB_PLATFORM_API={platform})"),
+        ));
+    }
     let layout_dir = match (layout, &args.layout_dir) {
         (false, _) => None,
         (true, Some(d)) => Some(d.clone()),
