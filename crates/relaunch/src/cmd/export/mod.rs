@@ -24,7 +24,7 @@ mod log;
 mod refs;
 
 pub use self::args::{go_flags, Args};
-use self::refs::{layout_ref, plain_http_by_default};
+use self::refs::{ggcr_registry, layout_ref, plain_http_by_default};
 
 const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
 /// Inside the layers directory but in no exported layer (those hold `<layers>/<buildpack>`,
@@ -316,7 +316,7 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
         launcher_sbom: Some(&args.launcher_sbom),
         diff_id_cache: Some(layers_dir.join(DIFF_ID_CACHE)),
     };
-    let reference = run_reference(&run_name, &run);
+    let reference = run_reference(&ctx, &run_name, &run)?;
     let exported = export(
         &x,
         RunImage {
@@ -330,16 +330,21 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
     save(&ctx, &exported.image, &x.dirs.layers)
 }
 
-/// `runImage.reference`: the run image by digest (`<repo>@<digest>`).
-fn run_reference(name: &str, run: &Image) -> String {
-    let base = match name.rsplit_once('@') {
-        Some((repo, _)) => repo.to_string(),
-        None => match ImageRef::parse(name) {
-            Ok(ImageRef::Registry(r)) => format!("{}/{}", r.registry, r.repository),
-            _ => name.rsplit_once(':').map_or(name, |(d, _)| d).to_string(),
-        },
-    };
-    format!("{base}@{}", run.digest())
+/// `runImage.reference`: the run image by digest where it was read from —
+/// `<registry>/<repository>@<digest>` (Docker Hub as `index.docker.io`, as
+/// go-containerregistry names it) or `oci:<dir>@<digest>`.
+fn run_reference(ctx: &Ctx<'_>, name: &str, run: &Image) -> Result<String, Fail> {
+    Ok(match ctx.image_ref(name)? {
+        ImageRef::Registry(r) => {
+            format!(
+                "{}/{}@{}",
+                ggcr_registry(&r.registry),
+                r.repository,
+                run.digest()
+            )
+        }
+        ImageRef::Layout { dir, .. } => format!("oci:{}@{}", dir.display(), run.digest()),
+    })
 }
 
 /// Writes the image to every tag (blobs first, tags last, per repository), then report.toml.

@@ -8,7 +8,7 @@ use relaunch_oci::ImageRef;
 use super::{fail, Fail, EXIT_INVALID_ARGS};
 
 /// go-containerregistry's name for a registry host (Docker Hub is `index.docker.io`).
-fn ggcr_registry(registry: &str) -> &str {
+pub(super) fn ggcr_registry(registry: &str) -> &str {
     if registry == "docker.io" {
         "index.docker.io"
     } else {
