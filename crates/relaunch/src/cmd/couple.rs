@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
+use relaunch_lifecycle::run_image::RunImage;
 use relaunch_oci::{Image, ImageRef};
 use serde_json::json;
 
-use super::images::{load, run_image_for, write, LauncherArgs, RunImage};
+use super::images::{load, run_image_for, write, LauncherArgs};
 use super::Global;
 
 #[derive(clap::Args, Debug)]
