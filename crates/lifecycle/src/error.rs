@@ -50,11 +50,11 @@ pub enum Error {
     NotBasedOnRunImage(String),
     #[error("{0}; pass --force to do it anyway")]
     Incompatible(String),
-    #[error("image {image} has no file {path}: {source}")]
+    #[error("image {image} has no file {path}: {cause}")]
     MissingFile {
         image: String,
         path: String,
-        source: Box<relaunch_oci::Error>,
+        cause: Box<relaunch_oci::Error>,
     },
 }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::ApiList;
 use relaunch_lifecycle::app::string_labels;
 use relaunch_lifecycle::contract::APP_LAUNCHER_PATH;
-use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::descriptor::{LauncherBinary, LAUNCHER_SIZE_LIMIT};
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
 use relaunch_lifecycle::run_image::{current_run_image, RunImage};
@@ -16,9 +16,6 @@ use relaunch_oci::layer::read::read_file;
 use relaunch_oci::{Digest, Image, ImageRef, ManifestRef, Repo};
 
 use super::{BarProgress, Global};
-
-/// Largest launcher accepted from an image (the reference Go launcher must stay under 4 MiB).
-const LAUNCHER_LIMIT: u64 = 64 << 20;
 
 /// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
 pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
@@ -81,8 +78,8 @@ impl LauncherArgs {
             return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
         }
         let image = load(global, &self.launcher)?;
-        let (entry, bytes) =
-            read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT).with_context(|| {
+        let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
+            .with_context(|| {
                 format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
             })?;
         let origin = format!("{}:{APP_LAUNCHER_PATH}", self.launcher);
