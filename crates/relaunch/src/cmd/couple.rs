@@ -104,25 +104,31 @@ fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow
             "launcher-sha": s.layer.to_string(),
             "check": s.report,
         });
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     let l = &s.report.launcher;
     match digest {
-        None => println!(
+        None => outln!(
             "unchanged: the launcher layer is already {} ({}); nothing written",
-            s.layer, l.path
+            s.layer,
+            l.path
         ),
         Some(d) => {
-            println!(
+            outln!(
                 "{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
-                s.previous.sha, s.layer, l.path, l.version, l.platform_apis, l.buildpack_apis
+                s.previous.sha,
+                s.layer,
+                l.path,
+                l.version,
+                l.platform_apis,
+                l.buildpack_apis
             );
-            println!("wrote {tag} ({d})");
+            outln!("wrote {tag} ({d})");
         }
     }
     if let Some(problem) = s.report.problem() {
-        println!("WARNING (forced): {problem}");
+        outln!("WARNING (forced): {problem}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -60,20 +60,24 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             "layer": stamped.layer.to_string(),
             "replaced": stamped.replaced.as_ref().map(ToString::to_string),
         });
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "launcher {} at {} (Platform APIs {}; Buildpack APIs {}), layer {}",
-        a.version, a.path, a.platform_apis, a.buildpack_apis, stamped.layer
+        a.version,
+        a.path,
+        a.platform_apis,
+        a.buildpack_apis,
+        stamped.layer
     );
     match (&digest, &stamped.replaced) {
-        (None, _) => println!(
+        (None, _) => outln!(
             "unchanged: {} already carries this launcher; nothing written",
             args.run_image
         ),
-        (Some(d), Some(old)) => println!("replaced launcher layer {old}; wrote {} ({d})", args.tag),
-        (Some(d), None) => println!("added launcher layer; wrote {} ({d})", args.tag),
+        (Some(d), Some(old)) => outln!("replaced launcher layer {old}; wrote {} ({d})", args.tag),
+        (Some(d), None) => outln!("added launcher layer; wrote {} ({d})", args.tag),
     }
     Ok(ExitCode::SUCCESS)
 }
