@@ -72,3 +72,50 @@ fn errors_name_their_cause_once() {
     assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
     assert!(err.starts_with("ERROR: "), "{err}");
 }
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "relaunch failed: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `oci:` references as skopeo (containers/image) parses them, both ways: the directory
+/// ends at the first ':', the image name may hold ':'. Before: relaunch split at the last
+/// ':' and wrote a layout named `<dir>:app`.
+#[test]
+fn oci_references_interoperate_with_skopeo_both_ways() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = layout_image(&tmp.path().join("src"));
+    let from_skopeo = tmp.path().join("from-skopeo");
+    let by_skopeo = format!("oci:{}:app:binary", from_skopeo.display());
+    relaunch_testkit::skopeo_copy(&format!("oci:{}", &src["oci:".len()..]), &by_skopeo, &[]);
+    let inspected: serde_json::Value = serde_json::from_str(&ok(relaunch()
+        .args(["inspect", "--json", &by_skopeo])
+        .output()
+        .unwrap()))
+    .unwrap();
+    let digest = inspected["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        relaunch_testkit::skopeo_inspect(&by_skopeo, &[])["Digest"],
+        digest.as_str()
+    );
+
+    let from_relaunch = tmp.path().join("from-relaunch");
+    let by_relaunch = format!("oci:{}:registry.io/app:v1", from_relaunch.display());
+    ok(relaunch()
+        .args(["copy", &by_skopeo, &by_relaunch])
+        .output()
+        .unwrap());
+    assert!(!tmp.path().join("from-relaunch:registry.io").exists());
+    assert_eq!(
+        relaunch_testkit::skopeo_inspect(&by_relaunch, &[])["Digest"],
+        digest.as_str()
+    );
+    // `@sha256:…` selects by digest.
+    let by_digest = format!("oci:{}@{digest}", from_relaunch.display());
+    let again: serde_json::Value = serde_json::from_str(&ok(relaunch()
+        .args(["inspect", "--json", &by_digest])
+        .output()
+        .unwrap()))
+    .unwrap();
+    assert_eq!(again["digest"], digest.as_str());
+}
