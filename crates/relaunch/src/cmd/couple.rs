@@ -91,15 +91,12 @@ pub fn run_recouple(global: &Global, args: RecoupleArgs) -> anyhow::Result<ExitC
 
 fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow::Result<ExitCode> {
     let tag = &opts.tag;
-    let digest = if s.unchanged {
-        None
-    } else {
-        Some(write(global, &s.image, tag)?)
-    };
+    // Written even when unchanged: the next pipeline step expects --tag to exist.
+    let digest = write(global, &s.image, tag)?;
     if opts.json {
         let out = json!({
             "changed": !s.unchanged,
-            "digest": digest.as_ref().map(ToString::to_string),
+            "digest": digest.to_string(),
             "previous": s.previous,
             "launcher-sha": s.layer.to_string(),
             "check": s.report,
@@ -108,13 +105,13 @@ fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow
         return Ok(ExitCode::SUCCESS);
     }
     let l = &s.report.launcher;
-    match digest {
-        None => outln!(
-            "unchanged: the launcher layer is already {} ({}); nothing written",
+    match s.unchanged {
+        true => outln!(
+            "unchanged: the launcher layer is already {} ({}); tagged {tag} ({digest})",
             s.layer,
             l.path
         ),
-        Some(d) => {
+        false => {
             outln!(
                 "{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
                 s.previous.sha,
@@ -124,7 +121,7 @@ fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow
                 l.platform_apis,
                 l.buildpack_apis
             );
-            outln!("wrote {tag} ({d})");
+            outln!("wrote {tag} ({digest})");
         }
     }
     if let Some(problem) = s.report.problem() {
