@@ -260,6 +260,7 @@ impl Transport for Layout {
         };
         let path = self.blob_path(&digest);
         let what = format!("manifest blob {}", path.display());
+        digest.check_verifiable(&what)?;
         let absent = |e| self.absent_as_not_found(e, format!("manifest {digest}"));
         let (file, meta) = open_regular(&path, &what).map_err(absent)?;
         // The descriptor's size is the bound; without one, the general manifest cap.
