@@ -215,7 +215,7 @@ impl Layout {
                     Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
                         return Err(Error::io(ctx(), e))
                     }
-                    // Created, or created meanwhile by another writer: checked again below.
+                    // Created (by us or a concurrent writer): check the whole path again.
                     _ => return self.writable_blob_dir(algorithm),
                 },
                 Err(e) => return Err(Error::io(ctx(), e)),
