@@ -43,20 +43,22 @@ fn read_toml<T: serde::de::DeserializeOwned>(
 /// Input TOML files are small; anything larger is refused rather than read into memory.
 pub const TOML_LIMIT: u64 = 16 << 20;
 
-/// The file's text, refusing files over [`TOML_LIMIT`] (buildpacks write some of them).
+/// The file's text, refusing files over [`TOML_LIMIT`] (buildpacks write some of them) and
+/// anything but a regular file; a missing file stays `NotFound`.
 fn read_bounded(path: &Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    fs::File::open(path)?
-        .take(TOML_LIMIT + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > TOML_LIMIT {
-        return Err(io::Error::other(format!(
-            "larger than {} MiB",
-            TOML_LIMIT >> 20
-        )));
-    }
-    Ok(text)
+    let bytes = read_local(path, TOML_LIMIT)?;
+    String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
+/// The engine's bounded read of a local file, as an `io::Error` that keeps `NotFound`.
+pub fn read_local(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    relaunch_oci::local::read_bounded(path, limit, &path.display().to_string()).map_err(|e| {
+        if e.is_missing_file() {
+            io::ErrorKind::NotFound.into()
+        } else {
+            io::Error::other(e.to_string())
+        }
+    })
 }
 
 /// Go's wording for the common I/O errors, so messages read like the reference's.

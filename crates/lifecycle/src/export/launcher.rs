@@ -36,7 +36,7 @@ pub(super) fn launcher_layer(
     };
     match x.launcher {
         LauncherSource::Binary { path, tool } => {
-            let bytes = read_launcher(path).map_err(|e| {
+            let bytes = inputs::read_local(path, LAUNCHER_LIMIT).map_err(|e| {
                 Error::Export(format!(
                     "creating launcher layers: failed to stat launcher at path '{}': stat {}: {}",
                     path.display(),
@@ -84,21 +84,6 @@ pub(super) fn launcher_layer(
 
 /// Largest launcher file packaged (the reference Go launcher is under 4 MiB).
 const LAUNCHER_LIMIT: u64 = 64 << 20;
-
-fn read_launcher(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(LAUNCHER_LIMIT + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > LAUNCHER_LIMIT {
-        return Err(std::io::Error::other(format!(
-            "larger than {} MiB",
-            LAUNCHER_LIMIT >> 20
-        )));
-    }
-    Ok(bytes)
-}
 
 /// The run image's advertised launcher, checked against the export's Platform API and
 /// every buildpack API in the group.
