@@ -127,12 +127,6 @@ pub struct Exported {
     pub layers: Vec<Done>,
 }
 
-impl Exported {
-    pub fn reused(&self) -> usize {
-        self.layers.iter().filter(|l| l.reused).count()
-    }
-}
-
 /// Builds the app image. Fails before anything is built when the inputs are wrong (bad
 /// process types, a missing launcher, a run image that cannot provide the launcher).
 pub fn export(x: &Export<'_>, run: RunImage<'_>, previous: Option<&Image>) -> Result<Exported> {

@@ -23,7 +23,8 @@ mod auth;
 mod log;
 mod refs;
 
-pub use self::args::{go_flags, Args};
+use self::args::go_flags;
+pub use self::args::Args;
 use self::refs::{ggcr_registry, layout_ref, plain_http_by_default};
 
 const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
