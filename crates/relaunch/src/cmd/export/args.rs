@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::Parser;
 
 /// The exporter's flags. Single-dash spellings (`-app`) are accepted as the reference's Go
-/// `flag` package accepts them.
+/// `flag` package accepts them; booleans as Go's `strconv.ParseBool` (`true`, `1`, `t`, …).
 #[derive(Parser, Debug)]
 #[command(
     name = "exporter",
@@ -39,7 +40,7 @@ pub struct Args {
     #[arg(long, alias = "launcher-path", env = "CNB_LAUNCHER_PATH")]
     pub launcher: Option<PathBuf>,
     /// Write the launcher layer as a symlink to the launcher the run image advertises.
-    #[arg(long, env = "CNB_LAUNCHER_IN_RUN_IMAGE", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, env = "CNB_LAUNCHER_IN_RUN_IMAGE", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub launcher_in_run_image: Option<bool>,
     /// Directory with the launcher's SBOMs (Platform >= 0.11).
     #[arg(long = "launcher-sbom", default_value = "/cnb/lifecycle")]
@@ -63,7 +64,7 @@ pub struct Args {
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
     /// Export to OCI layouts under -layout-dir instead of a registry.
-    #[arg(long, env = "CNB_USE_LAYOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, env = "CNB_USE_LAYOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub layout: Option<bool>,
     /// Root of the OCI layouts (`<dir>/<registry>/<repository>/<tag>`).
     #[arg(long = "layout-dir", env = "CNB_LAYOUT_DIR")]
@@ -72,10 +73,10 @@ pub struct Args {
     #[arg(long = "log-level", env = "CNB_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// Disable color output (output is never coloured).
-    #[arg(long = "no-color", env = "CNB_NO_COLOR", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long = "no-color", env = "CNB_NO_COLOR", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub no_color: Option<bool>,
     /// Not supported (no Docker daemon): parsed and refused.
-    #[arg(long, env = "CNB_USE_DAEMON", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, env = "CNB_USE_DAEMON", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub daemon: Option<bool>,
     /// Not supported: parsed and refused.
     #[arg(long = "cache-image", env = "CNB_CACHE_IMAGE")]
@@ -90,7 +91,7 @@ pub struct Args {
     #[arg(long, env = "CNB_EXTENDED_DIR")]
     pub extended: Option<PathBuf>,
     /// Accepted for compatibility (layers are always built in parallel).
-    #[arg(long, env = "CNB_PARALLEL_EXPORT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, env = "CNB_PARALLEL_EXPORT", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub parallel: Option<bool>,
     /// Image tags to write (registry references, or names mapped into -layout-dir).
     #[arg(value_name = "IMAGE")]
