@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::contract::AdvertisedLauncher;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{sample_app, stage_app, RunImageRef};
 use relaunch_oci::layer::{Entry, LayerBuilder};
@@ -571,7 +572,7 @@ fn both_launcher_modes_run_under_runc() {
 }
 
 #[test]
-fn run_image_mode_refuses_a_run_image_without_launcher_before_writing() {
+fn run_image_mode_refuses_run_images_that_cannot_run_the_app_before_writing() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Layout(scratch.path().join("images"));
     let run = tiny_run_image(&store);
@@ -596,6 +597,50 @@ fn run_image_mode_refuses_a_run_image_without_launcher_before_writing() {
         "{text}"
     );
     assert!(text.contains("advertises no launcher"), "{text}");
+    assert!(!store.exists("app", "never"));
+
+    // A run image whose launcher supports Platform 0.13+ and Buildpack 0.10 only: the export
+    // at Platform 0.12 with an 0.9 buildpack is refused, naming both.
+    let mut narrow = run.clone();
+    let advertised = AdvertisedLauncher {
+        path: "/usr/local/bin/launcher".into(),
+        version: "9.9.9".into(),
+        platform_apis: "0.13,0.14".parse().unwrap(),
+        buildpack_apis: "0.10".parse().unwrap(),
+    };
+    let labels = advertised.to_labels();
+    relaunch_oci::mutate::set_labels(
+        &mut narrow,
+        labels.iter().map(|(k, v)| (*k, Some(v.as_str()))),
+    )
+    .unwrap();
+    store.put(&narrow, "run", "narrow");
+    write(
+        &root.join("layers/analyzed.toml"),
+        &format!(
+            "[run-image]\nreference = {:?}\n",
+            store.digest_ref("run", &narrow.digest())
+        ),
+    );
+    let out = run_exporter(
+        &mine,
+        "0.12",
+        &[],
+        &args(
+            &root,
+            Api::new(0, 12),
+            "r.toml",
+            &["--launcher-in-run-image"],
+            &[store.r("app", "never")],
+        ),
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(62), "{text}");
+    assert!(
+        text.contains("does not support Platform API 0.12"),
+        "{text}"
+    );
+    assert!(text.contains("other/bp@0.9"), "{text}");
     assert!(!store.exists("app", "never"));
 }
 
