@@ -771,3 +771,44 @@ fn cnb_registry_auth_supplies_basic_credentials() {
     check_ok(&out, "export with CNB_REGISTRY_AUTH");
     assert!(store.exists("app", "authed"));
 }
+
+#[test]
+fn every_tag_is_written_and_reported() {
+    let scratch = tempfile::tempdir().unwrap();
+    let store = Store::Registry(Registry::start(Auth::Anonymous));
+    let run = tiny_run_image(&store);
+    let root = scratch.path().join("in");
+    write_inputs(
+        &root,
+        &store.digest_ref("run", &run.digest()),
+        &store.r("run", "base"),
+    );
+    let mine = ours(&scratch.path().join("ours"));
+    let tags = [
+        store.r("app", "one"),
+        store.r("app", "two"),
+        store.r("other", "three"),
+    ];
+    let out = run_exporter(
+        &mine,
+        "0.12",
+        &[],
+        &args(&root, Api::new(0, 12), "report.toml", &[], &tags),
+    );
+    check_ok(&out, "export to three tags");
+    let digest = store.get("app", "one").digest();
+    assert_eq!(store.get("app", "two").digest(), digest);
+    assert_eq!(store.get("other", "three").digest(), digest);
+    let report = fs::read_to_string(root.join("report.toml")).unwrap();
+    let listed = tags
+        .iter()
+        .map(|t| format!("{t:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(report.contains(&format!("tags = [{listed}]")), "{report}");
+    assert!(
+        report.contains(&format!("digest = \"{digest}\"")),
+        "{report}"
+    );
+    assert!(report.contains("manifest-size = "), "{report}");
+}
