@@ -144,70 +144,107 @@ fn glob_match(pattern: &str, path: &str) -> std::result::Result<bool, &'static s
 
 const SYNTAX: &str = "syntax error in pattern";
 
-/// One segment: `*`, `?`, `[^a-z]`, `\x`.
-fn segment_match(p: &[u8], n: &[u8]) -> std::result::Result<bool, &'static str> {
-    match p.first() {
-        None => Ok(n.is_empty()),
-        Some(b'*') => {
-            for skip in 0..=n.len() {
-                if segment_match(&p[1..], &n[skip..])? {
-                    return Ok(true);
-                }
+/// One element of a segment pattern.
+enum Token {
+    Star,
+    Any,
+    Byte(u8),
+    /// `[...]`: inclusive byte ranges, negated with `^`.
+    Class(Vec<(u8, u8)>, bool),
+}
+
+impl Token {
+    fn matches(&self, c: u8) -> bool {
+        match self {
+            Token::Star | Token::Any => true,
+            Token::Byte(b) => *b == c,
+            Token::Class(ranges, negated) => {
+                ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated
             }
-            Ok(false)
         }
-        Some(b'?') => Ok(!n.is_empty() && segment_match(&p[1..], &n[1..])?),
-        Some(b'[') => {
-            let (matched, rest) = class(&p[1..], n.first().copied())?;
-            Ok(matched && !n.is_empty() && segment_match(rest, &n[1..])?)
-        }
-        Some(b'\\') => {
-            let c = *p.get(1).ok_or(SYNTAX)?;
-            Ok(n.first() == Some(&c) && segment_match(&p[2..], &n[1..])?)
-        }
-        Some(&c) => Ok(n.first() == Some(&c) && segment_match(&p[1..], &n[1..])?),
     }
 }
 
-/// A `[...]` class after its `[`: whether `c` is in it, and the pattern after `]`.
-fn class(p: &[u8], c: Option<u8>) -> std::result::Result<(bool, &[u8]), &'static str> {
-    let (negated, mut i) = if p.first() == Some(&b'^') {
-        (true, 1)
-    } else {
-        (false, 0)
+fn tokens(p: &[u8]) -> std::result::Result<Vec<Token>, &'static str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let escaped = |i: &mut usize| -> std::result::Result<u8, &'static str> {
+        if p[*i] == b'\\' {
+            *i += 1;
+        }
+        let c = *p.get(*i).ok_or(SYNTAX)?;
+        *i += 1;
+        Ok(c)
     };
-    let mut hit = false;
-    let mut first = true;
-    loop {
-        let lo = match p.get(i) {
-            None => return Err(SYNTAX),
-            Some(b']') if !first => break,
-            Some(b'\\') => {
+    while i < p.len() {
+        match p[i] {
+            b'*' => {
                 i += 1;
-                *p.get(i).ok_or(SYNTAX)?
+                out.push(Token::Star);
             }
-            Some(&b) => b,
-        };
-        first = false;
-        i += 1;
-        let hi = if p.get(i) == Some(&b'-') && p.get(i + 1).is_some_and(|b| *b != b']') {
-            i += 1;
-            let h = if p[i] == b'\\' {
+            b'?' => {
                 i += 1;
-                *p.get(i).ok_or(SYNTAX)?
-            } else {
-                p[i]
-            };
-            i += 1;
-            h
-        } else {
-            lo
-        };
-        if c.is_some_and(|c| lo <= c && c <= hi) {
-            hit = true;
+                out.push(Token::Any);
+            }
+            b'[' => {
+                i += 1;
+                let negated = p.get(i) == Some(&b'^');
+                if negated {
+                    i += 1;
+                }
+                let mut ranges = Vec::new();
+                loop {
+                    match p.get(i) {
+                        None => return Err(SYNTAX),
+                        Some(b']') if !ranges.is_empty() => break,
+                        Some(_) => {}
+                    }
+                    let lo = escaped(&mut i)?;
+                    let hi = if p.get(i) == Some(&b'-') && p.get(i + 1).is_some_and(|b| *b != b']')
+                    {
+                        i += 1;
+                        escaped(&mut i)?
+                    } else {
+                        lo
+                    };
+                    ranges.push((lo, hi));
+                }
+                i += 1;
+                out.push(Token::Class(ranges, negated));
+            }
+            _ => out.push(Token::Byte(escaped(&mut i)?)),
         }
     }
-    Ok((hit != negated, &p[i + 1..]))
+    Ok(out)
+}
+
+/// One segment: `*`, `?`, `[^a-z]`, `\x`; linear backtracking to the last `*`, so no
+/// pattern can make matching exponential.
+fn segment_match(p: &[u8], n: &[u8]) -> std::result::Result<bool, &'static str> {
+    let t = tokens(p)?;
+    let (mut ti, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match t.get(ti) {
+            Some(Token::Star) => {
+                star = Some((ti, ni));
+                ti += 1;
+            }
+            Some(tok) if tok.matches(n[ni]) => {
+                ti += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((st, sn)) => {
+                    star = Some((st, sn + 1));
+                    ti = st + 1;
+                    ni = sn + 1;
+                }
+                None => return Ok(false),
+            },
+        }
+    }
+    Ok(t[ti..].iter().all(|tok| matches!(tok, Token::Star)))
 }
 
 #[cfg(test)]
@@ -224,6 +261,14 @@ mod tests {
         assert_eq!(glob_match("[^a-c]x", "bx"), Ok(false));
         assert_eq!(glob_match("\\*", "*"), Ok(true));
         assert_eq!(glob_match("[a", "a"), Err(SYNTAX));
+        assert_eq!(glob_match("a*b*c", "axxbyyc"), Ok(true));
+        assert_eq!(glob_match("a*b*c", "axxbyy"), Ok(false));
+        let long = "a".repeat(200);
+        assert_eq!(glob_match(&"*a".repeat(30), &long), Ok(true));
+        assert_eq!(
+            glob_match(&format!("{}b", "*a".repeat(30)), &long),
+            Ok(false)
+        );
     }
 
     #[test]
