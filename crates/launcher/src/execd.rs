@@ -2,6 +2,7 @@
 //! `NAME = "value"` pairs it writes there to the launch env.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -24,7 +25,21 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
     };
     let (read_end, write_end) =
         pipe().map_err(|e| LaunchError(format!("failed to create pipe: {}", os_error_text(&e))))?;
-    let spawned = spawn(path, env, &write_end);
+    // As Go's exec.Cmd starts it: stdin from a fresh /dev/null (never the app's stdin),
+    // then the environment check, then the spawn.
+    let stdin = File::open("/dev/null").map_err(|e| {
+        fail(
+            "failed to execute",
+            format!("open /dev/null: {}", os_error_text(&e)),
+        )
+    })?;
+    let envp = c_envp(env).map_err(|_| {
+        fail(
+            "failed to execute",
+            "exec: environment variable contains NUL".into(),
+        )
+    })?;
+    let spawned = spawn(path, &envp, &stdin, &write_end);
     // Close our write end so that reading sees EOF when the child (and its children) finish.
     drop(write_end);
     let pid = spawned.map_err(|e| {
@@ -53,13 +68,8 @@ pub fn parse_output(output: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
     let d = Decoder { text };
     doc.get_ref()
-        .keys()
-        .map(|k| {
-            Ok((
-                k.get_ref().to_string(),
-                d.string(doc.get_ref(), k.get_ref())?,
-            ))
-        })
+        .iter()
+        .map(|(k, v)| Ok((k.get_ref().to_string(), d.map_string(k.get_ref(), v)?)))
         .collect()
 }
 
@@ -73,12 +83,12 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Starts `path` with the pipe's write end as fd 3, stdout/stderr inherited, exactly
-/// `env` as its environment and SIGPIPE back at its default (Rust ignores it).
-fn spawn(path: &Path, env: &Env, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
+/// Starts `path` with `stdin` as fd 0, the pipe's write end as fd 3, stdout/stderr
+/// inherited, exactly `envp` as its environment and SIGPIPE back at its default (Rust
+/// ignores it).
+fn spawn(path: &Path, envp: &[CString], stdin: &File, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
     let argv = c_argv(&[path.as_os_str()])?;
-    let envp = c_envp(env)?;
-    let (argv_ptrs, envp_ptrs) = (null_terminated(&argv), null_terminated(&envp));
+    let (argv_ptrs, envp_ptrs) = (null_terminated(&argv), null_terminated(envp));
     // SAFETY: the attr/action objects are initialised before use and destroyed after;
     // every pointer handed to posix_spawn stays alive until it returns.
     unsafe {
@@ -86,6 +96,7 @@ fn spawn(path: &Path, env: &Env, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
         libc::posix_spawn_file_actions_init(&mut actions);
         libc::posix_spawnattr_init(&mut attr);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, stdin.as_raw_fd(), 0);
         // dup2 onto itself clears close-on-exec (musl and glibc >= 2.34 follow POSIX here).
         libc::posix_spawn_file_actions_adddup2(&mut actions, fd3.as_raw_fd(), 3);
         let mut sigdefault: libc::sigset_t = std::mem::zeroed();
@@ -150,6 +161,7 @@ fn exit_text(status: libc::c_int) -> String {
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
 
     fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
@@ -232,6 +244,16 @@ printf 'APPEND_VAR = "%s"\nOTHER_VAR = "OTHER_VAL"\n' "$v" >&3
         assert_eq!(
             e.0,
             format!("failed to execute exec.d file at path '{d}/not-executable': fork/exec {d}/not-executable: permission denied")
+        );
+
+        // Issue 11 item 7: Go's exec.Cmd refuses the env before any fork/exec.
+        let p = script(tmp.path(), "ok", "true");
+        let mut with_nul = env.clone();
+        with_nul.set("BAD", std::ffi::OsStr::from_bytes(b"a\0b"));
+        let e = run(&p, &mut with_nul).unwrap_err();
+        assert_eq!(
+            e.0,
+            format!("failed to execute exec.d file at path '{d}/ok': exec: environment variable contains NUL")
         );
 
         let p = script(tmp.path(), "killed", "kill -9 $$");

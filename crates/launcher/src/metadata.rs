@@ -7,6 +7,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::errors::{os_error_text, Failure, EXIT_FAILED};
+use crate::exec::go_quote;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Metadata {
@@ -34,7 +35,11 @@ pub struct Process {
 }
 
 impl Metadata {
-    /// Decodes metadata.toml content; unknown keys are ignored. Public for the fuzz target.
+    /// Decodes metadata.toml content like the reference's BurntSushi decoder: unknown keys
+    /// are ignored, keys match their field case-insensitively (an exact match wins, else
+    /// the first in byte order), every key the reference decodes is type-checked, and
+    /// non-string `command` entries are converted as Go's `fmt.Sprint` prints them.
+    /// Public for the fuzz target.
     ///
     /// Decoding walks the parsed document by hand instead of using serde derive: it keeps
     /// the static binary tens of KiB smaller (see docs/launcher.md).
@@ -44,21 +49,22 @@ impl Metadata {
         let d = Decoder { text };
         let root = doc.get_ref();
         let mut md = Metadata::default();
-        for t in d.tables(root, "buildpacks")? {
+        for (t, at) in d.tables(root, "buildpacks", "launch.Buildpack")?.iter() {
             md.buildpacks.push(Buildpack {
-                id: d.string(t, "id")?,
-                api: d.string(t, "api")?,
+                id: d.string(t, "id", at)?,
+                api: d.string(t, "api", at)?,
             });
         }
-        for t in d.tables(root, "processes")? {
+        for (t, at) in d.tables(root, "processes", "launch.Process")?.iter() {
+            d.boolean(t, "default", at)?;
             md.processes.push(Process {
-                process_type: d.string(t, "type")?,
-                command: d.command(t)?,
-                args: d.strings(t, "args")?,
-                direct: d.boolean(t, "direct")?,
-                buildpack_id: d.string(t, "buildpack-id")?,
-                working_dir: d.string(t, "working-dir")?,
-                exec_env: d.strings(t, "exec-env")?,
+                process_type: d.string(t, "type", at)?,
+                command: d.command(t, at)?,
+                args: d.strings(t, "args", at)?,
+                direct: d.boolean(t, "direct", at)?,
+                buildpack_id: d.string(t, "buildpack-id", at)?,
+                working_dir: d.string(t, "working-dir", at)?,
+                exec_env: d.strings(t, "exec-env", at)?,
             });
         }
         Ok(md)
@@ -88,99 +94,373 @@ impl Metadata {
     }
 }
 
-/// Typed access to a parsed document with `toml: line N: ...` errors.
+/// Typed access to a parsed document with the reference's
+/// `toml: line N (last key "a.b"): ...` errors.
 pub struct Decoder<'t> {
     pub text: &'t str,
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
+/// The tables of one `[[array]]`, each with the key path the reference names in errors.
+struct Tables<'a, 'i> {
+    path: String,
+    tables: Vec<&'a DeTable<'i>>,
+}
+
+impl<'a, 'i> Tables<'a, 'i> {
+    fn iter(&self) -> impl Iterator<Item = (&'a DeTable<'i>, &Self)> + '_ {
+        self.tables.iter().map(move |t| (*t, self))
+    }
+}
+
 impl<'t> Decoder<'t> {
-    fn error(&self, at: &Value<'_>, key: &str, expected: &str) -> String {
-        format!(
-            "toml: line {}: '{key}': expected {expected}, found {}",
-            line_of(self.text.as_bytes(), at.span().start),
-            at.get_ref().type_str()
+    fn line(&self, v: &Value<'_>) -> usize {
+        line_of(self.text.as_bytes(), v.span().start)
+    }
+
+    /// BurntSushi's error shape: the line is where the last definition of the key path
+    /// starts its value (the decoder keeps one position per dotted path).
+    fn error(&self, line: usize, path: &str, message: impl std::fmt::Display) -> String {
+        format!("toml: line {line} (last key {}): {message}", go_quote(path))
+    }
+
+    fn mismatch(&self, line: usize, path: &str, found: &DeValue<'_>, dst: &str) -> String {
+        self.error(
+            line,
+            path,
+            format_args!(
+                "incompatible types: TOML value has type {}; destination has type {dst}",
+                go_type(found, "any")
+            ),
         )
     }
 
-    /// `[[key]]`: an array of tables (absent: none).
+    /// A field of an array element: its path and the line of its last definition in any
+    /// element of the array.
+    fn at(&self, tables: &Tables<'_, '_>, key: &str) -> (usize, String) {
+        let line = tables
+            .tables
+            .iter()
+            .rev()
+            .find_map(|t| t.get(key))
+            .map_or(0, |v| self.line(v));
+        (line, format!("{}.{}", tables.path, key_text(key)))
+    }
+
+    /// `[[name]]` at the top level: an array of tables (absent: none).
     fn tables<'a, 'i>(
         &self,
-        t: &'a DeTable<'i>,
-        key: &str,
-    ) -> Result<Vec<&'a DeTable<'i>>, String> {
-        let Some(v) = t.get(key) else {
-            return Ok(Vec::new());
+        root: &'a DeTable<'i>,
+        name: &str,
+        go_struct: &str,
+    ) -> Result<Tables<'a, 'i>, String> {
+        let Some((key, v)) = field(root, name) else {
+            return Ok(Tables {
+                path: String::new(),
+                tables: Vec::new(),
+            });
         };
-        let err = || self.error(v, key, "an array of tables");
-        let items = v.get_ref().as_array().ok_or_else(err)?;
-        items
+        let path = key_text(key);
+        let items = v
+            .get_ref()
+            .as_array()
+            .ok_or_else(|| self.mismatch(self.line(v), &path, v.get_ref(), "slice"))?;
+        let tables = items
             .iter()
-            .map(|i| i.get_ref().as_table().ok_or_else(err))
-            .collect()
+            .map(|i| {
+                i.get_ref().as_table().ok_or_else(|| {
+                    self.error(
+                        self.line(v),
+                        &path,
+                        format_args!(
+                            "type mismatch for {go_struct}: expected table but found {}",
+                            go_type(i.get_ref(), "any")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Tables { path, tables })
     }
 
     /// A string field (absent: empty).
-    pub fn string(&self, t: &DeTable<'_>, key: &str) -> Result<String, String> {
-        match t.get(key) {
+    fn string(
+        &self,
+        t: &DeTable<'_>,
+        name: &str,
+        tables: &Tables<'_, '_>,
+    ) -> Result<String, String> {
+        match field(t, name) {
             None => Ok(String::new()),
-            Some(v) => v
-                .get_ref()
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| self.error(v, key, "a string")),
+            Some((key, v)) => v.get_ref().as_str().map(str::to_owned).ok_or_else(|| {
+                let (line, path) = self.at(tables, key);
+                self.mismatch(line, &path, v.get_ref(), "string")
+            }),
         }
     }
 
-    fn boolean(&self, t: &DeTable<'_>, key: &str) -> Result<bool, String> {
-        match t.get(key) {
+    fn boolean(
+        &self,
+        t: &DeTable<'_>,
+        name: &str,
+        tables: &Tables<'_, '_>,
+    ) -> Result<bool, String> {
+        match field(t, name) {
             None => Ok(false),
-            Some(v) => v
-                .get_ref()
-                .as_bool()
-                .ok_or_else(|| self.error(v, key, "a boolean")),
-        }
-    }
-
-    /// `command`: a string or an array of strings. Like the reference (BurntSushi decodes
-    /// into `string` or `[]string`), any other entry type is a decode error.
-    fn command(&self, t: &DeTable<'_>) -> Result<Vec<String>, String> {
-        match t.get("command").map(|v| (v, v.get_ref())) {
-            None => Ok(Vec::new()),
-            Some((_, DeValue::String(s))) => Ok(vec![s.to_string()]),
-            Some((v, _)) => self.array_of_strings(v, "command", "a string or an array of strings"),
+            Some((key, v)) => v.get_ref().as_bool().ok_or_else(|| {
+                let (line, path) = self.at(tables, key);
+                self.mismatch(line, &path, v.get_ref(), "boolean")
+            }),
         }
     }
 
     /// An array of strings (absent: empty).
-    fn strings(&self, t: &DeTable<'_>, key: &str) -> Result<Vec<String>, String> {
-        match t.get(key) {
-            None => Ok(Vec::new()),
-            Some(v) => self.array_of_strings(v, key, "an array of strings"),
-        }
-    }
-
-    fn array_of_strings(
+    fn strings(
         &self,
-        v: &Value<'_>,
-        key: &str,
-        expected: &str,
+        t: &DeTable<'_>,
+        name: &str,
+        tables: &Tables<'_, '_>,
     ) -> Result<Vec<String>, String> {
+        let Some((key, v)) = field(t, name) else {
+            return Ok(Vec::new());
+        };
+        let fail = |found: &DeValue<'_>, dst| {
+            let (line, path) = self.at(tables, key);
+            self.mismatch(line, &path, found, dst)
+        };
         let items = v
             .get_ref()
             .as_array()
-            .ok_or_else(|| self.error(v, key, expected))?;
-        // An entry of the wrong type is reported with its own type and line.
+            .ok_or_else(|| fail(v.get_ref(), "slice"))?;
         items
             .iter()
             .map(|i| {
                 i.get_ref()
                     .as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| self.error(i, key, expected))
+                    .ok_or_else(|| fail(i.get_ref(), "string"))
             })
             .collect()
+    }
+
+    /// `command`: a string, or an array whose entries are printed as Go's `fmt.Sprint`
+    /// does (the reference's `RawCommand.UnmarshalTOML`); any other type is an error.
+    fn command(&self, t: &DeTable<'_>, tables: &Tables<'_, '_>) -> Result<Vec<String>, String> {
+        let Some((key, v)) = field(t, "command") else {
+            return Ok(Vec::new());
+        };
+        let fail = |found: &DeValue<'_>| {
+            let (line, path) = self.at(tables, key);
+            let mut data = String::new();
+            go_sprint(found, &mut data);
+            self.error(
+                line,
+                &path,
+                format_args!(
+                    "unknown command type {} with data {data}",
+                    go_type(found, "interface {}")
+                ),
+            )
+        };
+        match v.get_ref() {
+            DeValue::String(s) => Ok(vec![s.to_string()]),
+            DeValue::Array(items) => Ok(items
+                .iter()
+                .map(|i| {
+                    let mut s = String::new();
+                    go_sprint(i.get_ref(), &mut s);
+                    s
+                })
+                .collect()),
+            other => Err(fail(other)),
+        }
+    }
+
+    /// A value of the exec.d output map: strings only (BurntSushi's map decoding: exact
+    /// key, no case folding).
+    pub fn map_string(&self, key: &str, v: &Value<'_>) -> Result<String, String> {
+        v.get_ref()
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| self.mismatch(self.line(v), &key_text(key), v.get_ref(), "string"))
+    }
+}
+
+/// The key that decodes into field `name`: an exact match, else the first key (in byte
+/// order) equal under Go's `strings.EqualFold`. Field names are lower-case ASCII.
+fn field<'a, 'i>(t: &'a DeTable<'i>, name: &str) -> Option<(&'a str, &'a Value<'i>)> {
+    let found = t
+        .get_key_value(name)
+        .or_else(|| t.iter().find(|(k, _)| equal_fold(k.get_ref(), name)))?;
+    Some((found.0.get_ref(), found.1))
+}
+
+/// Go's `strings.EqualFold` against a lower-case ASCII name: besides ASCII case, the
+/// Kelvin sign folds to `k` and the long s to `s`.
+fn equal_fold(key: &str, name: &str) -> bool {
+    let mut chars = key.chars();
+    name.bytes().all(|n| {
+        chars.next().is_some_and(|c| {
+            c.to_ascii_lowercase() == n as char
+                || (c == '\u{212A}' && n == b'k')
+                || (c == '\u{17F}' && n == b's')
+        })
+    }) && chars.next().is_none()
+}
+
+/// One key of a path as BurntSushi prints it: bare if it can be, else double-quoted.
+fn key_text(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// Go's `%T` of the value BurntSushi decodes (`any` spelled as `empty`).
+fn go_type(v: &DeValue<'_>, empty: &str) -> String {
+    match v {
+        DeValue::String(_) => "string".into(),
+        DeValue::Integer(_) => "int64".into(),
+        DeValue::Float(_) => "float64".into(),
+        DeValue::Boolean(_) => "bool".into(),
+        DeValue::Datetime(_) => "time.Time".into(),
+        DeValue::Array(_) => format!("[]{empty}"),
+        DeValue::Table(_) => format!("map[string]{empty}"),
+    }
+}
+
+/// Go's `fmt.Sprint` of a decoded TOML value: arrays as `[a b]`, tables as `map[k:v]`
+/// with sorted keys, floats in `%v` form.
+fn go_sprint(v: &DeValue<'_>, out: &mut String) {
+    match v {
+        DeValue::String(s) => out.push_str(s),
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => out.push_str(&n.to_string()),
+            Err(_) => out.push_str(i.as_str()),
+        },
+        DeValue::Float(f) => out.push_str(&go_float(f.as_str())),
+        DeValue::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        DeValue::Datetime(d) => go_time(
+            d.date.map(|d| (d.year, d.month, d.day)),
+            d.time.map(|t| {
+                let (s, n) = (t.second.unwrap_or(0), t.nanosecond.unwrap_or(0));
+                (t.hour, t.minute, s, n)
+            }),
+            d.offset.map(|_| d.to_string()),
+            out,
+        ),
+        DeValue::Array(items) => {
+            out.push('[');
+            for (n, i) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(' ');
+                }
+                go_sprint(i.get_ref(), out);
+            }
+            out.push(']');
+        }
+        DeValue::Table(t) => {
+            out.push_str("map[");
+            for (n, (k, i)) in t.iter().enumerate() {
+                if n > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k.get_ref());
+                out.push(':');
+                go_sprint(i.get_ref(), out);
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// Go's `time.Time.String()` of a TOML datetime as BurntSushi decodes it: local forms get
+/// the zones `datetime-local`, `date-local` and `time-local`. `offset` is the datetime's
+/// RFC 3339 text when it has an offset (its tail is `Z` or `±hh:mm`).
+fn go_time(
+    date: Option<(u16, u8, u8)>,
+    time: Option<(u8, u8, u8, u32)>,
+    offset: Option<String>,
+    out: &mut String,
+) {
+    use std::fmt::Write;
+    let (year, month, day) = date.unwrap_or((0, 1, 1));
+    let (hour, minute, second, nanos) = time.unwrap_or_default();
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"
+    );
+    if nanos > 0 {
+        let _ = write!(out, ".{}", format!("{nanos:09}").trim_end_matches('0'));
+    }
+    let zone = match &offset {
+        Some(text) if text.len() > 6 && !text.ends_with('Z') => {
+            let tail = &text[text.len() - 6..];
+            let zone = tail.replace(':', "");
+            if zone[1..] == *"0000" {
+                "+0000 UTC".to_owned()
+            } else {
+                format!("{zone} {zone}")
+            }
+        }
+        Some(_) => "+0000 UTC".to_owned(),
+        None if date.is_some() && time.is_some() => "+0000 datetime-local".to_owned(),
+        None if date.is_some() => "+0000 date-local".to_owned(),
+        None => "+0000 time-local".to_owned(),
+    };
+    out.push(' ');
+    out.push_str(&zone);
+}
+
+/// Go's `%v` of a float64 (strconv `'g'`, shortest digits), computed from the TOML
+/// literal: exponent form when the decimal exponent is below -4 or at least 6 (`1e+06`).
+/// Works on the decimal digits instead of an `f64`, which keeps float parsing and
+/// printing (about 40 KiB) out of the binary; a literal with up to 15 significant digits
+/// has exactly those digits as its shortest form. Longer ones keep their digits.
+fn go_float(literal: &str) -> String {
+    let (sign, unsigned) = match literal.as_bytes().first() {
+        Some(b'-') => ("-", &literal[1..]),
+        Some(b'+') => ("", &literal[1..]),
+        _ => ("", literal),
+    };
+    match unsigned {
+        "nan" => return "NaN".into(),
+        "inf" => return format!("{}Inf", if sign.is_empty() { "+" } else { "-" }),
+        _ => {}
+    }
+    let (mantissa, exp) = unsigned
+        .split_once(['e', 'E'])
+        .map_or((unsigned, 0), |(m, e)| (m, e.parse::<i64>().unwrap_or(0)));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = [int, frac].concat().chars().filter(char::is_ascii_digit).collect();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
+    if digits.is_empty() {
+        return format!("{sign}0");
+    }
+    // Digits before the decimal point, once leading zeros are gone.
+    let dp = int.len() as i64 - leading as i64 + exp;
+    let exp = dp - 1;
+    let nd = digits.len() as i64;
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs());
+    }
+    if dp <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-dp) as usize))
+    } else if dp >= nd {
+        format!("{sign}{digits}{}", "0".repeat((dp - nd) as usize))
+    } else {
+        let (whole, frac) = digits.split_at(dp as usize);
+        format!("{sign}{whole}.{frac}")
     }
 }
 
@@ -295,7 +575,6 @@ paths = ["x"]
             Metadata::parse,
             &[
                 b"[[processes]]\ncommand = 5\n",
-                b"[[processes]]\ncommand = [[\"a\"]]\n",
                 b"[[processes]]\nargs = [1]\n",
                 b"processes = 5",
                 b"[[buildpacks]]\napi = 0.9\n",
@@ -307,35 +586,149 @@ paths = ["x"]
     }
 
     #[test]
-    fn command_entries_must_be_strings_like_the_reference() {
-        // BurntSushi decodes `command` into `string` or `[]string`: no stringification.
-        for (entry, found) in [
-            ("1", "integer"),
-            ("true", "boolean"),
-            ("1.5", "float"),
-            ("[\"a\"]", "array"),
-            ("{a = \"b\"}", "table"),
+    fn command_entries_are_converted_like_go_fmt() {
+        // Issue 11 item 3: RawCommand.UnmarshalTOML applies fmt.Sprint to each entry.
+        let md = Metadata::parse(
+            br#"[[processes]]
+type = "t"
+command = ["probe", 1, true, 2.5, ["x", 2], {b = 1, a = "z"}, 0x10, -0.0, 1e6, 123456.0, 1e-5, 0.0001, inf, nan,
+  1_000.250_0, 0.000012e3, -7E+22, 3e-7, -inf, +1.5, 100e-2, 0e5,
+  1979-05-27T07:32:00Z, 1979-05-27T07:32:00.5-07:00, 1979-05-27T07:32:00, 1979-05-27, 07:32:00]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            md.processes[0].command,
+            [
+                "probe",
+                "1",
+                "true",
+                "2.5",
+                "[x 2]",
+                "map[a:z b:1]",
+                "16",
+                "-0",
+                "1e+06",
+                "123456",
+                "1e-05",
+                "0.0001",
+                "+Inf",
+                "NaN",
+                "1000.25",
+                "0.012",
+                "-7e+22",
+                "3e-07",
+                "-Inf",
+                "1.5",
+                "1",
+                "0",
+                "1979-05-27 07:32:00 +0000 UTC",
+                "1979-05-27 07:32:00.5 -0700 -0700",
+                "1979-05-27 07:32:00 +0000 datetime-local",
+                "1979-05-27 00:00:00 +0000 date-local",
+                "0000-01-01 07:32:00 +0000 time-local",
+            ]
+        );
+        for (value, go_type, data) in [
+            ("1", "int64", "1"),
+            ("1.5", "float64", "1.5"),
+            ("true", "bool", "true"),
+            ("{a = \"b\"}", "map[string]interface {}", "map[a:b]"),
         ] {
-            let doc = format!("[[processes]]\ntype = \"t\"\ncommand = [\"x\", {entry}]\n");
+            let doc = format!("[[processes]]\ntype = \"t\"\ncommand = {value}\n");
             assert_eq!(
                 Metadata::parse(doc.as_bytes()).unwrap_err(),
-                format!("toml: line 3: 'command': expected a string or an array of strings, found {found}"),
-                "{entry}"
+                format!("toml: line 3 (last key \"processes.command\"): unknown command type {go_type} with data {data}"),
             );
         }
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_exact_first() {
+        // Issue 11 item 4: BurntSushi falls back to strings.EqualFold on field names.
+        let md = Metadata::parse(
+            "[[Processes]]\nTYPE = \"web\"\nCommand = [\"a\"]\nWorking-Dir = \"w\"\nDirect = true\n\
+             Exec-Env = [\"x\"]\n\"ARG\u{17F}\" = [\"b\"]\n\"buildpac\u{212A}-id\" = \"bp\"\n\
+             [[BuildPacks]]\nID = \"bp\"\nApi = \"0.9\"\n\
+             [[Processes]]\ntype = \"exact\"\nTYPE = \"folded\"\n"
+                .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(
-            Metadata::parse(b"[[processes]]\ncommand = 1.5\n").unwrap_err(),
-            "toml: line 2: 'command': expected a string or an array of strings, found float"
+            md.buildpacks,
+            [Buildpack {
+                id: "bp".into(),
+                api: "0.9".into()
+            }]
         );
+        let p = &md.processes[0];
+        assert_eq!(
+            (
+                p.process_type.as_str(),
+                p.working_dir.as_str(),
+                p.buildpack_id.as_str()
+            ),
+            ("web", "w", "bp")
+        );
+        assert_eq!(
+            (p.command.clone(), p.args.clone()),
+            (vec!["a".to_string()], vec!["b".to_string()])
+        );
+        assert!(p.direct);
+        assert_eq!(p.exec_env, ["x"]);
+        assert_eq!(md.processes[1].process_type, "exact");
+        // Not a fold: dotless i, Turkish capital I.
+        let md = Metadata::parse("[[processes]]\n\"t\u{131}pe\" = \"x\"\n".as_bytes()).unwrap();
+        assert_eq!(md.processes[0].process_type, "");
+        // Both spellings present (nondeterministic in the reference): the exact key wins.
+        assert_eq!(md.processes.len(), 1);
+        let md = Metadata::parse(b"[[processes]]\nType = \"folded\"\ntype = \"exact\"\n").unwrap();
+        assert_eq!(md.processes[0].process_type, "exact");
+    }
+
+    #[test]
+    fn every_decoded_key_is_type_checked() {
+        // Issue 11 item 5: `default` is decoded (and checked) though the launcher ignores it.
+        for (doc, want) in [
+            (
+                "[[processes]]\ntype = \"a\"\ndefault = 1\n",
+                "toml: line 3 (last key \"processes.default\"): incompatible types: TOML value has type int64; destination has type boolean",
+            ),
+            (
+                "[[processes]]\nDefault = \"yes\"\n",
+                "toml: line 2 (last key \"processes.Default\"): incompatible types: TOML value has type string; destination has type boolean",
+            ),
+            (
+                "[[processes]]\nargs = [\"a\", 1]\n",
+                "toml: line 2 (last key \"processes.args\"): incompatible types: TOML value has type int64; destination has type string",
+            ),
+            (
+                "[[processes]]\nexec-env = \"x\"\n",
+                "toml: line 2 (last key \"processes.exec-env\"): incompatible types: TOML value has type string; destination has type slice",
+            ),
+            (
+                "processes = [1]\n",
+                "toml: line 1 (last key \"processes\"): type mismatch for launch.Process: expected table but found int64",
+            ),
+            (
+                "[[buildpacks]]\napi = 0.9\n",
+                "toml: line 2 (last key \"buildpacks.api\"): incompatible types: TOML value has type float64; destination has type string",
+            ),
+            // The line is that of the key path's last definition, in any element.
+            (
+                "[[processes]]\nworking-dir = 1\n[[processes]]\nworking-dir = \"ok\"\n",
+                "toml: line 4 (last key \"processes.working-dir\"): incompatible types: TOML value has type int64; destination has type string",
+            ),
+        ] {
+            assert_eq!(Metadata::parse(doc.as_bytes()).unwrap_err(), want, "{doc}");
+        }
+        let md = Metadata::parse(b"[[processes]]\ntype = \"a\"\ndefault = true\nPlatformAPI = 1\n")
+            .unwrap();
+        assert_eq!(md.processes[0].process_type, "a");
     }
 
     #[test]
     fn error_texts_name_the_line() {
-        assert_eq!(
-            Metadata::parse(b"[[buildpacks]]\nid = \"a\"\n\n[[processes]]\nargs = [1]\n")
-                .unwrap_err(),
-            "toml: line 5: 'args': expected an array of strings, found integer"
-        );
         assert_eq!(
             Metadata::parse(b"[[processes]]\ntype = \"\xff\"\n").unwrap_err(),
             "toml: line 2: invalid UTF-8 byte: 0xff"

@@ -187,6 +187,81 @@ fn exec_d_sees_the_launch_env_only() {
     out.assert_code(0).assert_stdout("none|s1-launch|kept\n");
 }
 
+#[test]
+fn exec_d_reads_dev_null_not_the_apps_stdin() {
+    // Issue 11 item 1: `printf 'one\ntwo\n' | launcher -- cat` with an exec.d that reads
+    // a line must leave both lines to the app, as the reference does.
+    use std::io::Write;
+    let f = two_buildpacks();
+    f.exe(
+        "layers/first_bp/l1/exec.d/reader",
+        "#!/bin/sh\nif read -r l; then printf 'GOT = \"%s\"\\n' \"$l\" >&3; fi\n",
+    );
+    let mut child = f
+        .launch(
+            "launcher",
+            "0.15",
+            &["--", "sh", "-c", "cat; echo \"GOT=${GOT:-none}\""],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\nGOT=none\n");
+}
+
+#[test]
+fn directories_are_listed_when_the_reference_reaches_them() {
+    // Issue 11 item 6: side effects and errors in the reference's order.
+    let setup = || {
+        let f = Fixture::new("order");
+        f.dir("workspace");
+        f.file(
+            "layers/config/metadata.toml",
+            "[[buildpacks]]\nid = \"a\"\napi = \"0.12\"\n[[buildpacks]]\nid = \"b\"\napi = \"0.12\"\n",
+        );
+        f
+    };
+    let root = |f: &Fixture| f.root.display().to_string();
+
+    // An earlier layer's exec.d runs (and prints) before a later layer's exec.d is listed.
+    let f = setup();
+    f.exe("layers/a/l/exec.d/hello", "#!/bin/sh\necho ran\n");
+    f.file("layers/b/l/exec.d", "not a directory");
+    let out = run(&mut f.launch("launcher", "0.15", &["--", "true"]));
+    out.assert_code(82).assert_stdout(&format!(
+        "ran\nERROR: failed to launch: exec.d: failed to list files in dir '{0}/layers/b/l/exec.d': open {0}/layers/b/l/exec.d: not a directory\n",
+        root(&f)
+    ));
+
+    // Buildpack a's env error comes before buildpack b's directory being a file.
+    let f = setup();
+    std::os::unix::fs::symlink("nowhere", f.dir("layers/a/l/env").join("DANGLING")).unwrap();
+    f.file("layers/b", "not a directory");
+    let out = run(&mut f.launch("launcher", "0.15", &["--", "true"]));
+    out.assert_code(82).assert_stdout(&format!(
+        "ERROR: failed to launch: modify env: add layer env: apply env files from dir '{0}/layers/a/l/env': stat {0}/layers/a/l/env/DANGLING: no such file or directory\n",
+        root(&f)
+    ));
+
+    // A profile.d that an exec.d program created (in a new layer) is sourced.
+    let f = setup();
+    f.exe(
+        "layers/a/l/exec.d/make-profile",
+        "#!/bin/sh\nmkdir -p ../layers/b/new/profile.d && echo 'echo sourced' > ../layers/b/new/profile.d/p\n",
+    );
+    let out = run(&mut f.launch("launcher", "0.15", &["echo", "app"]));
+    out.assert_code(0).assert_stdout("sourced\napp\n");
+}
+
 fn args_fixture(command: &str, bp_api: &str) -> Fixture {
     let f = Fixture::new("args");
     f.dir("workspace/sub");
