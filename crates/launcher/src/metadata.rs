@@ -481,13 +481,18 @@ pub fn utf8(bytes: &[u8]) -> Result<&str, String> {
 }
 
 /// One-line TOML error: `toml: line N: <message>` (the crate's own text spans lines).
+/// The line is counted as the reference's lexer does: an error found at a newline is
+/// reported on the line that newline starts...
 pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end().replace('\n', "; ");
     match err.span() {
-        Some(span) => format!(
-            "toml: line {}: {message}",
-            line_of(text.as_bytes(), span.start)
-        ),
+        Some(span) => {
+            // ... except inside a string, which it reports on the string's own line.
+            let at_newline = text.as_bytes().get(span.start) == Some(&b'\n')
+                && !message.contains("string");
+            let line = line_of(text.as_bytes(), span.start) + usize::from(at_newline);
+            format!("toml: line {line}: {message}")
+        }
         None => format!("toml: {message}"),
     }
 }
@@ -733,8 +738,13 @@ command = ["probe", 1, true, 2.5, ["x", 2], {b = 1, a = "z"}, 0x10, -0.0, 1e6, 1
             Metadata::parse(b"[[processes]]\ntype = \"\xff\"\n").unwrap_err(),
             "toml: line 2: invalid UTF-8 byte: 0xff"
         );
+        // An error found at a newline is on the next line, as the reference counts.
         let e = Metadata::parse(b"[[processes]]\n\n[[processes]\n").unwrap_err();
+        assert!(e.starts_with("toml: line 4: "), "{e}");
+        let e = Metadata::parse(b"[[processes]]\n\n[[processes]").unwrap_err();
         assert!(e.starts_with("toml: line 3: "), "{e}");
+        let e = Metadata::parse(b"a = \"unterminated\nb = 1\n").unwrap_err();
+        assert!(e.starts_with("toml: line 1: "), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }
 

@@ -1,0 +1,32 @@
+//! The program the differential fuzzer's launches end in: it appends what it saw (argv,
+//! cwd, environment sorted by name, stdin) to `seen` next to its own `bin/` directory.
+//! Built by the harness with `rustc`; not part of any crate.
+
+use std::io::{Read, Write};
+
+fn main() {
+    let exe = std::env::current_exe().expect("current_exe");
+    let root = exe.parent().and_then(|bin| bin.parent()).expect("<root>/bin/probe");
+    let argv: Vec<_> = std::env::args_os().collect();
+    let cwd = std::env::current_dir().map(|d| d.into_os_string());
+    let mut env: Vec<_> = std::env::vars_os().collect();
+    env.sort();
+    let mut stdin = Vec::new();
+    let stdin = std::io::stdin().read_to_end(&mut stdin).map(|_| stdin);
+    let mut report = format!("argv: {argv:?}\ncwd: {cwd:?}\n");
+    for (k, v) in env {
+        report.push_str(&format!("env: {k:?}={v:?}\n"));
+    }
+    report.push_str(&format!("stdin: {:?}\n", stdin.map(|s| String::from_utf8_lossy(&s).into_owned())));
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("seen"))
+        .expect("open seen");
+    out.write_all(report.as_bytes()).expect("write seen");
+    let code = argv
+        .iter()
+        .find_map(|a| a.to_str()?.strip_prefix("exit=")?.parse().ok())
+        .unwrap_or(0);
+    std::process::exit(code);
+}
