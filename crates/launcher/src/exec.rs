@@ -206,7 +206,10 @@ mod tests {
     fn quoting_like_go() {
         assert_eq!(go_quote(""), r#""""#);
         assert_eq!(go_quote("a \"b\"\\\n"), r#""a \"b\"\\\n""#);
-        assert_eq!(go_quote(b"\xffraw\x07\x01\xc2\x85"), r#""\xffraw\a\x01\u0085""#);
+        assert_eq!(
+            go_quote(b"\xffraw\x07\x01\xc2\x85"),
+            r#""\xffraw\a\x01\u0085""#
+        );
     }
 
     #[test]

@@ -102,6 +102,11 @@ fn spawn(path: &Path, envp: &[CString], stdin: &File, fd3: &OwnedFd) -> io::Resu
         let mut sigdefault: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut sigdefault);
         libc::sigaddset(&mut sigdefault, libc::SIGPIPE);
+        // libc-internal signals 32-34 that are at their default here stay so in the child
+        // (glibc's posix_spawn would set them to ignored). sigaddset refuses them, so set
+        // their bits directly: both glibc and musl keep signal n at bit n-1.
+        let bits = &mut sigdefault as *mut libc::sigset_t as *mut u64;
+        *bits |= crate::signals::internal_at_default();
         libc::posix_spawnattr_setsigdefault(&mut attr, &sigdefault);
         libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
         let mut pid: libc::pid_t = 0;

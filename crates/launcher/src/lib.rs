@@ -17,6 +17,7 @@ pub mod paths;
 pub mod process;
 pub mod self_description;
 pub mod shell;
+pub mod signals;
 
 #[cfg(test)]
 mod testutil;

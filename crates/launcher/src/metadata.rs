@@ -438,7 +438,11 @@ fn go_float(literal: &str) -> String {
         .split_once(['e', 'E'])
         .map_or((unsigned, 0), |(m, e)| (m, e.parse::<i64>().unwrap_or(0)));
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all: String = [int, frac].concat().chars().filter(char::is_ascii_digit).collect();
+    let all: String = [int, frac]
+        .concat()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     let leading = all.len() - all.trim_start_matches('0').len();
     let digits = all.trim_matches('0');
     if digits.is_empty() {
@@ -488,8 +492,8 @@ pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
     match err.span() {
         Some(span) => {
             // ... except inside a string, which it reports on the string's own line.
-            let at_newline = text.as_bytes().get(span.start) == Some(&b'\n')
-                && !message.contains("string");
+            let at_newline =
+                text.as_bytes().get(span.start) == Some(&b'\n') && !message.contains("string");
             let line = line_of(text.as_bytes(), span.start) + usize::from(at_newline);
             format!("toml: line {line}: {message}")
         }

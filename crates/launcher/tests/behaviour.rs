@@ -262,6 +262,50 @@ fn directories_are_listed_when_the_reference_reaches_them() {
     out.assert_code(0).assert_stdout("sourced\napp\n");
 }
 
+#[test]
+fn inherited_signal_state_is_left_as_the_go_runtime_leaves_it() {
+    // Found by the differential fuzzer: the reference's runtime resets inherited ignored
+    // signals (but SIGHUP, SIGINT, the job-control four, 32 and 34) and unblocks the ones
+    // it needs; the app and exec.d programs see that state.
+    use std::os::unix::process::CommandExt;
+    let f = two_buildpacks();
+    let mut cmd = f.launch(
+        "launcher",
+        "0.15",
+        &["--", "grep", "^Sig[BI]", "/proc/self/status"],
+    );
+    // SAFETY: only raw syscalls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
+            for sig in [1, 3, 10, 13, 18, 32, 33, 34, 40] {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    ignore.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                );
+            }
+            let blocked: u64 = [2, 5, 10, 15, 23, 34, 40]
+                .iter()
+                .fold(0, |m, s| m | 1 << (s - 1));
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &blocked as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8,
+            );
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    // Kept ignored: 1, 18, 32, 34. Kept blocked: 10, 40.
+    out.assert_code(0)
+        .assert_stdout("SigBlk:\t0000008000000200\nSigIgn:\t0000000280020001\n");
+}
+
 fn args_fixture(command: &str, bp_api: &str) -> Fixture {
     let f = Fixture::new("args");
     f.dir("workspace/sub");

@@ -8,7 +8,7 @@
 //!
 //! Knobs (environment): `DIFF_SEED` (default: the day number, so a retry repeats the run),
 //! `DIFF_SECONDS` (default 60; 0 = no limit), `DIFF_CASES` (default: no limit), `DIFF_JOBS`
-//! (default 2), `DIFF_LAUNCHER` (ours; default the built binary), `DIFF_RECORD=1` (write a
+//! (default 2), `DIFF_LAUNCHER` (ours; default `RELAUNCH_STATIC_LAUNCHER`, else the test build), `DIFF_RECORD=1` (write a
 //! shrunk fixture for each difference found, and record missing `expected` outcomes).
 //! The long local run is in the README.
 
@@ -40,8 +40,11 @@ struct Fixture {
     expected: Option<Outcome>,
 }
 
+/// Ours: `DIFF_LAUNCHER`, else the shipped static build when `scripts/test.sh` names it
+/// (`RELAUNCH_STATIC_LAUNCHER`), else the test build.
 fn ours() -> PathBuf {
     std::env::var_os("DIFF_LAUNCHER")
+        .or_else(|| std::env::var_os("RELAUNCH_STATIC_LAUNCHER"))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_launcher")))
 }
@@ -59,7 +62,10 @@ fn reference() -> Option<PathBuf> {
 fn env_number(key: &str, default: u64) -> u64 {
     std::env::var(key)
         .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{key}={v} is not a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{key}={v} is not a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -81,12 +87,16 @@ fn regression_fixtures() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    assert!(!paths.is_empty(), "no fixtures in {}", fixtures_dir().display());
+    assert!(
+        !paths.is_empty(),
+        "no fixtures in {}",
+        fixtures_dir().display()
+    );
     let mut failures = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
-        let mut fixture: Fixture = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut fixture: Fixture =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if let Some(reference) = &reference {
             let now = harness.run(&fixture.case, reference);
             match &fixture.expected {
@@ -243,6 +253,10 @@ fn replay() {
     if let Some(reference) = reference() {
         let expected = harness.run(&fixture.case, &reference);
         println!("reference: {expected:#?}");
-        println!("{:?}\n{}", compare(&got, &expected), describe(&got, &expected));
+        println!(
+            "{:?}\n{}",
+            compare(&got, &expected),
+            describe(&got, &expected)
+        );
     }
 }

@@ -19,6 +19,11 @@ pub struct Case {
     /// The whole initial environment (the harness adds nothing).
     pub env: Vec<(String, Bytes)>,
     pub stdin: Bytes,
+    /// Signal dispositions the launcher inherits: ignored, and blocked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_signals: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_signals: Vec<i32>,
     pub files: Vec<Entry>,
 }
 

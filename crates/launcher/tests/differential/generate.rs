@@ -50,14 +50,38 @@ const TYPES: &[&str] = &["web", "worker", "task", "process.with.period", "launch
 const BUILDPACKS: &[&str] = &["bp/a", "bp-b", "c"];
 const VARS: &[&str] = &["FOO", "BAR", "BAZ", "PATH", "LD_LIBRARY_PATH"];
 const WORDS: &[&str] = &[
-    "a", "b c", "$FOO", "${BAR:-unset}", "'q'", "\"dq\"", "exit=3", "--", "-x", "", "ü", "*",
-    "$(echo sub)", "a\\b",
+    "a",
+    "b c",
+    "$FOO",
+    "${BAR:-unset}",
+    "'q'",
+    "\"dq\"",
+    "exit=3",
+    "--",
+    "-x",
+    "",
+    "ü",
+    "*",
+    "$(echo sub)",
+    "a\\b",
 ];
 
 /// A TOML value as text, for arrays whose entries need not be strings.
 const ODD_ENTRIES: &[&str] = &[
-    "1", "true", "2.5", "[\"x\", 1]", "{b = 1, a = \"z\"}", "1e6", "-0.0", "0x1F", "123456.0",
-    "1e-5", "1979-05-27T07:32:00Z", "1979-05-27", "nan", "-inf",
+    "1",
+    "true",
+    "2.5",
+    "[\"x\", 1]",
+    "{b = 1, a = \"z\"}",
+    "1e6",
+    "-0.0",
+    "0x1F",
+    "123456.0",
+    "1e-5",
+    "1979-05-27T07:32:00Z",
+    "1979-05-27",
+    "nan",
+    "-inf",
 ];
 
 pub fn case(seed: u64) -> Case {
@@ -83,7 +107,9 @@ fn toml_str(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -126,8 +152,10 @@ impl Gen {
     fn build(mut self) -> Case {
         let r = &mut self.rng;
         let platform = if r.chance(8) {
-            r.pick(&["", "0.6", "0.16", "bad-api", "v0.10", "1.0", " 0.9", "0.9.1"])
-                .to_string()
+            r.pick(&[
+                "", "0.6", "0.16", "bad-api", "v0.10", "1.0", " 0.9", "0.9.1",
+            ])
+            .to_string()
         } else {
             format!("0.{}", 7 + r.below(9))
         };
@@ -156,9 +184,11 @@ impl Gen {
             self.dir("workspace/sub");
         }
         if self.rng.chance(15) {
-            let profile = self
-                .rng
-                .pick(&["export BAR=from-dot-profile\n", "echo dot-profile \"$0\"\n", "exit 7\n"]);
+            let profile = self.rng.pick(&[
+                "export BAR=from-dot-profile\n",
+                "echo dot-profile \"$0\"\n",
+                "exit 7\n",
+            ]);
             self.file("workspace/.profile", *profile, 0o644);
         } else if self.rng.chance(3) {
             self.dir("workspace/.profile");
@@ -175,7 +205,10 @@ impl Gen {
             0..=3 => "launcher".to_string(),
             4..=7 => self.rng.pick(TYPES).to_string(),
             8 => format!("@ROOT@/cnb/process/{}", self.rng.pick(TYPES)),
-            _ => self.rng.pick(&["web", "/cnb/process/", "lifecycle"]).to_string(),
+            _ => self
+                .rng
+                .pick(&["web", "/cnb/process/", "lifecycle"])
+                .to_string(),
         };
         let args = self.user_args();
         let env = self.environment(&platform);
@@ -184,11 +217,30 @@ impl Gen {
         } else {
             ""
         };
+        let mut signals = |percent| -> Vec<i32> {
+            if !self.rng.chance(percent) {
+                return Vec::new();
+            }
+            let mut sigs: Vec<i32> = (0..1 + self.rng.below(6))
+                .map(|_| {
+                    *self.rng.pick(&[
+                        1, 2, 3, 5, 10, 13, 15, 17, 18, 20, 21, 23, 28, 32, 33, 34, 40, 64,
+                    ])
+                })
+                .collect();
+            sigs.sort();
+            sigs.dedup();
+            sigs
+        };
+        let ignored_signals = signals(10);
+        let blocked_signals = signals(10);
         Case {
             argv0,
             args,
             env,
             stdin: stdin.into(),
+            ignored_signals,
+            blocked_signals,
             files: self.files,
         }
     }
@@ -198,8 +250,26 @@ impl Gen {
         let mut args: Vec<Bytes> = match r.below(8) {
             0 | 1 => vec![],
             2 => vec!["--".into(), "probe".into()],
-            3 => vec!["--".into(), (*r.pick(&["probe", "@ROOT@/bin/probe", "echo", "nope", "./probe", "@ROOT@/bin"])).into()],
-            4 => vec![(*r.pick(&["probe", "echo hi; probe", "probe \"$FOO\"", "exit 4", "probe $BAR"])).into()],
+            3 => vec![
+                "--".into(),
+                (*r.pick(&[
+                    "probe",
+                    "@ROOT@/bin/probe",
+                    "echo",
+                    "nope",
+                    "./probe",
+                    "@ROOT@/bin",
+                ]))
+                .into(),
+            ],
+            4 => vec![(*r.pick(&[
+                "probe",
+                "echo hi; probe",
+                "probe \"$FOO\"",
+                "exit 4",
+                "probe $BAR",
+            ]))
+            .into()],
             5 => vec!["--".into()],
             _ => vec![],
         };
@@ -232,17 +302,26 @@ impl Gen {
         env.push(("CNB_APP_DIR".into(), "@ROOT@/workspace".into()));
         match r.below(10) {
             0 => {}
-            1 => env.push(("CNB_NO_COLOR".into(), (*r.pick(&["false", "1", "yes", "TRUE"])).into())),
+            1 => env.push((
+                "CNB_NO_COLOR".into(),
+                (*r.pick(&["false", "1", "yes", "TRUE"])).into(),
+            )),
             _ => env.push(("CNB_NO_COLOR".into(), "true".into())),
         }
         if r.chance(30) {
-            env.push(("CNB_EXEC_ENV".into(), (*r.pick(&["production", "test", ""])).into()));
+            env.push((
+                "CNB_EXEC_ENV".into(),
+                (*r.pick(&["production", "test", ""])).into(),
+            ));
         }
         if r.chance(5) {
             env.push(("CNB_PROCESS_TYPE".into(), "web".into()));
         }
         if r.chance(5) {
-            env.push(("CNB_DEPRECATION_MODE".into(), (*r.pick(&["quiet", "error", "warn"])).into()));
+            env.push((
+                "CNB_DEPRECATION_MODE".into(),
+                (*r.pick(&["quiet", "error", "warn"])).into(),
+            ));
         }
         if !r.chance(20) {
             env.push(("FOO".into(), "orig".into()));
@@ -272,7 +351,11 @@ impl Gen {
             doc.push_str(&format!("{id_key} = {}\n", toml_str(id)));
             if !self.rng.chance(3) {
                 let api_key = self.spelling("api");
-                let api_value = if self.type_error(2) { "0.9".into() } else { toml_str(api) };
+                let api_value = if self.type_error(2) {
+                    "0.9".into()
+                } else {
+                    toml_str(api)
+                };
                 doc.push_str(&format!("{api_key} = {api_value}\n"));
             }
             if self.rng.chance(20) {
@@ -302,7 +385,9 @@ impl Gen {
             0 => key.to_uppercase(),
             1 => {
                 let mut c = key.chars();
-                c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
             }
             2 if key.contains('s') || key.contains('k') => {
                 toml_str(&key.replacen('s', "\u{17f}", 1).replacen('k', "\u{212a}", 1))
@@ -337,7 +422,9 @@ impl Gen {
         if self.rng.chance(50) {
             let k = self.spelling("args");
             let v = if self.type_error(3) {
-                self.rng.pick(&["\"one\"", "[\"a\", 1]", "[[\"x\"]]"]).to_string()
+                self.rng
+                    .pick(&["\"one\"", "[\"a\", 1]", "[[\"x\"]]"])
+                    .to_string()
             } else {
                 self.string_array(3)
             };
@@ -345,7 +432,11 @@ impl Gen {
         }
         if direct || self.rng.chance(20) {
             let k = self.spelling("direct");
-            let v = if self.type_error(3) { "\"true\"".to_string() } else { direct.to_string() };
+            let v = if self.type_error(3) {
+                "\"true\"".to_string()
+            } else {
+                direct.to_string()
+            };
             line(doc, k, v);
         }
         if self.rng.chance(25) {
@@ -364,13 +455,23 @@ impl Gen {
                 _ if self.rng.chance(10) => "gone".to_string(),
                 _ => self.rng.pick(buildpacks).0.to_string(),
             };
-            let v = if self.type_error(2) { "7".into() } else { toml_str(&id) };
+            let v = if self.type_error(2) {
+                "7".into()
+            } else {
+                toml_str(&id)
+            };
             line(doc, k, v);
         }
         if self.rng.chance(30) {
             let k = self.spelling("working-dir");
-            let wd = *self.rng.pick(&["sub", "@ROOT@/workspace/sub", "missing", "@ROOT@", ".", ""]);
-            let v = if self.type_error(2) { "1".into() } else { toml_str(wd) };
+            let wd = *self
+                .rng
+                .pick(&["sub", "@ROOT@/workspace/sub", "missing", "@ROOT@", ".", ""]);
+            let v = if self.type_error(2) {
+                "1".into()
+            } else {
+                toml_str(wd)
+            };
             line(doc, k, v);
         }
         if self.rng.chance(25) {
@@ -393,7 +494,16 @@ impl Gen {
 
     fn command(&mut self, direct: bool) -> String {
         let program = if direct {
-            *self.rng.pick(&["probe", "@ROOT@/bin/probe", "echo", "true", "false", "nope", "tool", ""])
+            *self.rng.pick(&[
+                "probe",
+                "@ROOT@/bin/probe",
+                "echo",
+                "true",
+                "false",
+                "nope",
+                "tool",
+                "",
+            ])
         } else {
             *self.rng.pick(&[
                 "probe",
@@ -408,14 +518,17 @@ impl Gen {
         match self.rng.below(10) {
             0..=2 => toml_str(program),
             3 => "[]".into(),
-            4 if self.type_error(4) => self.rng.pick(&["5", "1.5", "{a = \"b\"}", "true"]).to_string(),
+            4 if self.type_error(4) => self
+                .rng
+                .pick(&["5", "1.5", "{a = \"b\"}", "true"])
+                .to_string(),
             _ => {
                 let mut entries = vec![toml_str(program)];
                 for _ in 0..self.rng.below(3) {
                     if self.rng.chance(25) {
                         entries.push(self.rng.pick(ODD_ENTRIES).to_string());
                     } else {
-                        entries.push(toml_str(*self.rng.pick(WORDS)));
+                        entries.push(toml_str(self.rng.pick::<&str>(WORDS)));
                     }
                 }
                 format!("[{}]", entries.join(", "))
@@ -425,7 +538,7 @@ impl Gen {
 
     fn string_array(&mut self, max: usize) -> String {
         let items: Vec<String> = (0..self.rng.below(max + 1))
-            .map(|_| toml_str(*self.rng.pick(WORDS)))
+            .map(|_| toml_str(self.rng.pick::<&str>(WORDS)))
             .collect();
         format!("[{}]", items.join(", "))
     }
@@ -466,7 +579,11 @@ impl Gen {
             self.layer(&layer, types);
         }
         if self.rng.chance(5) {
-            self.file(&format!("{base}/layer.toml"), "[types]\nlaunch = true\n", 0o644);
+            self.file(
+                &format!("{base}/layer.toml"),
+                "[types]\nlaunch = true\n",
+                0o644,
+            );
         }
     }
 
@@ -474,7 +591,11 @@ impl Gen {
         if self.rng.chance(25) {
             self.dir(&format!("{layer}/bin"));
             if self.rng.chance(50) {
-                self.file(&format!("{layer}/bin/tool"), "#!/bin/sh\nexec probe tool \"$@\"\n", 0o755);
+                self.file(
+                    &format!("{layer}/bin/tool"),
+                    "#!/bin/sh\nexec probe tool \"$@\"\n",
+                    0o755,
+                );
             }
         }
         if self.rng.chance(15) {
@@ -525,10 +646,17 @@ impl Gen {
         for _ in 0..1 + self.rng.below(3) {
             let var = *self.rng.pick(VARS);
             let suffix = *self.rng.pick(&[
-                "", ".override", ".default", ".prepend", ".append", ".delim", ".", ".weird",
+                "",
+                ".override",
+                ".default",
+                ".prepend",
+                ".append",
+                ".delim",
+                ".",
+                ".weird",
                 ".prepend.x",
             ]);
-            let contents: &[u8] = *self.rng.pick(&[
+            let contents: &[u8] = self.rng.pick::<&[u8]>(&[
                 &b""[..],
                 &b"v1"[..],
                 &b"/opt/x"[..],
@@ -540,7 +668,11 @@ impl Gen {
                 &b"a=b"[..],
                 &b"$FOO"[..],
             ]);
-            let contents = if self.rng.chance(2) { b"a\0b".to_vec() } else { contents.to_vec() };
+            let contents = if self.rng.chance(2) {
+                b"a\0b".to_vec()
+            } else {
+                contents.to_vec()
+            };
             self.file(&format!("{dir}/{var}{suffix}"), Bytes(contents), 0o644);
         }
         match self.rng.below(40) {
@@ -582,6 +714,10 @@ impl Gen {
                 "mkdir -p @ROOT@/layers/c/late/profile.d && echo 'echo late-profile' > @ROOT@/layers/c/late/profile.d/p",
                 "mkdir -p @ROOT@/layers/c/late/exec.d && printf '#!/bin/sh\\necho late-execd\\n' > @ROOT@/layers/c/late/exec.d/p && chmod +x @ROOT@/layers/c/late/exec.d/p",
                 "pwd",
+                "grep '^Sig[BI]' /proc/self/status",
+                "ls /proc/self/fd",
+                "printf 'BIG = \"%s\"\\n' \"$(head -c 200000 /dev/zero | tr '\\0' x)\" >&3",
+                "head -c 100000 /dev/zero | tr '\\0' y",
             ])
             .to_string()
     }

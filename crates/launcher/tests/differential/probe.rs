@@ -1,5 +1,5 @@
 //! The program the differential fuzzer's launches end in: it appends what it saw (argv,
-//! cwd, environment sorted by name, stdin) to `seen` next to its own `bin/` directory.
+//! cwd, open fds, blocked and ignored signals, environment sorted by name, stdin) to `seen` next to its own `bin/` directory.
 //! Built by the harness with `rustc`; not part of any crate.
 
 use std::io::{Read, Write};
@@ -14,6 +14,20 @@ fn main() {
     let mut stdin = Vec::new();
     let stdin = std::io::stdin().read_to_end(&mut stdin).map(|_| stdin);
     let mut report = format!("argv: {argv:?}\ncwd: {cwd:?}\n");
+    // Open descriptors (this listing's own is the highest) and the signal masks.
+    let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    fds.sort();
+    fds.pop();
+    report.push_str(&format!("fds: {fds:?}\n"));
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for line in status.lines() {
+        if ["SigBlk:", "SigIgn:"].iter().any(|p| line.starts_with(p)) {
+            report.push_str(line);
+            report.push('\n');
+        }
+    }
     for (k, v) in env {
         report.push_str(&format!("env: {k:?}={v:?}\n"));
     }

@@ -56,7 +56,11 @@ impl Harness {
         std::fs::create_dir_all(&root).unwrap();
         let outcome = self.run_in(case, launcher, &dir, &root);
         // Cases may leave unreadable directories behind: make everything removable.
-        let _ = Command::new("chmod").arg("-R").arg("u+rwx").arg(&dir).status();
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+rwx")
+            .arg(&dir)
+            .status();
         let _ = std::fs::remove_dir_all(&dir);
         outcome
     }
@@ -99,6 +103,14 @@ impl Harness {
         for (k, v) in &case.env {
             cmd.env(k, std::ffi::OsStr::from_bytes(&rooted(&v.0, root)));
         }
+        let (ignored, blocked) = (case.ignored_signals.clone(), case.blocked_signals.clone());
+        // SAFETY: only async-signal-safe syscalls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                inherit_signals(&ignored, &blocked);
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().expect("spawn launcher");
         let mut stdin = child.stdin.take().unwrap();
         let input = rooted(&case.stdin.0, root);
@@ -110,7 +122,11 @@ impl Harness {
         let _ = writer.join();
         let read = |name: &str| {
             let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
-            Bytes(replace(&bytes, root.as_os_str().as_bytes(), ROOT.as_bytes()))
+            Bytes(replace(
+                &bytes,
+                root.as_os_str().as_bytes(),
+                ROOT.as_bytes(),
+            ))
         };
         Outcome {
             status,
@@ -129,6 +145,35 @@ impl Drop for Harness {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.base);
     }
+}
+
+/// Ignores and blocks signals for the launch (raw syscalls: libc refuses 32–34). Runs
+/// between fork and exec, so only syscalls.
+fn inherit_signals(ignored: &[i32], blocked: &[i32]) {
+    let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
+    for &sig in ignored {
+        // SAFETY: a kernel struct sigaction (handler first, zeroed rest), 8-byte sigset.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                ignore.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8,
+            )
+        };
+    }
+    let mask: u64 = blocked.iter().fold(0, |m, s| m | 1 << (s - 1));
+    // SAFETY: an 8-byte kernel sigset.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8,
+        )
+    };
 }
 
 /// Waits up to [`DEADLINE`]; on timeout kills the launch's whole process group.
@@ -160,7 +205,8 @@ fn build_probe(dest: &Path) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     SOURCE.hash(&mut h);
-    let cached = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("diff-probe-{:x}", h.finish()));
+    let cached =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("diff-probe-{:x}", h.finish()));
     if !cached.exists() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/probe.rs");
         let partial = cached.with_extension(format!("tmp{}", std::process::id()));
@@ -240,7 +286,11 @@ pub fn describe(ours: &Outcome, reference: &Outcome) -> String {
             ));
         }
     };
-    field("status", ours.status.as_bytes(), reference.status.as_bytes());
+    field(
+        "status",
+        ours.status.as_bytes(),
+        reference.status.as_bytes(),
+    );
     field("stdout", &ours.stdout.0, &reference.stdout.0);
     field("stderr", &ours.stderr.0, &reference.stderr.0);
     field("seen by the child", &ours.seen.0, &reference.seen.0);
