@@ -69,7 +69,7 @@ impl Launcher<'_> {
         .context("modify env")?;
         layers::each_buildpack(&self.layers_dir, self.buildpacks, |bp_dir| {
             layers::each_layer(bp_dir, |layer| {
-                each_script(layer, "exec.d", process_type, |p| execd::run(p, env))
+                layers::each_script(layer, "exec.d", process_type, |p| execd::run(p, env))
             })
         })
         .context("exec.d")
@@ -151,7 +151,7 @@ impl Launcher<'_> {
         let mut profiles: Vec<OsString> = Vec::new();
         layers::each_buildpack(&self.layers_dir, self.buildpacks, |bp_dir| {
             layers::each_layer(bp_dir, |layer| {
-                each_script(layer, "profile.d", process_type, |p| {
+                layers::each_script(layer, "profile.d", process_type, |p| {
                     profiles.push(p.as_os_str().to_owned());
                     Ok(())
                 })
@@ -183,20 +183,4 @@ fn add_layer_env(env: &mut Env, layer: &Path, process_type: &str) -> Result<(), 
         env.add_env_dir(&launch.join(process_type))?;
     }
     Ok(())
-}
-
-/// `f` on each file of `<layer>/<sub>/`, then (typed process) of `<layer>/<sub>/<type>/`,
-/// each directory listed just before its files are used (reference S-10/S-11 order).
-fn each_script(
-    layer: &Path,
-    sub: &str,
-    process_type: &str,
-    mut f: impl FnMut(&Path) -> Result<(), LaunchError>,
-) -> Result<(), LaunchError> {
-    let generic = layer.join(sub);
-    layers::each_file(&generic, &mut f)?;
-    if process_type.is_empty() {
-        return Ok(());
-    }
-    layers::each_file(&generic.join(process_type), f)
 }

@@ -93,6 +93,22 @@ pub fn each_file(
     each_entry(dir, |t| !t.is_dir(), f)
 }
 
+/// `f` on each file of `<layer>/<sub>/`, then (typed process) of `<layer>/<sub>/<type>/`,
+/// each directory listed just before its files are used (reference S-10/S-11 order).
+pub fn each_script(
+    layer: &Path,
+    sub: &str,
+    process_type: &str,
+    mut f: impl FnMut(&Path) -> Result<(), LaunchError>,
+) -> Result<(), LaunchError> {
+    let generic = layer.join(sub);
+    each_file(&generic, &mut f)?;
+    if process_type.is_empty() {
+        return Ok(());
+    }
+    each_file(&generic.join(process_type), f)
+}
+
 fn each_entry(
     dir: &Path,
     keep: fn(&FileType) -> bool,
@@ -156,6 +172,52 @@ mod tests {
                 l.join("0.7_buildpack/layer1"),
                 l.join("0.7_buildpack/layer2"),
                 l.join("0.8_buildpack/layer3")
+            ]
+        );
+    }
+
+    #[test]
+    fn scripts_interleave_generic_and_typed_per_layer() {
+        // reference S-10 / S-11 ordering
+        let tmp = TempDir::new();
+        let l = tmp.path();
+        for f in [
+            "0.7_buildpack/layer/profile.d/prof1",
+            "0.7_buildpack/layer/profile.d/some-process-type/prof1",
+            "0.8_buildpack/layer/profile.d/prof2",
+            "0.8_buildpack/layer/profile.d/some-process-type/prof2",
+        ] {
+            let p = l.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let files = |process_type: &str| {
+            let mut out = Vec::new();
+            each_buildpack(l, &[bp("0.7/buildpack"), bp("0.8/buildpack")], |dir| {
+                each_layer(dir, |layer| {
+                    each_script(layer, "profile.d", process_type, |p| {
+                        out.push(p.to_owned());
+                        Ok(())
+                    })
+                })
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(
+            files(""),
+            [
+                l.join("0.7_buildpack/layer/profile.d/prof1"),
+                l.join("0.8_buildpack/layer/profile.d/prof2")
+            ]
+        );
+        assert_eq!(
+            files("some-process-type"),
+            [
+                l.join("0.7_buildpack/layer/profile.d/prof1"),
+                l.join("0.7_buildpack/layer/profile.d/some-process-type/prof1"),
+                l.join("0.8_buildpack/layer/profile.d/prof2"),
+                l.join("0.8_buildpack/layer/profile.d/some-process-type/prof2"),
             ]
         );
     }

@@ -716,8 +716,10 @@ impl Gen {
                 "pwd",
                 "grep '^Sig[BI]' /proc/self/status",
                 "ls /proc/self/fd",
-                "printf 'BIG = \"%s\"\\n' \"$(head -c 200000 /dev/zero | tr '\\0' x)\" >&3",
-                "head -c 100000 /dev/zero | tr '\\0' y",
+                // Absolute paths: with two failing commands in a pipeline the order of their
+                // messages would be up to the scheduler.
+                "printf 'BIG = \"%s\"\\n' \"$(/usr/bin/head -c 200000 /dev/zero | /usr/bin/tr '\\0' x)\" >&3",
+                "/usr/bin/head -c 100000 /dev/zero | /usr/bin/tr '\\0' y",
             ])
             .to_string()
     }
