@@ -12,8 +12,7 @@ use std::path::Path;
 use crate::env::Env;
 use crate::errors::{os_error_text, LaunchError};
 use crate::exec::{c_argv, c_envp, null_terminated};
-use crate::metadata::{toml_error, utf8, Decoder};
-use toml::de::DeTable;
+use crate::metadata::{parse_document, utf8, Decoder};
 
 /// Runs one exec.d file in the launch env (cwd is already `<app>`) and applies its output.
 pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
@@ -65,7 +64,7 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
 /// Decodes exec.d output: a TOML document of string values only. Public for fuzzing.
 pub fn parse_output(output: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let text = utf8(output)?;
-    let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
+    let doc = parse_document(text)?;
     let d = Decoder { text };
     doc.get_ref()
         .iter()
@@ -192,6 +191,21 @@ mod tests {
                 b"A = \"\xff\"",
             ],
         );
+    }
+
+    #[test]
+    fn decode_errors_in_the_references_words() {
+        let mismatch =
+            "incompatible types: TOML value has type map[string]any; destination has type string";
+        for (output, want) in [
+            ("A = 1", "toml: line 1 (last key \"A\"): incompatible types: TOML value has type int64; destination has type string".to_string()),
+            ("\n[t]\nA = \"x\"", format!("toml: line 2 (last key \"t\"): {mismatch}")),
+            ("T = {a = \"b\"}", format!("toml: line 1 (last key \"T\"): {mismatch}")),
+            // A table only implied by a dotted key has no position in the reference.
+            ("\na.b = \"x\"", format!("toml: (last key \"a\"): {mismatch}")),
+        ] {
+            assert_eq!(parse_output(output.as_bytes()).unwrap_err(), want, "{output}");
+        }
     }
 
     #[test]

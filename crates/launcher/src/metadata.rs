@@ -45,7 +45,7 @@ impl Metadata {
     /// the static binary tens of KiB smaller (see docs/launcher.md).
     pub fn parse(bytes: &[u8]) -> Result<Metadata, String> {
         let text = utf8(bytes)?;
-        let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
+        let doc = parse_document(text)?;
         let d = Decoder { text };
         let root = doc.get_ref();
         let mut md = Metadata::default();
@@ -115,17 +115,27 @@ impl<'a, 'i> Tables<'a, 'i> {
 }
 
 impl<'t> Decoder<'t> {
-    fn line(&self, v: &Value<'_>) -> usize {
-        line_of(self.text.as_bytes(), v.span().start)
+    /// The line where a value starts; none for a table only implied by a dotted key or a
+    /// `[a.b]` header (its span is a key's, not a `{` or `[`), which the reference's decoder
+    /// has no position for.
+    fn line(&self, v: &Value<'_>) -> Option<usize> {
+        let start = v.span().start;
+        let explicit =
+            !v.get_ref().is_table() || matches!(self.text.as_bytes().get(start), Some(b'{' | b'['));
+        explicit.then(|| line_of(self.text.as_bytes(), start))
     }
 
     /// BurntSushi's error shape: the line is where the last definition of the key path
     /// starts its value (the decoder keeps one position per dotted path).
-    fn error(&self, line: usize, path: &str, message: impl std::fmt::Display) -> String {
-        format!("toml: line {line} (last key {}): {message}", go_quote(path))
+    fn error(&self, line: Option<usize>, path: &str, message: impl std::fmt::Display) -> String {
+        let path = go_quote(path);
+        match line {
+            Some(line) => format!("toml: line {line} (last key {path}): {message}"),
+            None => format!("toml: (last key {path}): {message}"),
+        }
     }
 
-    fn mismatch(&self, line: usize, path: &str, found: &DeValue<'_>, dst: &str) -> String {
+    fn mismatch(&self, line: Option<usize>, path: &str, found: &DeValue<'_>, dst: &str) -> String {
         self.error(
             line,
             path,
@@ -138,13 +148,13 @@ impl<'t> Decoder<'t> {
 
     /// A field of an array element: its path and the line of its last definition in any
     /// element of the array.
-    fn at(&self, tables: &Tables<'_, '_>, key: &str) -> (usize, String) {
+    fn at(&self, tables: &Tables<'_, '_>, key: &str) -> (Option<usize>, String) {
         let line = tables
             .tables
             .iter()
             .rev()
             .find_map(|t| t.get(key))
-            .map_or(0, |v| self.line(v));
+            .and_then(|v| self.line(v));
         (line, format!("{}.{}", tables.path, key_text(key)))
     }
 
@@ -485,9 +495,23 @@ pub fn utf8(bytes: &[u8]) -> Result<&str, String> {
 }
 
 /// One-line TOML error: `toml: line N: <message>` (the crate's own text spans lines).
+/// Parses a TOML document; on error reports the one that comes first in the text, as the
+/// reference's single-pass parser does (the `toml` crate reports a malformed string only
+/// after later structural errors).
+pub fn parse_document(text: &str) -> Result<Spanned<DeTable<'_>>, String> {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    match errors
+        .iter()
+        .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))
+    {
+        Some(first) => Err(toml_error(text, first)),
+        None => Ok(doc),
+    }
+}
+
 /// The line is counted as the reference's lexer does: an error found at a newline is
 /// reported on the line that newline starts...
-pub fn toml_error(text: &str, err: &toml::de::Error) -> String {
+fn toml_error(text: &str, err: &toml::de::Error) -> String {
     let message = err.message().trim_end().replace('\n', "; ");
     match err.span() {
         Some(span) => {
@@ -749,6 +773,9 @@ command = ["probe", 1, true, 2.5, ["x", 2], {b = 1, a = "z"}, 0x10, -0.0, 1e6, 1
         assert!(e.starts_with("toml: line 3: "), "{e}");
         let e = Metadata::parse(b"a = \"unterminated\nb = 1\n").unwrap_err();
         assert!(e.starts_with("toml: line 1: "), "{e}");
+        // The first error in the text, not the first the parser reports.
+        let e = Metadata::parse(b"x = 1\na = \"two\nlines|\"\n").unwrap_err();
+        assert!(e.starts_with("toml: line 2: "), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }
 

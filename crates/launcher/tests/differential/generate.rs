@@ -551,12 +551,16 @@ impl Gen {
         }
         let at = self.rng.below(lines.len());
         let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-        match self.rng.below(5) {
+        match self.rng.below(9) {
             0 => out[at].push_str(" = "),
             1 => out.insert(at, "[[processes]".into()),
             2 => out.insert(at, lines[at].to_string()), // a duplicate key or table
             3 => out[at] = out[at].replace('"', ""),
-            _ => out.insert(at, "key = \"unterminated".into()),
+            4 => out.insert(at, "key = \"unterminated".into()),
+            5 => out.insert(at, "dup = 1\ndup = 2".into()),
+            6 => out.insert(at, "[processes]".into()),
+            7 => out.insert(at, "x = [1, \"a\"".into()),
+            _ => out.insert(at, "bad\u{1}control = 1".into()),
         }
         out.join("\n") + "\n"
     }
@@ -714,6 +718,14 @@ impl Gen {
                 "mkdir -p @ROOT@/layers/c/late/profile.d && echo 'echo late-profile' > @ROOT@/layers/c/late/profile.d/p",
                 "mkdir -p @ROOT@/layers/c/late/exec.d && printf '#!/bin/sh\\necho late-execd\\n' > @ROOT@/layers/c/late/exec.d/p && chmod +x @ROOT@/layers/c/late/exec.d/p",
                 "pwd",
+                // TOML corners in exec.d output.
+                "printf 'a.b = \"x\"\\n' >&3",
+                "printf '\"Q K\" = \"v\"\\nU = \"\\\\u00e9\\\\t\"\\n' >&3",
+                "printf 'M = \"\"\"\\nmulti\\nline\"\"\"\\nL = \\047lit\\047\\n' >&3",
+                "printf 'D = \"1\"\\nD = \"2\"\\n' >&3",
+                "printf '\"\" = \"empty-key\"\\n' >&3",
+                "printf 'T = {a = \"b\"}\\n' >&3",
+                "printf 'PATH = \"\"\\n' >&3",
                 "grep '^Sig[BI]' /proc/self/status",
                 "ls /proc/self/fd",
                 // Absolute paths: with two failing commands in a pipeline the order of their
