@@ -2,9 +2,14 @@
 //! cwd, open fds, blocked and ignored signals, environment sorted by name, stdin) to `seen` next to its own `bin/` directory.
 //! Built by the harness with `rustc`; not part of any crate.
 
+#![no_main]
+
 use std::io::{Read, Write};
 
-fn main() {
+/// A C `main` without Rust's runtime set-up, which would ignore SIGPIPE before the
+/// probe could see how the launcher left it.
+#[no_mangle]
+pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     let exe = std::env::current_exe().expect("current_exe");
     let root = exe.parent().and_then(|bin| bin.parent()).expect("<root>/bin/probe");
     let argv: Vec<_> = std::env::args_os().collect();

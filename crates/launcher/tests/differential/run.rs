@@ -147,9 +147,23 @@ impl Drop for Harness {
     }
 }
 
-/// Ignores and blocks signals for the launch (raw syscalls: libc refuses 32–34). Runs
-/// between fork and exec, so only syscalls.
+/// Gives the launch a defined signal state whatever the harness inherited: everything at
+/// its default and unblocked, then the case's ignored and blocked signals (raw syscalls:
+/// libc refuses 32–34). Runs between fork and exec, so only syscalls.
 fn inherit_signals(ignored: &[i32], blocked: &[i32]) {
+    let default = [0u64; 4];
+    for sig in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
+        // SAFETY: as below.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8,
+            )
+        };
+    }
     let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
     for &sig in ignored {
         // SAFETY: a kernel struct sigaction (handler first, zeroed rest), 8-byte sigset.
