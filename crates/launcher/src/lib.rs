@@ -9,6 +9,7 @@ pub mod env;
 pub mod errors;
 pub mod exec;
 pub mod execd;
+pub mod go_text;
 pub mod launch;
 pub mod layers;
 pub mod log;
