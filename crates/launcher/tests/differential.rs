@@ -5,6 +5,7 @@
 //! - `random_cases_agree_with_the_reference`: generated cases, run with both launchers in
 //!   fresh temp roots. Needs `CNB_REFERENCE_LAUNCHER` (`.ci/run` sets it when the shared
 //!   reference is there); otherwise it says so and passes.
+//! - `replay` (ignored; a tool): one case from `DIFF_REPLAY=<file>` with both launchers.
 //!
 //! Knobs (environment): `DIFF_SEED` (default: the day number, so a retry repeats the run),
 //! `DIFF_SECONDS` (default 60; 0 = no limit), `DIFF_CASES` (default: no limit), `DIFF_JOBS`
@@ -240,12 +241,12 @@ fn random_cases_agree_with_the_reference() {
     assert!(found.is_empty(), "{}", reports.join("\n"));
 }
 
-/// `DIFF_REPLAY=<fixture.json>`: runs one case with both launchers and prints what each did.
+/// A tool, not a check: `DIFF_REPLAY=<fixture.json> … -- --ignored replay` runs one case
+/// with both launchers and prints what each did.
 #[test]
+#[ignore = "a tool: set DIFF_REPLAY and run with --ignored"]
 fn replay() {
-    let Some(path) = std::env::var_os("DIFF_REPLAY") else {
-        return;
-    };
+    let path = std::env::var_os("DIFF_REPLAY").expect("DIFF_REPLAY=<fixture.json>");
     let fixture: Fixture = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let harness = Harness::new();
     let got = harness.run(&fixture.case, &ours());
