@@ -5,6 +5,7 @@
 mod common;
 
 use std::ffi::OsStr;
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use common::{run, Fixture};
@@ -315,6 +316,28 @@ fn inherited_signal_state_is_left_as_the_go_runtime_leaves_it() {
     // Kept ignored: 1, 18, 32, 34. Kept blocked: 10, 40.
     out.assert_code(0)
         .assert_stdout("SigBlk:\t0000008000000200\nSigIgn:\t0000000280020001\n");
+}
+
+#[test]
+fn writing_to_a_closed_stdout_ends_by_sigpipe_like_the_reference() {
+    // The reference's Go runtime dies of SIGPIPE when its `ERROR:` line hits a closed pipe;
+    // with the signal state reset at start-up ours does too (it used to exit 11).
+    use std::os::unix::process::ExitStatusExt;
+    let f = two_buildpacks();
+    let mut fds = [0; 2];
+    // SAFETY: a valid two-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors are ours; the read end is closed so writes raise SIGPIPE.
+    let write_end = unsafe {
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    let status = f
+        .launch("launcher", "bad-api", &["--", "true"])
+        .stdout(write_end)
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 }
 
 fn args_fixture(command: &str, bp_api: &str) -> Fixture {
