@@ -19,12 +19,17 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     let mut stdin = Vec::new();
     let stdin = std::io::stdin().read_to_end(&mut stdin).map(|_| stdin);
     let mut report = format!("argv: {argv:?}\ncwd: {cwd:?}\n");
-    // Open descriptors (this listing's own is the highest) and the signal masks.
+    // Open descriptors (but the one this listing reads) and the signal masks.
+    let own = format!("/proc/{}/fd", std::process::id());
     let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| std::fs::read_link(e.path()).map_or(true, |t| t.as_os_str() != own.as_str()))
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     fds.sort();
-    fds.pop();
     report.push_str(&format!("fds: {fds:?}\n"));
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     for line in status.lines() {

@@ -147,10 +147,14 @@ impl Drop for Harness {
     }
 }
 
-/// Gives the launch a defined signal state whatever the harness inherited: everything at
+/// Gives the launch a defined state whatever the harness inherited: fds 0-2 only; signals:
+/// everything at
 /// its default and unblocked, then the case's ignored and blocked signals (raw syscalls:
 /// libc refuses 32–34). Runs between fork and exec, so only syscalls.
 fn inherit_signals(ignored: &[i32], blocked: &[i32]) {
+    // Only stdin, stdout and stderr, whatever descriptors the harness inherited.
+    // SAFETY: close_range(3, ~0, 0) closes descriptors this child does not use.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
     let default = [0u64; 4];
     for sig in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
         // SAFETY: as below.
