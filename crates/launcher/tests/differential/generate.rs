@@ -374,7 +374,7 @@ impl Gen {
             doc.push_str("\n[[labels]]\nkey = \"k\"\nvalue = \"v\"\n");
         }
         if self.rng.chance(6) {
-            doc = self.malformed(doc);
+            doc = self.malformed(doc, &procs_key);
         }
         doc.into()
     }
@@ -547,7 +547,9 @@ impl Gen {
     }
 
     /// Breaks the document in one of the ways hand-edited files break.
-    fn malformed(&mut self, doc: String) -> String {
+    /// `procs_key` is the document's spelling of `processes`: a table under another spelling
+    /// would be a second key for the same field, which the reference picks between at random.
+    fn malformed(&mut self, doc: String, procs_key: &str) -> String {
         let lines: Vec<&str> = doc.lines().collect();
         if lines.is_empty() {
             return "not toml".into();
@@ -561,7 +563,7 @@ impl Gen {
             3 => out[at] = out[at].replace('"', ""),
             4 => out.insert(at, "key = \"unterminated".into()),
             5 => out.insert(at, "dup = 1\ndup = 2".into()),
-            6 => out.insert(at, "[processes]".into()),
+            6 => out.insert(at, format!("[{procs_key}]")),
             7 => out.insert(at, "x = [1, \"a\"".into()),
             _ => out.insert(at, "bad\u{1}control = 1".into()),
         }
