@@ -6,11 +6,17 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::case::{replace, rooted, Bytes, Case, ROOT};
+
+/// Held while writing files and while spawning. Without it a process forked by another
+/// job can hold a copy of a script's write descriptor until it execs, and the launcher
+/// running that script gets ETXTBSY ("text file busy") — a harness race, not a difference.
+static FILES_AND_FORKS: Mutex<()> = Mutex::new(());
 
 /// A launch that has not finished after this long is killed and recorded as `timeout`.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -55,17 +61,12 @@ impl Harness {
         let root = dir.join("root");
         std::fs::create_dir_all(&root).unwrap();
         let outcome = self.run_in(case, launcher, &dir, &root);
-        // Cases may leave unreadable directories behind: make everything removable.
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+rwx")
-            .arg(&dir)
-            .status();
         let _ = std::fs::remove_dir_all(&dir);
         outcome
     }
 
     fn run_in(&self, case: &Case, launcher: &Path, dir: &Path, root: &Path) -> Outcome {
+        let writing = FILES_AND_FORKS.lock().unwrap_or_else(|e| e.into_inner());
         case.materialize(root);
         let lifecycle = root.join("cnb/lifecycle/launcher");
         std::fs::create_dir_all(root.join("cnb/process")).unwrap();
@@ -89,6 +90,7 @@ impl Harness {
         };
         let stdout = std::fs::File::create(dir.join("stdout")).unwrap();
         let stderr = std::fs::File::create(dir.join("stderr")).unwrap();
+        drop(writing);
         let mut cmd = Command::new(&program);
         cmd.arg0(argv0)
             .env_clear()
@@ -111,7 +113,10 @@ impl Harness {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().expect("spawn launcher");
+        let mut child = {
+            let _forking = FILES_AND_FORKS.lock().unwrap_or_else(|e| e.into_inner());
+            cmd.spawn().expect("spawn launcher")
+        };
         let mut stdin = child.stdin.take().unwrap();
         let input = rooted(&case.stdin.0, root);
         // A launch that never reads must not block the harness: write from a thread.
