@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::rebase::{LATEST_PLATFORM_API, OLDEST_PLATFORM_API};
+use relaunch_oci::ImageRef;
 
 use super::session::{Job, Session, Settings, Status};
 use super::write_report;
@@ -292,14 +293,9 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         && (given.set("force")
             || env("CNB_FORCE_REBASE").and_then(|v| parse_bool(&v)) == Some(true));
     let mut insecure: Vec<String> = given.all("insecure-registry").map(String::from).collect();
-    if api >= Api::new(0, 13) {
-        insecure.extend(
-            env("CNB_INSECURE_REGISTRIES")
-                .iter()
-                .flat_map(|l| l.split(',').map(|s| s.trim().to_string()))
-                .filter(|s| !s.is_empty()),
-        );
-    }
+    // As go-containerregistry: loopback registries are spoken to over plain HTTP.
+    let named = given.positional.iter().chain(&run_image).chain(&previous);
+    insecure.extend(named.filter_map(|n| loopback_registry(n)));
     let report = given
         .last("report")
         .map(PathBuf::from)
@@ -313,8 +309,8 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         registry_ca: Vec::new(),
         verbose: 0,
     };
+    // Adds CNB_INSECURE_REGISTRIES (read at every Platform API, not only from 0.13).
     let mut options = global.transport_options();
-    // CNB_INSECURE_REGISTRIES only counts from Platform 0.13 (handled above).
     options.insecure_registries.dedup();
     let settings = Settings {
         platform_api: api,
@@ -360,6 +356,18 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         )
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The registry of `name` when it is on this machine (localhost, 127.*, [::1]).
+fn loopback_registry(name: &str) -> Option<String> {
+    let Ok(ImageRef::Registry(r)) = ImageRef::parse(name) else {
+        return None;
+    };
+    let host = match r.registry.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => r.registry.as_str(),
+    };
+    (host == "localhost" || host.starts_with("127.") || host == "[::1]").then_some(r.registry)
 }
 
 #[cfg(test)]
