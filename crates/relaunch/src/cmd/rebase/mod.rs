@@ -100,11 +100,14 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut out = outcome.to_json();
         let c = session.counters();
+        // Requests exclude the 401 by which a new client learns the auth scheme.
         out["registry"] = serde_json::json!({
             "requests": c.total_requests() - c.auth_challenges,
+            "by-method": c.requests,
             "auth-challenges": c.auth_challenges,
             "bytes-down": c.bytes_downloaded(),
             "bytes-up": c.bytes_uploaded(),
+            "downloaded": c.downloaded.iter().map(|(d, n)| (d.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
         });
         println!("{out:#}");
     } else {

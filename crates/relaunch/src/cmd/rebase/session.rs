@@ -244,8 +244,10 @@ impl Session {
             Err(e) => return out.failed(Failure::AppImage(e)),
         };
         out.old_digest = Some(app.digest());
+        // `--launcher-image` without a run image swaps the launcher only.
         let run_name = match &job.run_image {
             Some(name) => Some(name.clone()),
+            None if self.launcher.is_some() => None,
             None => match self.recorded_run_image(&app, &job.image) {
                 Ok(name) => name,
                 Err(failure) => return out.failed(failure),
