@@ -210,7 +210,7 @@ fn usage(api: Api) -> String {
 }
 
 fn error(code: u8, message: &str) -> ExitCode {
-    println!("ERROR: {message}");
+    outln!("ERROR: {message}");
     ExitCode::from(code)
 }
 
@@ -247,7 +247,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if given.set("version") {
-        println!("relaunch {}", env!("CARGO_PKG_VERSION"));
+        outln!("relaunch {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     match run(&given, api) {
@@ -264,7 +264,7 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         ));
     };
     for flag in given.positional.iter().filter(|a| a.starts_with('-')) {
-        println!("Warning: Warning: unconsumed flag-like positional arg: \n\t{flag}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?");
+        outln!("Warning: Warning: unconsumed flag-like positional arg: \n\t{flag}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?");
     }
     if given.set("daemon") || env("CNB_USE_DAEMON").and_then(|v| parse_bool(&v)) == Some(true) {
         return Err(invalid(
@@ -326,7 +326,7 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         run_image,
     });
     for w in &outcome.warnings {
-        println!("Warning: {w}");
+        outln!("Warning: {w}");
     }
     if let Some(f) = &outcome.failure {
         return Err((f.exit_code(), f.to_string()));
@@ -343,11 +343,11 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         })
         .unwrap_or_default();
     if outcome.status == Status::Unchanged {
-        println!("Image {image} is already on this run image; nothing to push");
+        outln!("Image {image} is already on this run image; nothing to push");
     }
-    println!("*** Images ({id}):");
+    outln!("*** Images ({id}):");
     for tag in &outcome.tags {
-        println!("      {tag}");
+        outln!("      {tag}");
     }
     write_report(&report, &outcome).map_err(|e| {
         (

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::check::CompatReport;
 use relaunch_lifecycle::metadata::{LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
 use relaunch_lifecycle::rebase::{rebase, LauncherSwap, NewBase, RebaseError, RebaseOptions};
 use relaunch_oci::remote::{ClientConfig, Counters, RegistryClient, RegistryTransport};
@@ -117,6 +118,8 @@ pub struct Outcome {
     pub launcher: Option<(String, String)>,
     /// Checks `force` overrode.
     pub warnings: Vec<String>,
+    /// The app's APIs against the launcher that will run it, when that was checked.
+    pub launcher_check: Option<CompatReport>,
 }
 
 impl Outcome {
@@ -132,6 +135,7 @@ impl Outcome {
             run_image: None,
             launcher: None,
             warnings: Vec::new(),
+            launcher_check: None,
         }
     }
 
@@ -156,6 +160,7 @@ impl Outcome {
             "previous-launcher-sha": self.launcher.as_ref().map(|(old, _)| old),
             "tags": self.tags,
             "warnings": self.warnings,
+            "launcher-check": self.launcher_check,
             "reason": self.failure.as_ref().map(ToString::to_string),
         })
     }
@@ -282,6 +287,7 @@ impl Session {
             Err(e) => return out.failed(Failure::Rebase(e)),
         };
         out.warnings = rebased.warnings.clone();
+        out.launcher_check = rebased.launcher_check.clone();
         out.launcher = Some((rebased.previous_launcher.clone(), rebased.launcher.clone()));
         let names: Vec<String> = std::iter::once(job.image.clone())
             .chain(job.extra_tags.iter().cloned())
