@@ -331,21 +331,13 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
     if let Some(f) = &outcome.failure {
         return Err((f.exit_code(), f.to_string()));
     }
-    let id = outcome
-        .new_digest
-        .as_ref()
-        .map(|d| {
-            d.as_str()
-                .trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        })
-        .unwrap_or_default();
     if outcome.status == Status::Unchanged {
         outln!("Image {image} is already on this run image; nothing to push");
+    } else {
+        outln!("Saving {image}...");
     }
-    outln!("*** Images ({id}):");
+    let digest = outcome.new_digest.as_ref().map(ToString::to_string);
+    outln!("*** Images ({}):", digest.unwrap_or_default());
     for tag in &outcome.tags {
         outln!("      {tag}");
     }
