@@ -703,3 +703,158 @@ mod relaunch {
         assert!(e.starts_with("get image metadata: "), "{e}");
     }
 }
+
+mod launcher {
+    //! relaunch's launcher duties on real fixtures: a stamped run image, an exported app.
+    use super::*;
+    use crate::contract::AdvertisedLauncher;
+    use crate::fixtures::{export_app, sample_app, RunImageRef};
+    use crate::launcher::Overrides;
+    use crate::stamp::stamp_run_image;
+    use crate::testing::{launcher_described_as, tiny_run_image};
+
+    fn launcher(version: &str, platform: &str) -> ResolvedLauncher {
+        let json = format!(
+            r#"{{"name":"relaunch-launcher","version":"{version}","platform-apis":[{platform}],"buildpack-apis":["0.10"]}}"#
+        );
+        launcher_described_as(json.as_bytes(), &Overrides::default())
+    }
+
+    fn run_with(l: &ResolvedLauncher) -> Image {
+        let mut run = tiny_run_image();
+        set_label(&mut run, STACK_ID_LABEL, "s");
+        stamp_run_image(run, l, "/usr/local/bin/launcher")
+            .unwrap()
+            .image
+    }
+
+    /// (run v1, binary-mode app on it at Platform 0.10, the same app decoupled).
+    fn world() -> (Image, Image, Image) {
+        let l = launcher("1.0.0", r#""0.10""#);
+        let run = run_with(&l);
+        let run_ref = RunImageRef {
+            image: "run".into(),
+            reference: "run@sha256:x".into(),
+        };
+        let app = export_app(
+            &run,
+            &run_ref,
+            &sample_app(Api::new(0, 10)),
+            &l.binary.bytes,
+            "1.0.0",
+        )
+        .unwrap();
+        let adv = AdvertisedLauncher::from_labels(&string_labels(&run))
+            .unwrap()
+            .unwrap();
+        let symlinked = decouple(app.clone(), &adv, None, false).unwrap().image;
+        (run, app, symlinked)
+    }
+
+    fn onto<'a>(run: &'a Image) -> Option<NewBase<'a>> {
+        Some(NewBase {
+            image: run,
+            name: "run",
+            reference: "run@sha256:y",
+        })
+    }
+
+    #[test]
+    fn symlink_mode_apps_are_validated_against_the_new_launcher() {
+        let (_, _, app) = world();
+        let narrow = run_with(&launcher("2.0.0", r#""0.12""#));
+        let e = rebase(app.clone(), onto(&narrow), &RebaseOptions::default()).unwrap_err();
+        assert!(matches!(e, RebaseError::LauncherIncompatible { .. }) && e.is_refusal());
+        assert!(
+            e.to_string()
+                .contains("Platform API 0.10 (supported: 0.12)"),
+            "{e}"
+        );
+        let forced = RebaseOptions {
+            force: true,
+            ..Default::default()
+        };
+        let out = rebase(app.clone(), onto(&narrow), &forced).unwrap();
+        assert!(out.warnings.iter().any(|w| w.contains("Platform API 0.10")));
+
+        let mut bare = tiny_run_image();
+        set_label(&mut bare, STACK_ID_LABEL, "s");
+        let e = rebase(app.clone(), onto(&bare), &RebaseOptions::default()).unwrap_err();
+        assert!(matches!(e, RebaseError::NoRunImageLauncher { .. }), "{e}");
+
+        let good = run_with(&launcher("2.0.0", r#""0.10","0.12""#));
+        let out = rebase(app, onto(&good), &RebaseOptions::default()).unwrap();
+        assert!(out.launcher_check.unwrap().compatible);
+    }
+
+    #[test]
+    fn binary_mode_apps_are_not_checked_against_the_run_images_launcher() {
+        let (_, app, _) = world();
+        let narrow = run_with(&launcher("2.0.0", r#""0.12""#));
+        let out = rebase(app, onto(&narrow), &RebaseOptions::default()).unwrap();
+        assert!(out.launcher_check.is_none() && !out.unchanged);
+    }
+
+    #[test]
+    fn decouple_switches_to_symlink_mode_in_the_same_write() {
+        let (_, app, _) = world();
+        let v2 = run_with(&launcher("2.0.0", r#""0.10""#));
+        let opts = RebaseOptions {
+            decouple: true,
+            ..Default::default()
+        };
+        let out = rebase(app.clone(), onto(&v2), &opts).unwrap();
+        let (md, index) = crate::app::lifecycle_metadata(&out.image).unwrap();
+        assert_eq!(md.launcher.mode(), LauncherMode::Symlink);
+        assert_eq!(out.image.diff_ids()[..2], v2.diff_ids()[..]);
+        assert_eq!(out.image.layers().len(), app.layers().len());
+        assert_ne!(out.previous_launcher, out.launcher);
+        assert_eq!(out.image.layers()[index].diff_id.as_str(), out.launcher);
+        let none = rebase(app, None, &opts).unwrap_err();
+        assert!(matches!(none, RebaseError::DecoupleWithoutRunImage));
+    }
+
+    #[test]
+    fn launcher_swap_replaces_the_layer_in_place_and_respects_the_allow_list() {
+        let (_, app, symlinked) = world();
+        let swap = LauncherSwap::new(launcher("2.0.0", r#""0.10""#)).unwrap();
+        let old = crate::app::lifecycle_metadata(&app).unwrap();
+        let opts = RebaseOptions {
+            launcher: Some(&swap),
+            ..Default::default()
+        };
+        let out = rebase(app.clone(), None, &opts).unwrap();
+        let (md, index) = crate::app::lifecycle_metadata(&out.image).unwrap();
+        assert_eq!(index, old.1);
+        assert_eq!(md.launcher.sha, swap.layer.diff_id.as_str());
+        assert_eq!(out.image.history(), app.history());
+        for (i, (a, b)) in app.layers().iter().zip(out.image.layers()).enumerate() {
+            assert_eq!(i == index, a.descriptor != b.descriptor, "layer {i}");
+        }
+        // Again: unchanged, even with an allow-list that only names the old layer.
+        let allow = [Digest::parse(&old.0.launcher.sha).unwrap()];
+        let again = RebaseOptions {
+            launcher: Some(&swap),
+            launcher_must_match: &allow,
+            ..Default::default()
+        };
+        assert!(rebase(out.image, None, &again).unwrap().unchanged);
+        let other = [swap.layer.diff_id.clone()];
+        let refused = RebaseOptions {
+            launcher_must_match: &other,
+            ..again.clone()
+        };
+        let e = rebase(app.clone(), None, &refused).unwrap_err();
+        assert!(matches!(e, RebaseError::LauncherNotAllowed(_)), "{e}");
+        // A too-narrow launcher is refused; a symlink-mode app cannot take one.
+        let narrow = LauncherSwap::new(launcher("3.0.0", r#""0.12""#)).unwrap();
+        let opts = RebaseOptions {
+            launcher: Some(&narrow),
+            ..Default::default()
+        };
+        let e = rebase(app, None, &opts).unwrap_err();
+        assert!(matches!(e, RebaseError::LauncherIncompatible { .. }), "{e}");
+        let e = rebase(symlinked, None, &opts).unwrap_err();
+        assert!(matches!(e, RebaseError::SymlinkLauncherSwap(_)), "{e}");
+    }
+}
