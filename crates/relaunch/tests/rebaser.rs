@@ -80,10 +80,16 @@ fn world(scratch: &Path) -> Store {
 /// Rebases `app:built` to `out` plus `:foo` and `:bar`; returns the rebaser.
 fn rebase_to(store: &Store, out: &str) -> Rebaser {
     let r = Rebaser::new();
-    let (foo, bar) = (store.r("app", "foo"), store.r("app", "bar"));
+    let (extra1, extra2) = (store.r("app", "foo"), store.r("app", "bar"));
     let result = r.run(
         Some("0.15"),
-        &["-previous-image", &store.r("app", "built"), out, &foo, &bar],
+        &[
+            "-previous-image",
+            &store.r("app", "built"),
+            out,
+            &extra1,
+            &extra2,
+        ],
     );
     assert!(result.status.success(), "{}", stdout(&result));
     r
