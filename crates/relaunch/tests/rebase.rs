@@ -570,3 +570,88 @@ fn faults_leave_the_image_rebased_or_untouched() {
         "heavy faults never failed a rebase"
     );
 }
+
+/// A single-platform app on a multi-platform run image takes the run image's manifest for
+/// its own platform; an app that is itself an index is refused (one line, nothing written)
+/// rather than narrowed to one platform.
+#[test]
+fn index_run_images_give_the_apps_platform_and_index_apps_are_refused() {
+    use relaunch_lifecycle::apis::Api;
+    use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
+    use relaunch_oci::layer::{Entry, LayerBuilder};
+    use relaunch_oci::v1::Index;
+    use relaunch_oci::{write_index, Child, IndexManifest, Layout, NoProgress};
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("images");
+    let store = Store::Layout(dir.clone());
+    let run_image = |arch: &str, os: &str| {
+        let mut run = Image::new(
+            relaunch_oci::v1::Flavor::Oci,
+            serde_json::json!({"os": "linux", "architecture": arch, "config": {}}),
+        )
+        .unwrap();
+        let layer = LayerBuilder::new()
+            .entry(Entry::file("/etc/os", 0o644, format!("{os} {arch}")))
+            .build()
+            .unwrap();
+        mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
+        mutate::set_labels(&mut run, [(STACK_ID, Some("s"))]).unwrap();
+        run
+    };
+    let index_of = |images: &[&Image], repo: &str, tag: &str| {
+        let mut index = Index::empty_oci();
+        index.manifests = images
+            .iter()
+            .map(|i| IndexManifest::child_descriptor(i))
+            .collect();
+        let children: Vec<Child> = images.iter().map(|i| Child::Image((*i).clone())).collect();
+        let layout = Layout::create(dir.join(repo)).unwrap();
+        write_index(
+            &IndexManifest::new(index),
+            &children,
+            &layout,
+            &[tag.into()],
+            &NoProgress,
+        )
+        .unwrap();
+    };
+    let v1 = run_image("amd64", "1");
+    let (amd, arm) = (run_image("amd64", "2"), run_image("arm64", "2"));
+    index_of(&[&arm, &amd], "run", "v2");
+    let run_ref = RunImageRef {
+        image: "run".into(),
+        reference: "run".into(),
+    };
+    let app = export_app(
+        &v1,
+        &run_ref,
+        &sample_app(Api::new(0, 10)),
+        b"launcher",
+        "1",
+    )
+    .unwrap();
+    store.put(&app, "app", "v1");
+    let run2 = store.r("run", "v2");
+    ok(store.relaunch(&[
+        "rebase",
+        &store.r("app", "v1"),
+        "--run-image",
+        &run2,
+        "--force",
+    ]));
+    let rebased = store.get("app", "v1");
+    assert_eq!(
+        rebased.diff_ids()[0],
+        amd.diff_ids()[0],
+        "the amd64 run image"
+    );
+
+    index_of(&[&app], "multi", "v1");
+    let err = fails(
+        store.relaunch(&["rebase", &store.r("multi", "v1"), "--run-image", &run2]),
+        72,
+    );
+    assert!(err.contains("is an image index"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -13,8 +13,8 @@ use relaunch_lifecycle::metadata::{LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
 use relaunch_lifecycle::rebase::{rebase, LauncherSwap, NewBase, RebaseError, RebaseOptions};
 use relaunch_oci::remote::{ClientConfig, Counters, RegistryClient, RegistryTransport};
 use relaunch_oci::{
-    write_image, Digest, Image, ImageRef, Location, ManifestRef, NoProgress, Repo, Transport,
-    TransportOptions,
+    write_image, Artifact, Digest, Image, ImageRef, Location, ManifestRef, NoProgress, Platform,
+    Repo, Transport, TransportOptions,
 };
 use serde_json::json;
 
@@ -219,23 +219,37 @@ impl Session {
         }
     }
 
-    fn load(&self, name: &str) -> Result<(Repo, Image), String> {
-        let opened = || -> relaunch_oci::Result<(Repo, Image)> {
+    /// The image `name` names: from an index, the manifest for `platform`; without one
+    /// (the app itself), an index is refused rather than narrowed to one platform.
+    fn load(&self, name: &str, platform: Option<&Platform>) -> Result<(Repo, Image), String> {
+        let opened = || -> relaunch_oci::Result<Result<(Repo, Image), String>> {
             let repo = self.open(&ImageRef::parse(name)?, false)?;
-            let image = repo.load_image(None)?;
-            Ok((repo, image))
+            Ok(match (repo.load()?, platform) {
+                (Artifact::Index(_), None) => Err(format!(
+                    "{name} is an image index (multi-platform): rebase one platform's image by digest"
+                )),
+                (artifact, _) => {
+                    let image = repo.image_of(artifact, platform)?;
+                    Ok((repo, image))
+                }
+            })
         };
-        opened().map_err(|e| format!("{name}: {e}"))
+        opened()
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|e| format!("{name}: {e}"))
     }
 
-    fn run_image(&self, name: &str) -> Result<Arc<RunImage>, String> {
-        if let Some(run) = lock(&self.run_images).get(name) {
+    /// The run image `name`, for an app on `platform` (read once per session).
+    fn run_image(&self, name: &str, platform: &Platform) -> Result<Arc<RunImage>, String> {
+        let key = format!("{name} {platform}");
+        if let Some(run) = lock(&self.run_images).get(&key) {
             return Ok(run.clone());
         }
-        let (repo, image) = self.load(name)?;
+        let (repo, image) = self.load(name, Some(platform))?;
         let reference = identifier(name, &repo, &image.digest());
         let run = Arc::new(RunImage { image, reference });
-        lock(&self.run_images).insert(name.to_string(), run.clone());
+        lock(&self.run_images).insert(key, run.clone());
         Ok(run)
     }
 
@@ -244,7 +258,7 @@ impl Session {
     pub fn rebase(&self, job: &Job) -> Outcome {
         let mut out = Outcome::new(job);
         let source = job.previous.as_deref().unwrap_or(&job.image);
-        let (app_repo, app) = match self.load(source) {
+        let (app_repo, app) = match self.load(source, None) {
             Ok(loaded) => loaded,
             Err(e) => return out.failed(Failure::AppImage(e)),
         };
@@ -259,7 +273,7 @@ impl Session {
             },
         };
         let run = match &run_name {
-            Some(name) => match self.run_image(name) {
+            Some(name) => match self.run_image(name, &app.platform()) {
                 Ok(run) => Some(run),
                 Err(e) => return out.failed(Failure::RunImage(e)),
             },
@@ -343,7 +357,7 @@ impl Session {
         let home = registry(target);
         candidates.sort_by_key(|c| registry(c) != home);
         for name in &candidates {
-            if self.run_image(name).is_ok() {
+            if self.run_image(name, &app.platform()).is_ok() {
                 return Ok(Some(name.clone()));
             }
         }
