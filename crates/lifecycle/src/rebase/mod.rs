@@ -8,6 +8,8 @@ mod target;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use relaunch_oci::mutate::{self, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use relaunch_oci::{Digest, Image, Layer};
 use serde_json::{json, Value};
@@ -56,18 +58,21 @@ pub struct NewBase<'a> {
 }
 
 /// A new launcher binary for `--launcher-image`, with the exporter's launcher layer for it
-/// built once. After the first upload a caller may point `layer.source` at the repository
-/// it went to, so every later write mounts it instead of uploading again.
+/// built once; cheap to clone. After the first upload a caller points `layer.source` at the
+/// repository it went to, so every later write mounts it instead of uploading again.
 #[derive(Debug, Clone)]
 pub struct LauncherSwap {
-    pub launcher: ResolvedLauncher,
+    pub launcher: Arc<ResolvedLauncher>,
     pub layer: Layer,
 }
 
 impl LauncherSwap {
     pub fn new(launcher: ResolvedLauncher) -> crate::Result<Self> {
         let layer = binary_layer(&launcher.binary.bytes)?;
-        Ok(LauncherSwap { launcher, layer })
+        Ok(LauncherSwap {
+            launcher: Arc::new(launcher),
+            layer,
+        })
     }
 }
 
