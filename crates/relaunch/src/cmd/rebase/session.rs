@@ -535,6 +535,34 @@ mod tests {
         );
     }
 
+    /// Reference: "report.toml / checking the image manifest / image doesn't have a
+    /// manifest / doesn't set the manifest size in the report.toml".
+    #[test]
+    fn report_toml_image_doesnt_have_a_manifest_doesnt_set_the_manifest_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.toml");
+        let mut out = Outcome::new(&Job {
+            image: "reg.example/app:v1".into(),
+            ..Job::default()
+        });
+        out.tags = vec![
+            "reg.example/app:v1".into(),
+            "reg.example/app:\"odd\"".into(),
+        ];
+        super::super::write_report(&path, &out).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let report: toml::Value = toml::from_str(&text).unwrap();
+        assert!(report["image"].get("manifest-size").is_none(), "{text}");
+        assert_eq!(
+            report["image"]["tags"][1].as_str(),
+            Some("reg.example/app:\"odd\"")
+        );
+        out.manifest_size = 12345;
+        super::super::write_report(&path, &out).unwrap();
+        let report: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(report["image"]["manifest-size"].as_integer(), Some(12345));
+    }
+
     fn mutate_append(image: &mut Image, layer: relaunch_oci::Layer) {
         relaunch_oci::mutate::append_layers(image, vec![(layer, None)]).unwrap();
     }
