@@ -653,6 +653,43 @@ mod relaunch {
         assert_eq!(twice.image.digest(), once.image.digest());
     }
 
+    /// The reference writes Docker v2s2 over an OCI app's layers; relaunch keeps the app's
+    /// manifest type and gives every layer (the Docker base's too) a media type of it.
+    #[test]
+    fn the_apps_manifest_type_is_kept_over_a_docker_base() {
+        let mut c = Case::new();
+        c.base.set_flavor(Flavor::Docker);
+        let docker_layers = c
+            .base
+            .layers()
+            .iter()
+            .cloned()
+            .map(|mut l| {
+                l.descriptor.media_type = relaunch_oci::media_type::DOCKER_LAYER_GZIP.into();
+                l
+            })
+            .collect();
+        c.base.set_layers(docker_layers).unwrap();
+        assert_eq!(
+            c.base.manifest().layers[0].media_type,
+            relaunch_oci::media_type::DOCKER_LAYER_GZIP
+        );
+        let out = c.rebased().image;
+        assert_eq!(out.flavor(), Flavor::Oci);
+        let manifest = out.manifest();
+        assert_eq!(
+            manifest.media_type.as_deref(),
+            Some(relaunch_oci::media_type::OCI_MANIFEST)
+        );
+        assert_eq!(
+            manifest.config.media_type,
+            relaunch_oci::media_type::OCI_CONFIG
+        );
+        for layer in &manifest.layers {
+            assert_eq!(layer.media_type, relaunch_oci::media_type::OCI_LAYER_GZIP);
+        }
+    }
+
     #[test]
     fn launcher_labels_follow_the_new_run_image() {
         let mut c = Case::new();
