@@ -3,7 +3,8 @@
 //! The reference's fake images become real ones: the app is one old-base layer plus one
 //! app layer, the new base one layer; `Base() == new base` becomes "the app's bottom
 //! layers are the new base's". Report cases (digest, manifest size, names) live with the
-//! CLI that writes (crates/relaunch/tests/rebase.rs).
+//! CLI that writes (crates/relaunch/tests/rebaser.rs); the image-ID case needs a Docker
+//! daemon, which relaunch does not drive.
 
 use relaunch_oci::layer::{Entry, LayerBuilder};
 use relaunch_oci::mutate;
@@ -477,53 +478,66 @@ mod validating_mixins {
 mod validating_targets_and_stacks {
     use super::*;
 
-    /// The same five cases for apps of an unknown and of a pre-0.12 Platform API.
-    fn legacy_cases(api: &str) {
-        let mut c = Case::new().app_api(api);
-        set_config(&mut c.app, "os", "");
-        c.rebased(); // allows rebase with missing labels
+    /// The same cases for apps built at an unknown and at a pre-0.12 Platform API.
+    macro_rules! legacy_cases {
+        ($module:ident, $api:literal) => {
+            mod $module {
+                use super::*;
 
-        let mut c = Case::new().app_api(api);
-        set_config(&mut c.app, "variant", "variant1");
-        set_config(&mut c.base, "variant", "variant2");
-        c.rebased(); // allows rebase with mismatched variants
+                fn case() -> Case {
+                    Case::new().app_api($api)
+                }
 
-        let mut c = Case::new().app_api(api);
-        set_label(
-            &mut c.base,
-            STACK_ID_LABEL,
-            "io.buildpacks.stacks.cflinuxfs3",
-        );
-        assert_eq!(
-            c.error(),
-            "incompatible stack: 'io.buildpacks.stacks.cflinuxfs3' is not compatible with 'io.buildpacks.stacks.bionic'"
-        );
+                #[test]
+                fn targets_are_different_allows_rebase_with_missing_labels() {
+                    let mut c = case();
+                    set_config(&mut c.app, "os", "");
+                    c.rebased();
+                }
 
-        let mut c = Case::new().app_api(api);
-        set_label(&mut c.base, STACK_ID_LABEL, "");
-        assert_eq!(c.error(), "stack not defined on new base image");
+                #[test]
+                fn targets_are_different_allows_rebase_with_mismatched_variants() {
+                    let mut c = case();
+                    set_config(&mut c.app, "variant", "variant1");
+                    set_config(&mut c.base, "variant", "variant2");
+                    c.rebased();
+                }
 
-        let mut c = Case::new().app_api(api);
-        set_label(&mut c.app, STACK_ID_LABEL, "");
-        set_label(
-            &mut c.base,
-            STACK_ID_LABEL,
-            "io.buildpacks.stacks.cflinuxfs3",
-        );
-        assert_eq!(c.error(), "stack not defined on app image");
+                #[test]
+                fn stacks_are_different_errors_and_prevents_the_rebase_from_taking_place_when_the_stacks_are_different(
+                ) {
+                    let mut c = case();
+                    set_label(&mut c.base, STACK_ID_LABEL, "io.buildpacks.stacks.cflinuxfs3");
+                    assert_eq!(
+                        c.error(),
+                        "incompatible stack: 'io.buildpacks.stacks.cflinuxfs3' is not compatible with 'io.buildpacks.stacks.bionic'"
+                    );
+                }
+
+                #[test]
+                fn stacks_are_different_errors_and_prevents_the_rebase_from_taking_place_when_the_new_base_image_has_no_stack_defined(
+                ) {
+                    let mut c = case();
+                    set_label(&mut c.base, STACK_ID_LABEL, "");
+                    assert_eq!(c.error(), "stack not defined on new base image");
+                }
+
+                #[test]
+                fn stacks_are_different_errors_and_prevents_the_rebase_from_taking_place_when_the_app_image_has_no_stack_defined(
+                ) {
+                    let mut c = case();
+                    set_label(&mut c.app, STACK_ID_LABEL, "");
+                    set_label(&mut c.base, STACK_ID_LABEL, "io.buildpacks.stacks.cflinuxfs3");
+                    assert_eq!(c.error(), "stack not defined on app image");
+                }
+            }
+        };
     }
 
-    #[test]
-    fn previous_image_was_built_using_unknown_platform_api_targets_and_stacks() {
-        legacy_cases("");
-    }
+    legacy_cases!(previous_image_was_built_using_unknown_platform_api, "");
+    legacy_cases!(previous_image_was_built_using_platform_api_lt_0_12, "0.11");
 
-    #[test]
-    fn previous_image_was_built_using_platform_api_lt_0_12_targets_and_stacks() {
-        legacy_cases("0.11");
-    }
-
-    mod previous_image_was_built_using_platform_api_ge_0_12_targets_are_different {
+    mod previous_image_was_built_using_platform_api_ge_0_12 {
         use super::*;
 
         fn refused(config: Option<(&str, &str, &str)>, lbl: Option<(&str, &str, &str)>) -> Case {
@@ -547,7 +561,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_os_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_os_are_different(
+        ) {
             let c = refused(Some(("os", "linux", "notlinux")), None);
             assert_eq!(
                 message(&c),
@@ -556,7 +571,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_architecture_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_architecture_are_different(
+        ) {
             let c = refused(Some(("architecture", "amd64", "arm64")), None);
             assert_eq!(
                 message(&c),
@@ -565,7 +581,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_architecture_variant_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_architecture_variant_are_different(
+        ) {
             let c = refused(Some(("variant", "variant1", "variant2")), None);
             assert_eq!(
                 message(&c),
@@ -574,7 +591,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_io_buildpacks_base_distro_name_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_io_buildpacks_base_distro_name_are_different(
+        ) {
             let c = refused(
                 None,
                 Some(("io.buildpacks.base.distro.name", "distro1", "distro2")),
@@ -586,7 +604,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_io_buildpacks_base_distro_version_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_io_buildpacks_base_distro_version_are_different(
+        ) {
             let c = refused(
                 None,
                 Some(("io.buildpacks.base.distro.version", "version1", "version2")),
@@ -598,7 +617,7 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_true_warns_and_allows_rebase() {
+        fn targets_are_different_force_true_warns_and_allows_rebase_when_the_os_are_different() {
             let mut c = refused(Some(("os", "linux", "notlinux")), None);
             c.force = true;
             let out = c.run().unwrap();
@@ -609,23 +628,36 @@ mod validating_targets_and_stacks {
                 "taken from the new base"
             );
         }
-    }
 
-    #[test]
-    fn previous_image_was_built_using_platform_api_ge_0_12_stacks_are_different_allows_rebase() {
-        let mut c = Case::new();
-        set_label(
-            &mut c.base,
-            STACK_ID_LABEL,
-            "io.buildpacks.stacks.cflinuxfs3",
-        );
-        c.rebased();
-        let mut c = Case::new();
-        set_label(&mut c.base, STACK_ID_LABEL, "");
-        c.rebased();
-        let mut c = Case::new();
-        set_label(&mut c.app, STACK_ID_LABEL, "");
-        c.rebased();
+        #[test]
+        fn stacks_are_different_allows_rebase_when_the_stacks_are_different() {
+            let mut c = Case::new();
+            set_label(
+                &mut c.base,
+                STACK_ID_LABEL,
+                "io.buildpacks.stacks.cflinuxfs3",
+            );
+            c.rebased();
+        }
+
+        #[test]
+        fn stacks_are_different_allows_rebase_when_the_new_base_image_has_no_stack_defined() {
+            let mut c = Case::new();
+            set_label(&mut c.base, STACK_ID_LABEL, "");
+            c.rebased();
+        }
+
+        #[test]
+        fn stacks_are_different_allows_rebase_when_the_app_image_has_no_stack_defined() {
+            let mut c = Case::new();
+            set_label(&mut c.app, STACK_ID_LABEL, "");
+            set_label(
+                &mut c.base,
+                STACK_ID_LABEL,
+                "io.buildpacks.stacks.cflinuxfs3",
+            );
+            c.rebased();
+        }
     }
 }
 
