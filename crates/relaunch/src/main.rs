@@ -46,18 +46,29 @@ enum Command {
     /// Export an app image from a layers directory (the lifecycle exporter; also run as
     /// `exporter` through a symlink). Single-dash flags as the lifecycle spells them work too.
     Export(Box<cmd::export::Args>),
+    /// Rebase an app image onto a new run image and/or swap its launcher layer (drop-in
+    /// for the lifecycle rebaser, which is also this binary when run as `rebaser`).
+    Rebase(cmd::rebase::Args),
     /// Run the whole decoupling story on OCI layouts in a local directory.
     Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().collect();
+    // Lossy, never a panic on a non-UTF-8 argument (clap reports those itself).
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let name = argv
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    // Multicall, as the lifecycle binary: `exporter` is the export phase.
+    // Multicall, as the lifecycle binary: run as `rebaser` (e.g. a symlink at
+    // /cnb/lifecycle/rebaser) it is the lifecycle's rebaser, as `exporter` its exporter,
+    // flags and all.
+    if name == "rebaser" {
+        return cmd::rebase::rebaser::main();
+    }
     if name == "exporter" {
         return cmd::export::multicall(argv);
     }
@@ -76,6 +87,7 @@ fn main() -> ExitCode {
         Command::Decouple(args) => cmd::couple::run_decouple(&cli.global, args),
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::Rebase(args) => cmd::rebase::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Export(args) => return cmd::export::run(*args),
     };

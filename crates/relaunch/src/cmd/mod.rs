@@ -8,6 +8,7 @@ pub mod export;
 pub mod images;
 pub mod inspect;
 mod progress;
+pub mod rebase;
 pub mod run_image;
 
 use std::path::PathBuf;
