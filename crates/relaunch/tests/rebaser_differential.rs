@@ -9,7 +9,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use relaunch_lifecycle::apis::Api;
@@ -19,17 +19,7 @@ use relaunch_lifecycle::rebase::{REBASABLE_LABEL, STACK_ID_LABEL};
 use relaunch_oci::{mutate, Image};
 use relaunch_testkit::{Auth, Registry};
 use serde_json::Value;
-use support::{base_run_image, launcher_path, Store};
-
-/// `shared/reference/lifecycle-v0.21.17` beside the repository (or beside a directory
-/// holding it, as with git worktrees).
-fn reference_binary() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(2)
-        .map(|dir| dir.join("shared/reference/lifecycle-v0.21.17"))
-        .find(|p| p.is_file())
-}
+use support::{base_run_image, launcher_path, reference_lifecycle, Store};
 
 /// One implementation, run through a symlink named `rebaser`.
 struct Rebaser {
@@ -219,7 +209,7 @@ fn world(scratch: &Path) -> World {
 
 #[test]
 fn relaunch_rebaser_matches_the_reference_rebaser() {
-    let Some(reference) = reference_binary() else {
+    let Some(reference) = reference_lifecycle() else {
         eprintln!(
             "SKIPPED: the reference lifecycle (../shared/reference/lifecycle-v0.21.17 beside the repository) is absent"
         );

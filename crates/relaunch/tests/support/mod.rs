@@ -30,6 +30,21 @@ pub fn launcher_path() -> PathBuf {
     path
 }
 
+/// The reference multicall lifecycle (test oracle): `RELAUNCH_REFERENCE_DIR`, else
+/// `shared/reference/lifecycle-v0.21.17` beside the repository (or beside a directory holding
+/// it, as with git worktrees). `None` when absent: differential tests then say SKIPPED.
+pub fn reference_lifecycle() -> Option<PathBuf> {
+    const BINARY: &str = "lifecycle-v0.21.17";
+    if let Some(dir) = std::env::var_os("RELAUNCH_REFERENCE_DIR") {
+        return Some(PathBuf::from(dir).join(BINARY)).filter(|p| p.is_file());
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(2)
+        .map(|dir| dir.join("shared/reference").join(BINARY))
+        .find(|p| p.is_file())
+}
+
 /// Where a test keeps its images.
 pub enum Store {
     Layout(PathBuf),
