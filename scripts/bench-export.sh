@@ -5,7 +5,8 @@
 # `tar -c | gzip -6 | sha256sum` one after another, in the same run on the same machine.
 # Then a re-export with nothing changed (previous image = the first export).
 # Prints both ratios; budgets: first ≤ 0.70 × baseline, re-export ≤ 5 % of the first.
-# Each command is a separate process, timed as a user's shell would see it.
+# Each command is a separate process, timed as a user's shell would see it. The inputs and
+# the output layout are deleted afterwards (the disk is shared) unless EXPORT_BENCH_KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,12 @@ cargo build --release --locked -p relaunch >&2
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 
-# Inputs, generated once per size (kept between runs: generation is not what is measured).
+# Inputs, generated once per size (kept with EXPORT_BENCH_KEEP=1: generation is not what is
+# measured).
 in="$work/in-${mb}mb"
+out="$work/out"
+cleanup() { [ "${EXPORT_BENCH_KEEP:-}" = 1 ] || rm -rf "$in" "$out"; }
+trap cleanup EXIT
 if [ ! -f "$in/.complete" ]; then
   rm -rf "$in"
   mkdir -p "$in/layers/config" "$in/workspace"
@@ -57,7 +62,6 @@ printf '[run-image]\nreference = "oci:%s@%s"\n' "$in/run" "$run_digest" > "$in/l
 cat "$in"/layers/*/data/*/* > /dev/null
 
 export CNB_PLATFORM_API=0.12
-out="$work/out"
 rm -rf "$out" "$in/layers/.relaunch"
 export_once() {
   "$relaunch" export -layers "$in/layers" -app "$in/workspace" -launcher "$in/launcher" \
