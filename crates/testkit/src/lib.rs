@@ -8,6 +8,7 @@
 
 mod certs;
 pub mod fixtures;
+mod hostile;
 mod http;
 mod proxy;
 mod registry;
@@ -15,7 +16,8 @@ mod token;
 mod tools;
 
 pub use fixtures::busybox_rootfs;
-pub use proxy::{FaultPlan, FaultProxy};
+pub use hostile::{sleeping_credential_helper, SilentServer};
+pub use proxy::{FaultPlan, FaultProxy, ForeignHost, ProxyOptions, RecordedRequest};
 pub use registry::Registry;
 pub use tools::{require_root, runc_run, skopeo_copy, skopeo_inspect, umoci_unpack};
 

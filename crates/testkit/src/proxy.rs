@@ -1,9 +1,10 @@
-//! Fault-injecting plain-HTTP reverse proxy, deterministic per request sequence number.
+//! Fault-injecting plain-HTTP reverse proxy, deterministic per request sequence number,
+//! plus hostile behaviours a test switches on with [`ProxyOptions`].
 
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::http::{self, Head, Server};
@@ -79,12 +80,60 @@ fn uniform(seed: u64, index: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// What the second loopback server of [`ProxyOptions::foreign_uploads`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignHost {
+    /// Forwards each request to the registry (as pre-signed storage would accept it).
+    Forward,
+    /// Answers every request 401 with a `Bearer` challenge whose realm is itself.
+    Challenge,
+}
+
+/// Hostile behaviours of a [`FaultProxy`] beyond its [`FaultPlan`].
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// Rewrite the `Location` of upload answers (`/blobs/uploads/`) to a second loopback
+    /// port — another host:port — that records every request it receives
+    /// ([`FaultProxy::foreign_requests`]) and then behaves as said.
+    pub foreign_uploads: Option<ForeignHost>,
+    /// Send the body of every GET answer at one byte per second.
+    pub trickle_bodies: bool,
+    /// Answer every manifest GET with 200 and a JSON body of this many bytes, without
+    /// forwarding (an oversized manifest).
+    pub oversized_manifest: Option<u64>,
+}
+
+/// A request as received (start line and headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub start_line: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 struct State {
     upstream: String,
     own_host: String,
     plan: FaultPlan,
+    options: ProxyOptions,
     next_request: AtomicU64,
     faults: AtomicU64,
+    foreign: Option<Foreign>,
+}
+
+/// The "other host" of [`ProxyOptions::foreign_uploads`].
+struct Foreign {
+    host: String,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    _server: Server,
 }
 
 /// A plain-HTTP reverse proxy on 127.0.0.1 that injects faults per its [`FaultPlan`].
@@ -97,6 +146,11 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy forwarding to `upstream` (`host:port`, e.g. [`Registry::host`](crate::Registry::host)).
     pub fn start(upstream: &str, plan: FaultPlan) -> FaultProxy {
+        FaultProxy::start_with(upstream, plan, ProxyOptions::default())
+    }
+
+    /// Like [`FaultProxy::start`], with the hostile behaviours `options` switches on.
+    pub fn start_with(upstream: &str, plan: FaultPlan, options: ProxyOptions) -> FaultProxy {
         plan.validate();
         // The server must exist before the state knows its own address; a slot bridges that.
         let slot: Arc<std::sync::OnceLock<Arc<State>>> = Arc::new(std::sync::OnceLock::new());
@@ -110,12 +164,17 @@ impl FaultProxy {
                 }
             }),
         );
+        let foreign = options
+            .foreign_uploads
+            .map(|mode| start_foreign(upstream, mode));
         let state = Arc::new(State {
             upstream: upstream.to_string(),
             own_host: server.addr().to_string(),
             plan,
+            options,
             next_request: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            foreign,
         });
         let _ = slot.set(Arc::clone(&state));
         FaultProxy {
@@ -138,6 +197,86 @@ impl FaultProxy {
     pub fn requests_seen(&self) -> u64 {
         self.state.next_request.load(Ordering::SeqCst)
     }
+
+    /// `127.0.0.1:PORT` of the foreign upload host, if [`ProxyOptions::foreign_uploads`].
+    pub fn foreign_host(&self) -> Option<String> {
+        self.state.foreign.as_ref().map(|f| f.host.clone())
+    }
+
+    /// Requests the foreign upload host has received so far, in order.
+    pub fn foreign_requests(&self) -> Vec<RecordedRequest> {
+        self.state
+            .foreign
+            .as_ref()
+            .map(|f| f.requests.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
+    }
+}
+
+fn start_foreign(upstream: &str, mode: ForeignHost) -> Foreign {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&requests);
+    let upstream = upstream.to_string();
+    let own: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
+    let own_in_handler = Arc::clone(&own);
+    let server = Server::spawn(
+        "foreign-host",
+        Arc::new(move |conn| {
+            let own_host = own_in_handler.get().cloned().unwrap_or_default();
+            let _ = handle_foreign(&upstream, &own_host, mode, &recorded, conn);
+        }),
+    );
+    let host = server.addr().to_string();
+    let _ = own.set(host.clone());
+    Foreign {
+        host,
+        requests,
+        _server: server,
+    }
+}
+
+fn handle_foreign(
+    upstream: &str,
+    own_host: &str,
+    mode: ForeignHost,
+    recorded: &Mutex<Vec<RecordedRequest>>,
+    client: TcpStream,
+) -> io::Result<()> {
+    client.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut client_in = BufReader::new(client.try_clone()?);
+    let mut client_out = client;
+    let Some(mut request) = Head::read(&mut client_in)? else {
+        return Ok(());
+    };
+    recorded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(RecordedRequest {
+            start_line: request.start_line.clone(),
+            headers: request.headers.clone(),
+        });
+    answer_expect_continue(&mut request, &mut client_out)?;
+    let request_body = request.request_body();
+    if mode == ForeignHost::Challenge {
+        http::copy_body(&mut client_in, &mut io::sink(), request_body)?;
+        let challenge = format!(r#"Bearer realm="http://{own_host}/token",service="foreign""#);
+        return http::respond(
+            &mut client_out,
+            401,
+            "Unauthorized",
+            &[("WWW-Authenticate", &challenge)],
+            b"{}",
+        );
+    }
+    let method = method_of(&request);
+    let (mut response, mut upstream_in) =
+        forward_request(upstream, &mut request, &mut client_in, request_body)?;
+    rewrite_upstream_urls(&mut response, upstream, own_host);
+    response.set("Connection", "close");
+    let response_body = response.response_body(&method);
+    response.write_to(&mut client_out)?;
+    http::copy_body(&mut upstream_in, &mut client_out, response_body)?;
+    client_out.flush()
 }
 
 /// Bounds how long a stalled peer can pin a connection thread.
@@ -153,15 +292,15 @@ fn handle(state: &State, client: TcpStream) -> io::Result<()> {
     let fault = state
         .plan
         .decide(state.next_request.fetch_add(1, Ordering::SeqCst));
-    if request
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        // Answer the expectation here; upstream then gets the body without waiting.
-        client_out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        request.remove("expect");
-    }
+    answer_expect_continue(&mut request, &mut client_out)?;
     let request_body = request.request_body();
+    let method = method_of(&request);
+    if let Some(size) = state.options.oversized_manifest {
+        if method == "GET" && request.start_line.contains("/manifests/") {
+            http::copy_body(&mut client_in, &mut io::sink(), request_body)?;
+            return send_oversized_manifest(&mut client_out, size);
+        }
+    }
 
     match fault {
         Some(Fault::Drop) => {
@@ -187,24 +326,12 @@ fn handle(state: &State, client: TcpStream) -> io::Result<()> {
         _ => {}
     }
 
-    let method = request
-        .start_line
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let upstream = TcpStream::connect(&state.upstream)?;
-    upstream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    let mut upstream_out = BufWriter::new(upstream.try_clone()?);
-    request.set("Connection", "close");
-    request.write_to(&mut upstream_out)?;
-    http::copy_body(&mut client_in, &mut upstream_out, request_body)?;
-    upstream_out.flush()?;
-
-    let mut upstream_in = BufReader::new(upstream);
-    let mut response = Head::read(&mut upstream_in)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream sent nothing"))?;
+    let (mut response, mut upstream_in) =
+        forward_request(&state.upstream, &mut request, &mut client_in, request_body)?;
     rewrite_upstream_urls(&mut response, &state.upstream, &state.own_host);
+    if let Some(foreign) = &state.foreign {
+        redirect_upload_location(&mut response, &foreign.host);
+    }
     response.set("Connection", "close");
     let response_body = response.response_body(&method);
 
@@ -218,8 +345,113 @@ fn handle(state: &State, client: TcpStream) -> io::Result<()> {
         return client_out.flush();
     }
     response.write_to(&mut client_out)?;
+    client_out.flush()?;
+    if state.options.trickle_bodies && method == "GET" {
+        return http::copy_body(
+            &mut upstream_in,
+            &mut Trickle(&mut client_out),
+            response_body,
+        );
+    }
     http::copy_body(&mut upstream_in, &mut client_out, response_body)?;
     client_out.flush()
+}
+
+fn method_of(request: &Head) -> String {
+    let method = request.start_line.split_whitespace().next();
+    method.unwrap_or("").to_string()
+}
+
+fn answer_expect_continue(request: &mut Head, client_out: &mut TcpStream) -> io::Result<()> {
+    if request
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    {
+        // Answer the expectation here; upstream then gets the body without waiting.
+        client_out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        request.remove("expect");
+    }
+    Ok(())
+}
+
+/// Sends `request` (and its body from `client_in`) to `upstream`; returns the answer's
+/// head and the reader positioned at its body.
+fn forward_request(
+    upstream: &str,
+    request: &mut Head,
+    client_in: &mut BufReader<TcpStream>,
+    request_body: http::BodyLen,
+) -> io::Result<(Head, BufReader<TcpStream>)> {
+    let upstream = TcpStream::connect(upstream)?;
+    upstream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut upstream_out = BufWriter::new(upstream.try_clone()?);
+    request.set("Connection", "close");
+    request.write_to(&mut upstream_out)?;
+    http::copy_body(client_in, &mut upstream_out, request_body)?;
+    upstream_out.flush()?;
+    let mut upstream_in = BufReader::new(upstream);
+    let response = Head::read(&mut upstream_in)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "upstream sent nothing"))?;
+    Ok((response, upstream_in))
+}
+
+/// Points an upload session's `Location` (on this proxy) at the foreign host instead.
+fn redirect_upload_location(response: &mut Head, foreign_host: &str) {
+    let Some(location) = response.header("location") else {
+        return;
+    };
+    if !location.contains("/blobs/uploads/") {
+        return;
+    }
+    let path_start = location.find("/v2/").unwrap_or(0);
+    let rewritten = format!("http://{foreign_host}{}", &location[path_start..]);
+    response.set("location", &rewritten);
+}
+
+/// 200 with a JSON manifest padded to `size` bytes, written in chunks until the client
+/// stops reading.
+fn send_oversized_manifest(out: &mut TcpStream, size: u64) -> io::Result<()> {
+    let head =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","pad":""#;
+    let tail = br#""}"#;
+    let length = size.to_string();
+    let mut response = Head {
+        start_line: "HTTP/1.1 200 OK".into(),
+        headers: Vec::new(),
+    };
+    response.set("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+    response.set("Content-Length", &length);
+    response.set("Connection", "close");
+    response.write_to(out)?;
+    out.write_all(head)?;
+    let mut padding = size.saturating_sub((head.len() + tail.len()) as u64);
+    let chunk = vec![b' '; 64 << 10];
+    while padding > 0 {
+        let n = padding.min(chunk.len() as u64) as usize;
+        out.write_all(&chunk[..n])?;
+        padding -= n as u64;
+    }
+    out.write_all(tail)?;
+    out.flush()
+}
+
+/// A writer that passes on one byte per second.
+struct Trickle<'a>(&'a mut TcpStream);
+
+impl Write for Trickle<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.0.write_all(&buf[..1])?;
+        self.0.flush()?;
+        std::thread::sleep(Duration::from_secs(1));
+        Ok(1)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Keeps clients on the proxy when the upstream answers with absolute URLs of its own.

@@ -15,7 +15,7 @@ use super::counters::{CounterCell, Counters};
 use super::credentials::CredentialSource;
 use super::retry::{parse_retry_after, retryable_error, retryable_status, RetryPolicy};
 use super::tls::{is_tls_failure, ExtraRoots};
-use super::url::{encode_form, redact, with_query};
+use super::url::{encode_form, redact, same_authority, with_query};
 use crate::error::{Error, Result};
 use crate::transport::TransportOptions;
 
@@ -208,13 +208,18 @@ impl RegistryClient {
         let context = || format!("{} {}", call.method, redact(&call.url));
         let policy = &self.config.retry;
         let mut attempt = 0;
-        let mut authenticated = false;
+        // Credentials go only to the registry's own host:port: an upload `Location` may
+        // name storage elsewhere, which gets no `Authorization` and whose 401 teaches
+        // nothing about the registry's authentication.
+        let own_host = same_authority(&call.url, &self.base_url(call.registry));
+        let mut authenticated = !own_host;
         loop {
             attempt += 1;
-            if self
-                .auth
-                .token_needed(call.registry, call.scopes)?
-                .is_some()
+            if own_host
+                && self
+                    .auth
+                    .token_needed(call.registry, call.scopes)?
+                    .is_some()
             {
                 // One fetch at a time: requests running in parallel that need the same
                 // token wait for it instead of each asking the token server.
@@ -223,7 +228,10 @@ impl RegistryClient {
                     self.fetch_token(call.registry, request)?;
                 }
             }
-            let authorization = self.auth.authorization(call.registry, call.scopes)?;
+            let authorization = match own_host {
+                true => self.auth.authorization(call.registry, call.scopes)?,
+                false => None,
+            };
             self.counters.request(call.method);
             tracing::debug!(method = call.method, url = %redact(&call.url), attempt, "registry request");
             let may_retry = call.retry && attempt < policy.max_attempts;

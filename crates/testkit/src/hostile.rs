@@ -1,0 +1,46 @@
+//! Peers that never finish: a server that accepts and never answers, and a Docker
+//! credential helper that sleeps.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::http::Server;
+
+/// A loopback server that accepts connections, reads whatever is sent and never answers.
+/// Each connection is held until the client closes it.
+pub struct SilentServer {
+    server: Server,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let server = Server::spawn(
+            "silent",
+            Arc::new(|mut conn| {
+                let _ = io::copy(&mut conn, &mut io::sink());
+            }),
+        );
+        SilentServer { server }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        self.server.addr().to_string()
+    }
+}
+
+/// Writes `docker-credential-<name>` into `dir` (created if needed): it reads the server
+/// name and then sleeps `seconds` without answering (a helper stuck on a keychain prompt).
+/// Returns `dir`, to be put first on `PATH`. The sleep is `exec`ed, so killing the helper
+/// ends it.
+pub fn sleeping_credential_helper(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("testkit: create helper dir");
+    let helper = dir.join(format!("docker-credential-{name}"));
+    let script = format!("#!/bin/sh\nread server\nexec sleep {seconds}\n");
+    std::fs::write(&helper, script).expect("testkit: write credential helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755))
+        .expect("testkit: make credential helper executable");
+    dir.to_path_buf()
+}
