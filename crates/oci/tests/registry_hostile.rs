@@ -5,7 +5,7 @@
 mod registry_support;
 
 use registry_support::*;
-use relaunch_oci::{Error, ManifestRef};
+use relaunch_oci::{Error, ManifestRef, Transport};
 use relaunch_testkit::{Auth, FaultPlan, FaultProxy, ForeignHost, ProxyOptions, Registry};
 
 fn proxy_with(registry: &Registry, options: ProxyOptions) -> FaultProxy {
@@ -85,4 +85,25 @@ fn uploads_to_another_host_work_without_credentials() {
     push(&image, &target, "v1");
     assert!(!proxy.foreign_requests().is_empty());
     assert_skopeo_sees(&registry, "app", "v1", &image);
+}
+
+/// A manifest over the 8 MiB cap fails at once, naming the cap: asking again would only
+/// fetch the same oversized body.
+#[test]
+fn an_oversized_manifest_is_fetched_once() {
+    let registry = Registry::start(Auth::Anonymous);
+    let proxy = proxy_with(
+        &registry,
+        ProxyOptions {
+            oversized_manifest: Some(100 << 20),
+            ..ProxyOptions::default()
+        },
+    );
+    let host = proxy.host();
+    let source = repo(&client(&registry, &host, None), &host, "app");
+    let err = source
+        .get_manifest(&ManifestRef::Tag("v1".into()))
+        .expect_err("the manifest is too large");
+    assert!(err.to_string().contains("8 MiB limit"), "{err}");
+    assert_eq!(proxy.requests_seen(), 1, "{err}");
 }

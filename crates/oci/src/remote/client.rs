@@ -189,6 +189,15 @@ impl RegistryClient {
                     headers: parts.headers,
                     body,
                 })),
+                // Asking again would bring the same oversized body: the cap is final.
+                Err(ureq::Error::BodyExceedsLimit(_)) => Err(registry_error(
+                    format!("{} {}", call.method, redact(&call.url)),
+                    format!(
+                        "the response body is larger than the {} MiB limit",
+                        MAX_BODY >> 20
+                    ),
+                    Some(parts.status.as_u16()),
+                )),
                 Err(e) => Ok(Step::Retry(format!("reading the response body: {e}"))),
             }
         })
