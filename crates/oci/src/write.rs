@@ -171,7 +171,9 @@ fn write_image_content(
         }
         // An edited config is new content that a HEAD would almost never find: upload it
         // directly (a registry keeps identical content once anyway) and save a round trip.
-        None => target.put_blob(&descriptor.digest, descriptor.size, &mut &config[..])?,
+        None => target.put_blob_from(&descriptor.digest, descriptor.size, &|| {
+            Ok(Box::new(&config[..]) as BlobReader<'_>)
+        })?,
     }
     Ok(image.raw_manifest())
 }
@@ -265,8 +267,8 @@ fn copy_blob<'a>(
     d: &Descriptor,
     from: Option<&Location>,
     target: &dyn Transport,
-    progress: &dyn Progress,
-    open: impl FnOnce() -> Result<BlobReader<'a>>,
+    progress: &'a dyn Progress,
+    open: impl Fn() -> Result<BlobReader<'a>>,
 ) -> Result<BlobOutcome> {
     let mut presence_known = false;
     if let Some(from) = from.filter(|from| **from != target.location()) {
@@ -285,11 +287,13 @@ fn copy_blob<'a>(
         return Ok(BlobOutcome::AlreadyPresent);
     }
     progress.blob_started(&d.digest, d.size);
-    let mut reader = Counting {
-        inner: open()?,
-        progress,
+    let counted = || -> Result<BlobReader<'a>> {
+        Ok(Box::new(Counting {
+            inner: open()?,
+            progress,
+        }))
     };
-    target.put_blob(&d.digest, d.size, &mut reader)?;
+    target.put_blob_from(&d.digest, d.size, &counted)?;
     debug!(digest = %d.digest, size = d.size, "blob uploaded");
     Ok(BlobOutcome::Uploaded)
 }

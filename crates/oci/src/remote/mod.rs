@@ -14,6 +14,7 @@ mod counters;
 mod credentials;
 mod manifests;
 mod retry;
+mod scheme;
 mod tls;
 mod upload;
 mod url;
@@ -34,6 +35,9 @@ use crate::reference::RegistryRef;
 use crate::transport::{
     BlobReader, Location, ManifestRef, Mount, RawManifest, Transport, TransportOptions,
 };
+
+/// Blobs up to this size given as a one-shot reader are kept in memory while uploaded.
+const SMALL_BLOB: u64 = 1 << 20;
 
 /// One repository of a registry.
 #[derive(Debug)]
@@ -67,10 +71,10 @@ impl RegistryTransport {
         }
     }
 
-    /// The repository `reference` names, with a client of its own configured from `options`
-    /// (credentials from the environment's Docker config).
+    /// The repository `reference` names, through the client `options` share (configured
+    /// from them on first use).
     pub fn open(reference: &RegistryRef, options: &TransportOptions) -> Result<Self> {
-        let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)?));
+        let client = options.shared_client.get(options)?;
         Ok(RegistryTransport::new(
             client,
             &reference.registry,
@@ -130,8 +134,31 @@ impl Transport for RegistryTransport {
         Ok(Box::new(self.download_blob(digest)?))
     }
 
+    /// A small blob is read into memory first, so a broken upload can restart; a larger
+    /// one is streamed once (callers that can reopen it use `put_blob_from`).
     fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
-        self.upload_blob(digest, size, data)
+        if size <= SMALL_BLOB {
+            let mut bytes = Vec::with_capacity(size as usize);
+            data.take(size + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| crate::Error::io(format!("reading blob {digest}"), e))?;
+            return self.put_blob_from(digest, size, &|| Ok(Box::new(&bytes[..])));
+        }
+        let mut once = Some(data);
+        self.upload_blob(digest, size, &mut || {
+            Ok(once.take().map(|d| Box::new(d) as Box<dyn Read + '_>))
+        })
+    }
+
+    fn put_blob_from<'a>(
+        &self,
+        digest: &Digest,
+        size: u64,
+        open: &dyn Fn() -> Result<BlobReader<'a>>,
+    ) -> Result<()> {
+        self.upload_blob(digest, size, &mut || {
+            open().map(|r| Some(r as Box<dyn Read>))
+        })
     }
 
     fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<Mount> {

@@ -43,6 +43,7 @@ impl Global {
         let opts = TransportOptions {
             insecure_registries: self.insecure_registry.clone(),
             extra_root_certs,
+            ..TransportOptions::default()
         };
         match std::env::var("CNB_INSECURE_REGISTRIES") {
             Ok(list) => opts.with_env_list(&list),
