@@ -4,9 +4,16 @@
 #[path = "registry_support/mod.rs"]
 mod registry_support;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use registry_support::*;
+use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, RetryPolicy};
 use relaunch_oci::{Error, ManifestRef, Transport};
-use relaunch_testkit::{Auth, FaultPlan, FaultProxy, ForeignHost, ProxyOptions, Registry};
+use relaunch_testkit::{
+    sleeping_credential_helper, Auth, FaultPlan, FaultProxy, ForeignHost, ProxyOptions, Registry,
+    SilentServer,
+};
 
 fn proxy_with(registry: &Registry, options: ProxyOptions) -> FaultProxy {
     FaultProxy::start_with(&registry.host(), FaultPlan::default(), options)
@@ -106,4 +113,207 @@ fn an_oversized_manifest_is_fetched_once() {
         .expect_err("the manifest is too large");
     assert!(err.to_string().contains("8 MiB limit"), "{err}");
     assert_eq!(proxy.requests_seen(), 1, "{err}");
+}
+
+/// A client whose deadlines are short enough for tests.
+fn impatient(config: ClientConfig) -> Arc<RegistryClient> {
+    Arc::new(RegistryClient::new(ClientConfig {
+        connect_timeout: Duration::from_secs(2),
+        io_timeout: Duration::from_secs(2),
+        response_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        min_throughput: 1024,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            ..fast_retry()
+        },
+        ..config
+    }))
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit` (so a hang
+/// before the fix is a failure, not a stuck test run).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("still waiting after {limit:?}"))
+}
+
+/// A registry that trickles its answers at 1 byte/s never resets a whole-request deadline:
+/// small answers get `request_timeout`, blobs that plus their size at `min_throughput`.
+#[test]
+fn a_trickling_registry_hits_the_request_deadline() {
+    let registry = Registry::start(Auth::Anonymous);
+    let direct = registry.host();
+    push(
+        &sample_image(3, &[2000]),
+        &repo(&client(&registry, &direct, None), &direct, "app"),
+        "v1",
+    );
+    let proxy = proxy_with(
+        &registry,
+        ProxyOptions {
+            trickle_bodies: true,
+            ..ProxyOptions::default()
+        },
+    );
+    let host = proxy.host();
+    let slow = impatient(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        ..ClientConfig::default()
+    });
+    let source = repo(&slow, &host, "app");
+    let started = Instant::now();
+    let err = within(Duration::from_secs(30), move || {
+        source
+            .get_manifest(&ManifestRef::Tag("v1".into()))
+            .expect_err("a manifest at 1 byte/s cannot arrive in time")
+    });
+    assert!(err.to_string().contains("timeout"), "{err}");
+    // Two attempts of about a second each, plus one short backoff.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A blob trickled at 1 byte/s is cut off by the throughput rule (~2 KiB at 1 KiB/s
+/// plus one second), not after its whole length.
+#[test]
+fn a_trickled_blob_is_cut_off_by_the_throughput_rule() {
+    let registry = Registry::start(Auth::Anonymous);
+    let direct = registry.host();
+    let image = sample_image(4, &[2000]);
+    push(
+        &image,
+        &repo(&client(&registry, &direct, None), &direct, "app"),
+        "v1",
+    );
+    let proxy = proxy_with(
+        &registry,
+        ProxyOptions {
+            trickle_bodies: true,
+            ..ProxyOptions::default()
+        },
+    );
+    let host = proxy.host();
+    let slow = impatient(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        ..ClientConfig::default()
+    });
+    let source = repo(&slow, &host, "app");
+    let layer = image.layers()[0].descriptor.clone();
+    let started = Instant::now();
+    let err = within(Duration::from_secs(60), move || {
+        let mut blob = source.open_blob_verified(&layer.digest, layer.size)?;
+        std::io::copy(&mut blob, &mut std::io::sink())
+            .map_err(|e| relaunch_oci::Error::io("reading the blob", e))
+    })
+    .expect_err("a blob at 1 byte/s cannot arrive in time");
+    let budget = 1.0 + layer.size as f64 / 1024.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        elapsed < 2.0 * budget + 3.0,
+        "{elapsed}s for a budget of {budget}s: {err}"
+    );
+    assert!(elapsed < layer.size as f64 / 2.0, "{elapsed}s: {err}");
+}
+
+/// A server that accepts and never answers costs the response timeout per attempt.
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let silent = SilentServer::start();
+    let host = silent.host();
+    let mute = impatient(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        ..ClientConfig::default()
+    });
+    let source = repo(&mute, &host, "app");
+    let started = Instant::now();
+    let err = within(Duration::from_secs(30), move || {
+        source
+            .get_manifest(&ManifestRef::Tag("v1".into()))
+            .expect_err("no answer")
+    });
+    assert!(err.to_string().contains("timeout"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The command's deadline (`--timeout`) ends retries, waits and requests alike, however
+/// generous the per-request limits.
+#[test]
+fn the_command_deadline_ends_everything() {
+    let silent = SilentServer::start();
+    let host = silent.host();
+    let client = Arc::new(RegistryClient::new(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        deadline: Some(Instant::now() + Duration::from_secs(2)),
+        ..ClientConfig::default()
+    }));
+    let source = repo(&client, &host, "app");
+    let started = Instant::now();
+    let err = within(Duration::from_secs(30), move || {
+        source
+            .get_manifest(&ManifestRef::Tag("v1".into()))
+            .expect_err("no answer")
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}: {err}",
+        started.elapsed()
+    );
+}
+
+/// A credential helper that never answers is killed at the helper timeout; the request
+/// fails with an error naming it instead of hanging.
+#[test]
+fn a_credential_helper_that_never_answers_is_cut_off() {
+    let registry = Registry::start(Auth::Basic);
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"credsStore":"relaunch-sleepy"}"#,
+    )
+    .unwrap();
+    let bin = sleeping_credential_helper(&dir.path().join("bin"), "relaunch-sleepy", 600);
+    // Each nextest test runs in its own process: changing PATH here is contained.
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::env::set_var("PATH", path);
+    let client = Arc::new(RegistryClient::new(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        credentials: CredentialSource::DockerConfigDir(dir.path().into()),
+        credential_helper_timeout: Duration::from_secs(1),
+        retry: fast_retry(),
+        ..ClientConfig::default()
+    }));
+    let target = repo(&client, &host, "app");
+    let started = Instant::now();
+    let err = within(Duration::from_secs(30), move || {
+        target
+            .head_manifest(&ManifestRef::Tag("v1".into()))
+            .expect_err("no credentials in time")
+    });
+    assert!(
+        err.to_string()
+            .contains("docker-credential-relaunch-sleepy did not answer within 1s"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
