@@ -199,6 +199,27 @@ mod tests {
         );
     }
 
+    /// One client per run: every repository opened with the same options (clones too),
+    /// on one registry or several, shares its connections, tokens and counters.
+    #[test]
+    fn repositories_opened_with_the_same_options_share_one_client() {
+        let options = TransportOptions::default();
+        let open = |name: &str, options: &TransportOptions| {
+            let reference = match crate::ImageRef::parse(name).unwrap() {
+                crate::ImageRef::Registry(r) => r,
+                other => panic!("{other:?}"),
+            };
+            RegistryTransport::open(&reference, options).unwrap()
+        };
+        let source = open("reg.example/a/src:v1", &options);
+        let target = open("reg.example/a/dst:v1", &options.clone());
+        let other = open("other.example/b:v1", &options);
+        assert!(Arc::ptr_eq(source.client(), target.client()));
+        assert!(Arc::ptr_eq(source.client(), other.client()));
+        let separate = open("reg.example/a/src:v1", &TransportOptions::default());
+        assert!(!Arc::ptr_eq(source.client(), separate.client()));
+    }
+
     #[test]
     fn mounts_are_only_tried_between_repositories_of_one_registry() {
         let client = Arc::new(RegistryClient::new(ClientConfig::default()));
