@@ -225,7 +225,7 @@ impl Read for BlobStream<'_> {
                 continue;
             };
             let failure = match body.read(buf) {
-                Ok(_) if Instant::now() > self.due => io::Error::new(
+                Ok(n) if n > 0 && Instant::now() > self.due => io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
                         "slower than {} bytes/s after {} bytes",
