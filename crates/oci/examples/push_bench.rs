@@ -21,6 +21,9 @@ use relaunch_oci::digest::HashingWriter;
 use relaunch_testkit::{Auth, FaultPlan, FaultProxy, Registry};
 use serde_json::json;
 
+/// The push command of one tool, given the registry's `host:port`.
+type CommandFor<'a> = Box<dyn Fn(&str) -> Command + 'a>;
+
 const LAYER_MIB: [u64; 5] = [400, 256, 200, 100, 68];
 const TIME_RATIO_BUDGET: f64 = 0.6;
 const RSS_BUDGET_KIB: u64 = 32 << 10;
@@ -44,7 +47,7 @@ fn main() {
     );
 
     let src = format!("oci:{}:bench", layout.display());
-    let tools: [(&str, Box<dyn Fn(&str) -> Command>); 2] = [
+    let tools: [(&str, CommandFor); 2] = [
         (
             "skopeo",
             Box::new(|host: &str| {

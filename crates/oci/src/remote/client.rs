@@ -275,9 +275,8 @@ impl RegistryClient {
                 "http"
             }
         };
-        *super::lock(&self.schemes)
-            .entry(registry.to_string())
-            .or_insert(scheme)
+        super::lock(&self.schemes).insert(registry.to_string(), scheme);
+        scheme
     }
 
     /// Time left before the command's deadline; an error once it has passed.
