@@ -117,7 +117,8 @@ pub trait Transport: Send + Sync {
     fn open_blob(&self, digest: &Digest) -> Result<BlobReader<'_>>;
 
     /// Stores a blob read from `data`, which must produce exactly `size` bytes hashing to
-    /// `digest`. Implementations must not make a blob visible unless it verified.
+    /// `digest`. Implementations must not make a blob visible unless it verified: callers
+    /// may pass a source's unverified stream and rely on that check.
     fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()>;
 
     /// [`Transport::put_blob`] from content `open` produces, from its start, each time it

@@ -251,13 +251,17 @@ pub fn copy_layer(
     target: &dyn Transport,
     progress: &dyn Progress,
 ) -> Result<BlobOutcome> {
-    let from = match &layer.source {
-        BlobSource::Stored(src) => Some(src.location()),
-        BlobSource::Memory(_) | BlobSource::File(_) => None,
-    };
-    copy_blob(&layer.descriptor, from.as_ref(), target, progress, || {
-        layer.open()
-    })
+    let d = &layer.descriptor;
+    match &layer.source {
+        // The target verifies what it stores (the `put_blob` contract): hashing the
+        // stream on the way out of the source as well would only double the work.
+        BlobSource::Stored(src) => copy_blob(d, Some(&src.location()), target, progress, || {
+            src.open_blob(&d.digest)
+        }),
+        BlobSource::Memory(_) | BlobSource::File(_) => {
+            copy_blob(d, None, target, progress, || layer.open())
+        }
+    }
 }
 
 /// Makes the blob `d` present in `target`: mounted from `from` if the target can (tried

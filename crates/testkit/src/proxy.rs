@@ -1,6 +1,7 @@
 //! Fault-injecting plain-HTTP reverse proxy, deterministic per request sequence number,
 //! plus hostile behaviours a test switches on with [`ProxyOptions`].
 
+use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,6 +126,7 @@ struct State {
     plan: FaultPlan,
     options: ProxyOptions,
     next_request: AtomicU64,
+    methods: Mutex<BTreeMap<String, u64>>,
     faults: AtomicU64,
     foreign: Option<Foreign>,
 }
@@ -173,6 +175,7 @@ impl FaultProxy {
             plan,
             options,
             next_request: AtomicU64::new(0),
+            methods: Mutex::new(BTreeMap::new()),
             faults: AtomicU64::new(0),
             foreign,
         });
@@ -196,6 +199,15 @@ impl FaultProxy {
     /// Number of requests received so far (faulted or not).
     pub fn requests_seen(&self) -> u64 {
         self.state.next_request.load(Ordering::SeqCst)
+    }
+
+    /// Requests received so far by HTTP method.
+    pub fn requests_by_method(&self) -> BTreeMap<String, u64> {
+        self.state
+            .methods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `127.0.0.1:PORT` of the foreign upload host, if [`ProxyOptions::foreign_uploads`].
@@ -295,6 +307,12 @@ fn handle(state: &State, client: TcpStream) -> io::Result<()> {
     answer_expect_continue(&mut request, &mut client_out)?;
     let request_body = request.request_body();
     let method = method_of(&request);
+    *state
+        .methods
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(method.clone())
+        .or_default() += 1;
     if let Some(size) = state.options.oversized_manifest {
         if method == "GET" && request.start_line.contains("/manifests/") {
             http::copy_body(&mut client_in, &mut io::sink(), request_body)?;
