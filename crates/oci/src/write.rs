@@ -256,6 +256,8 @@ pub fn copy_layer(
         // The target verifies what it stores (the `put_blob` contract): hashing the
         // stream on the way out of the source as well would only double the work.
         BlobSource::Stored(src) => copy_blob(d, Some(&src.location()), target, progress, || {
+            let what = format!("blob {} from {}", d.digest, src.location());
+            d.digest.check_verifiable(&what)?;
             src.open_blob(&d.digest)
         }),
         BlobSource::Memory(_) | BlobSource::File(_) => {
@@ -286,7 +288,13 @@ fn copy_blob<'a>(
             Mount::Unsupported => {}
         }
     }
-    if !presence_known && target.blob_size(&d.digest)? == Some(d.size) {
+    // A blob whose source is this very repository is reused by size: rewriting it could
+    // only copy the same bytes (and reading them verifies them anyway).
+    let present = || match from == Some(&target.location()) {
+        true => Ok(target.blob_size(&d.digest)? == Some(d.size)),
+        false => target.has_blob(&d.digest, d.size),
+    };
+    if !presence_known && present()? {
         debug!(digest = %d.digest, "blob already present");
         return Ok(BlobOutcome::AlreadyPresent);
     }
