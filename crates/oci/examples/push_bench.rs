@@ -47,7 +47,7 @@ fn main() {
     };
     let total: u64 = LAYER_MIB.iter().sum();
     println!(
-        "push of a {total} MiB, {}-layer OCI layout ({blobs} blobs) into a fresh loopback registry, median of {rounds}:",
+        "push of a {total} MiB, {}-layer OCI layout ({blobs} blobs) into a fresh loopback registry, {rounds} interleaved rounds, medians:",
         LAYER_MIB.len()
     );
 
@@ -71,43 +71,54 @@ fn main() {
             }),
         ),
     ];
+    // Rounds interleave the tools (alternating which goes first), so both see the same
+    // load; the ratio is the median of the per-round ratios.
+    let mut runs: [Vec<(Duration, u64)>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for i in [round % 2, 1 - round % 2] {
+            let registry = Registry::start(Auth::Anonymous);
+            runs[i].push(measure(tools[i].0, tools[i].1(&registry.host())));
+        }
+    }
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|r| runs[1][r].0.as_secs_f64() / runs[0][r].0.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[rounds / 2];
+    let median = |mut values: Vec<u64>| {
+        values.sort();
+        values[rounds / 2]
+    };
     let mut results = Vec::new();
-    for (name, command) in &tools {
-        let mut runs: Vec<(Duration, u64)> = (0..rounds)
-            .map(|_| {
-                let registry = Registry::start(Auth::Anonymous);
-                measure(name, command(&registry.host()))
-            })
-            .collect();
-        runs.sort();
-        let (time, _) = runs[rounds / 2];
-        let mut rss: Vec<u64> = runs.iter().map(|(_, rss)| *rss).collect();
-        rss.sort();
+    for (i, (name, command)) in tools.iter().enumerate() {
+        let time = Duration::from_nanos(median(
+            runs[i].iter().map(|(t, _)| t.as_nanos() as u64).collect(),
+        ));
+        let rss = median(runs[i].iter().map(|(_, rss)| *rss).collect());
         let registry = Registry::start(Auth::Anonymous);
         let proxy = FaultProxy::start(&registry.host(), FaultPlan::default());
         measure(name, command(&proxy.host()));
         let requests = proxy.requests_seen();
-        let by_method: Vec<String> = proxy
-            .requests_by_method()
-            .iter()
-            .map(|(method, n)| format!("{method} {n}"))
-            .collect();
+        let by_method = proxy.requests_by_method();
+        let listed: Vec<String> = by_method.iter().map(|(m, n)| format!("{m} {n}")).collect();
         println!(
             "  {name:<9} {:>6.2} s  peak RSS {:>6.1} MiB  {requests:>3} registry requests ({})",
             time.as_secs_f64(),
-            rss[rounds / 2] as f64 / 1024.0,
-            by_method.join(", ")
+            rss as f64 / 1024.0,
+            listed.join(", ")
         );
-        let uploads = proxy.requests_by_method().get("PUT").copied().unwrap_or(0)
-            + proxy
-                .requests_by_method()
-                .get("PATCH")
-                .copied()
-                .unwrap_or(0);
-        results.push((time, rss[rounds / 2], requests, uploads));
+        let with_bytes = ["PUT", "PATCH"]
+            .iter()
+            .filter_map(|m| by_method.get(*m))
+            .sum::<u64>();
+        results.push((time, rss, requests, with_bytes));
     }
-    let (skopeo, relaunch) = (results[0], results[1]);
-    let ratio = relaunch.0.as_secs_f64() / skopeo.0.as_secs_f64();
+    let ratios: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "  per-round time ratios relaunch/skopeo: {}",
+        ratios.join(" ")
+    );
+    let relaunch = results[1];
     // Per blob: HEAD (is it there?), POST (session), PUT (the bytes); then the manifest.
     let request_budget = 3 * blobs as u64 + 1;
     let checks = [
