@@ -43,8 +43,11 @@ pub(super) type Open<'o> = dyn FnMut() -> Result<Option<Box<dyn Read + 'o>>> + '
 impl RegistryTransport {
     pub(super) fn upload_blob(&self, digest: &Digest, size: u64, open: &mut Open) -> Result<()> {
         let what = format!("blob {digest} for {}", self.describe());
-        // Only what can be verified on the way out is sent.
+        // Only what can be verified on the way out is sent (an empty body is never read).
         digest.check_verifiable(&what)?;
+        if size == 0 {
+            check_digest(digest, &Digest::of(b""), &what)?;
+        }
         let policy = &self.client.config().retry;
         let mut attempt = 0;
         loop {
