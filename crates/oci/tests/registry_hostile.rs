@@ -12,7 +12,7 @@ use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, Retry
 use relaunch_oci::{Error, ManifestRef, Transport};
 use relaunch_testkit::{
     sleeping_credential_helper, Auth, FaultPlan, FaultProxy, ForeignHost, ProxyOptions, Registry,
-    SilentServer,
+    SilentServer, UnreachablePort,
 };
 
 fn proxy_with(registry: &Registry, options: ProxyOptions) -> FaultProxy {
@@ -314,6 +314,37 @@ fn a_credential_helper_that_never_answers_is_cut_off() {
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A registry whose port never completes the TCP handshake costs the connect timeout per
+/// attempt, not the kernel's minutes of SYN retries.
+#[test]
+fn a_connection_that_never_completes_hits_the_connect_timeout() {
+    let port = UnreachablePort::start();
+    let host = port.host();
+    let client = Arc::new(RegistryClient::new(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        connect_timeout: Duration::from_secs(1),
+        retry: RetryPolicy {
+            max_attempts: 2,
+            ..fast_retry()
+        },
+        ..ClientConfig::default()
+    }));
+    let source = repo(&client, &host, "app");
+    let started = Instant::now();
+    let err = within(Duration::from_secs(60), move || {
+        source
+            .get_manifest(&ManifestRef::Tag("v1".into()))
+            .expect_err("no connection")
+    });
+    assert!(err.to_string().contains("timeout"), "{err}");
+    // The scheme probe and two attempts, about a second each.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}: {err}",
         started.elapsed()
     );
 }

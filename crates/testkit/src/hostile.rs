@@ -1,10 +1,12 @@
-//! Peers that never finish: a server that accepts and never answers, and a Docker
-//! credential helper that sleeps.
+//! Peers that never finish: a port whose connections never complete, a server that
+//! accepts and never answers, and a Docker credential helper that sleeps.
 
 use std::io;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::http::Server;
 
@@ -28,6 +30,47 @@ impl SilentServer {
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         self.server.addr().to_string()
+    }
+}
+
+/// A loopback port that never completes a new connection: it listens but never accepts,
+/// and its accept queue is filled, so the kernel drops further handshakes (the client's
+/// `connect` waits, as for a black-holed address).
+pub struct UnreachablePort {
+    listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl UnreachablePort {
+    pub fn start() -> UnreachablePort {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: bind a loopback port");
+        let addr = listener
+            .local_addr()
+            .expect("bound listener has an address");
+        let mut queued = Vec::new();
+        // The accept queue holds up to the listen backlog (128 for std) plus one.
+        while queued.len() < 1024 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(stream) => queued.push(stream),
+                Err(_) => break,
+            }
+        }
+        assert!(
+            queued.len() < 1024,
+            "testkit: the accept queue never filled"
+        );
+        UnreachablePort {
+            listener,
+            _queued: queued,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+            .to_string()
     }
 }
 

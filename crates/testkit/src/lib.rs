@@ -16,7 +16,7 @@ mod token;
 mod tools;
 
 pub use fixtures::busybox_rootfs;
-pub use hostile::{sleeping_credential_helper, SilentServer};
+pub use hostile::{sleeping_credential_helper, SilentServer, UnreachablePort};
 pub use proxy::{FaultPlan, FaultProxy, ForeignHost, ProxyOptions, RecordedRequest};
 pub use registry::Registry;
 pub use tools::{require_root, runc_run, skopeo_copy, skopeo_inspect, umoci_unpack};
