@@ -9,7 +9,8 @@ use ureq::http::Response;
 use ureq::Body;
 
 use super::auth::repository_scope;
-use super::client::{header_str, status_error, Call, Reply};
+use super::client::{header_str, Call, Reply};
+use super::failure::status_error;
 use super::url::{redact, resolve_location, with_query};
 use super::{lock, RegistryTransport};
 use crate::digest::Digest;

@@ -16,14 +16,13 @@ use ureq::tls::TlsConfig;
 use ureq::{Body, SendBody};
 
 use super::auth::{Authenticator, TokenRequest};
+use super::config::ClientConfig;
 use super::counters::{CounterCell, Counters};
-use super::credentials::CredentialSource;
-use super::retry::{parse_retry_after, retryable_error, retryable_status, RetryPolicy};
+use super::failure::{certificate_refused, error_detail, failure_message, registry_error};
+use super::retry::{parse_retry_after, retryable_error, retryable_status};
 use super::scheme::{self, Policy};
-use super::tls::{is_tls_failure, ExtraRoots};
 use super::url::{encode_form, redact, same_authority, with_query};
 use crate::error::{Error, Result};
-use crate::transport::TransportOptions;
 
 /// The registry Docker Hub names (`docker.io`, `index.docker.io`) are served from.
 pub const DOCKER_HUB_REGISTRY: &str = "registry-1.docker.io";
@@ -36,76 +35,6 @@ pub fn wire_registry(name: &str) -> &str {
     match name {
         "docker.io" | "index.docker.io" => DOCKER_HUB_REGISTRY,
         other => other,
-    }
-}
-
-/// Settings of a [`RegistryClient`].
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Registries (`host[:port]`, or `host` for every port) reached with unverified HTTPS,
-    /// falling back to plain HTTP (see `remote::scheme` for the default local names).
-    pub insecure_registries: Vec<String>,
-    pub credentials: CredentialSource,
-    pub retry: RetryPolicy,
-    /// `None`: a blob goes up in one streamed PUT. `Some(n)`: in PATCH requests of `n`
-    /// bytes (for registries or proxies that cap request sizes).
-    pub chunk_size: Option<u64>,
-    pub connect_timeout: Duration,
-    /// Longest silence tolerated on an open connection.
-    pub io_timeout: Duration,
-    /// Longest wait for an answer's head once the request is sent.
-    pub response_timeout: Duration,
-    /// Whole-request budget (body included) for requests without a blob body, and the
-    /// fixed part of a blob request's budget.
-    pub request_timeout: Duration,
-    /// Bytes per second a blob transfer must average: its budget grows by size / this.
-    pub min_throughput: u64,
-    /// Longest a Docker credential helper may take to answer.
-    pub credential_helper_timeout: Duration,
-    /// When every registry operation of the command must have ended (`--timeout`).
-    pub deadline: Option<Instant>,
-    /// CAs trusted for HTTPS besides the built-in Mozilla roots.
-    pub extra_roots: ExtraRoots,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            insecure_registries: Vec::new(),
-            credentials: CredentialSource::default(),
-            retry: RetryPolicy::default(),
-            chunk_size: None,
-            connect_timeout: Duration::from_secs(30),
-            io_timeout: Duration::from_secs(60),
-            response_timeout: Duration::from_secs(60),
-            request_timeout: Duration::from_secs(120),
-            min_throughput: 100 << 10,
-            credential_helper_timeout: Duration::from_secs(30),
-            deadline: None,
-            extra_roots: ExtraRoots::default(),
-        }
-    }
-}
-
-impl ClientConfig {
-    /// Defaults plus the command's transport options (insecure registries, extra CAs,
-    /// given credentials, deadline); fails if a CA file cannot be read or holds no PEM
-    /// certificate.
-    pub fn from_options(options: &TransportOptions) -> Result<Self> {
-        Ok(ClientConfig {
-            insecure_registries: options.insecure_registries.clone(),
-            extra_roots: ExtraRoots::load(&options.extra_root_certs)?,
-            credentials: CredentialSource::given_then_environment(options.credentials.clone()),
-            deadline: options.deadline,
-            ..ClientConfig::default()
-        })
-    }
-
-    /// The whole-request budget for a request moving `body_bytes` of blob.
-    pub(crate) fn budget(&self, body_bytes: u64) -> Duration {
-        let transfer =
-            Duration::from_secs_f64(body_bytes as f64 / self.min_throughput.max(1) as f64);
-        self.request_timeout.saturating_add(transfer)
     }
 }
 
@@ -577,34 +506,6 @@ fn run_within<S: ureq::AsSendBody>(
     agent.run(request.timeout_global(Some(budget)).build())
 }
 
-/// Whether the server's TLS certificate was refused (rather than TLS failing to start).
-fn certificate_refused(error: &ureq::Error) -> bool {
-    let refused = |e: &rustls::Error| matches!(e, rustls::Error::InvalidCertificate(_));
-    match error {
-        ureq::Error::Rustls(e) => refused(e),
-        ureq::Error::Io(e) => e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .is_some_and(refused),
-        _ => false,
-    }
-}
-
-/// ureq's message, explained when TLS verification refused the server.
-fn failure_message(error: &ureq::Error) -> String {
-    if !is_tls_failure(error) {
-        return error.to_string();
-    }
-    let detail = match error {
-        ureq::Error::Io(e) => e.to_string(),
-        other => other.to_string(),
-    };
-    format!(
-        "TLS handshake failed: {detail} (for a registry whose certificate comes from a \
-         private CA, trust that CA: --registry-ca FILE or SSL_CERT_FILE)"
-    )
-}
-
 /// Says how many attempts were made when a repeatable failure ended the request.
 fn gave_up(call: &Call, attempts: u32, why: String) -> String {
     if call.retry {
@@ -618,67 +519,6 @@ fn finish_or_fail<T>(step: Step<T>, context: impl Fn() -> String) -> Result<T> {
     match step {
         Step::Done(value) => Ok(value),
         Step::Retry(why) => Err(registry_error(context(), why, None)),
-    }
-}
-
-pub(crate) fn registry_error(context: String, message: String, status: Option<u16>) -> Error {
-    Error::Registry {
-        context,
-        message,
-        status,
-    }
-}
-
-/// Maps an unexpected reply to the engine's error: 404 → not found, 401/403 → unauthorized,
-/// anything else → a registry error carrying the registry's own error message.
-pub(crate) fn status_error(reply: &Reply, registry: &str, what: &str) -> Error {
-    let detail = error_detail(&reply.body);
-    match reply.status {
-        404 => Error::NotFound {
-            what: what.to_string(),
-            location: registry.to_string(),
-        },
-        401 | 403 => Error::Unauthorized {
-            registry: registry.to_string(),
-            message: format!("access to {what} denied (HTTP {}){detail}", reply.status),
-        },
-        status => registry_error(
-            what.to_string(),
-            format!("unexpected HTTP {status}{detail}"),
-            Some(status),
-        ),
-    }
-}
-
-/// `: CODE: message; ...` from a registry error body (`{"errors":[{code,message}]}`).
-fn error_detail(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<Entry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    let Ok(parsed) = serde_json::from_slice::<Errors>(body) else {
-        return String::new();
-    };
-    let parts: Vec<String> = parsed
-        .errors
-        .into_iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e.code.unwrap_or_default(),
-                e.message.unwrap_or_default()
-            )
-        })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", parts.join("; "))
     }
 }
 
@@ -716,15 +556,5 @@ mod tests {
     fn docker_hub_names_are_mapped() {
         assert_eq!(wire_registry("docker.io"), DOCKER_HUB_REGISTRY);
         assert_eq!(wire_registry("localhost:5000"), "localhost:5000");
-    }
-
-    #[test]
-    fn registry_error_bodies_are_summarised() {
-        let body = br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
-        assert_eq!(
-            error_detail(body),
-            ": MANIFEST_BLOB_UNKNOWN: blob unknown to registry"
-        );
-        assert_eq!(error_detail(b"<html>"), "");
     }
 }

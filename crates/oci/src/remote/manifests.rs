@@ -1,7 +1,8 @@
 //! Manifests: HEAD, GET (checked against the digest asked for and `Docker-Content-Digest`)
 //! and PUT.
 
-use super::client::{status_error, Call};
+use super::client::Call;
+use super::failure::status_error;
 use super::RegistryTransport;
 use crate::digest::{check_digest, Digest};
 use crate::error::{Error, Result};

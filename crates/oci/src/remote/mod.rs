@@ -10,8 +10,10 @@
 mod auth;
 mod blobs;
 mod client;
+mod config;
 mod counters;
 mod credentials;
+mod failure;
 mod manifests;
 mod retry;
 mod scheme;
@@ -23,7 +25,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-pub use client::{wire_registry, ClientConfig, RegistryClient, DOCKER_HUB_REGISTRY};
+pub use client::{wire_registry, RegistryClient, DOCKER_HUB_REGISTRY};
+pub use config::ClientConfig;
 pub use counters::Counters;
 pub use credentials::{Credential, CredentialSource};
 pub use retry::RetryPolicy;

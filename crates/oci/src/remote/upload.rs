@@ -7,7 +7,8 @@
 
 use std::io::{self, Read};
 
-use super::client::{status_error, Call, Reply};
+use super::client::{Call, Reply};
+use super::failure::status_error;
 use super::retry::retryable_status;
 use super::url::{resolve_location, with_query};
 use super::{lock, RegistryTransport};
