@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::foreign::{start_foreign, Foreign, ForeignHost, RecordedRequest};
 use crate::http::{self, Head, Server};
 
 /// Per-request fault probabilities of a [`FaultProxy`]; decisions are a pure function of
@@ -81,15 +82,6 @@ fn uniform(seed: u64, index: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// What the second loopback server of [`ProxyOptions::foreign_uploads`] does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForeignHost {
-    /// Forwards each request to the registry (as pre-signed storage would accept it).
-    Forward,
-    /// Answers every request 401 with a `Bearer` challenge whose realm is itself.
-    Challenge,
-}
-
 /// Hostile behaviours of a [`FaultProxy`] beyond its [`FaultPlan`].
 #[derive(Debug, Clone, Default)]
 pub struct ProxyOptions {
@@ -104,22 +96,6 @@ pub struct ProxyOptions {
     pub oversized_manifest: Option<u64>,
 }
 
-/// A request as received (start line and headers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedRequest {
-    pub start_line: String,
-    pub headers: Vec<(String, String)>,
-}
-
-impl RecordedRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 struct State {
     upstream: String,
     own_host: String,
@@ -129,13 +105,6 @@ struct State {
     methods: Mutex<BTreeMap<String, u64>>,
     faults: AtomicU64,
     foreign: Option<Foreign>,
-}
-
-/// The "other host" of [`ProxyOptions::foreign_uploads`].
-struct Foreign {
-    host: String,
-    requests: Arc<Mutex<Vec<RecordedRequest>>>,
-    _server: Server,
 }
 
 /// A plain-HTTP reverse proxy on 127.0.0.1 that injects faults per its [`FaultPlan`].
@@ -225,74 +194,8 @@ impl FaultProxy {
     }
 }
 
-fn start_foreign(upstream: &str, mode: ForeignHost) -> Foreign {
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let recorded = Arc::clone(&requests);
-    let upstream = upstream.to_string();
-    let own: Arc<std::sync::OnceLock<String>> = Arc::new(std::sync::OnceLock::new());
-    let own_in_handler = Arc::clone(&own);
-    let server = Server::spawn(
-        "foreign-host",
-        Arc::new(move |conn| {
-            let own_host = own_in_handler.get().cloned().unwrap_or_default();
-            let _ = handle_foreign(&upstream, &own_host, mode, &recorded, conn);
-        }),
-    );
-    let host = server.addr().to_string();
-    let _ = own.set(host.clone());
-    Foreign {
-        host,
-        requests,
-        _server: server,
-    }
-}
-
-fn handle_foreign(
-    upstream: &str,
-    own_host: &str,
-    mode: ForeignHost,
-    recorded: &Mutex<Vec<RecordedRequest>>,
-    client: TcpStream,
-) -> io::Result<()> {
-    client.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    let mut client_in = BufReader::new(client.try_clone()?);
-    let mut client_out = client;
-    let Some(mut request) = Head::read(&mut client_in)? else {
-        return Ok(());
-    };
-    recorded
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(RecordedRequest {
-            start_line: request.start_line.clone(),
-            headers: request.headers.clone(),
-        });
-    answer_expect_continue(&mut request, &mut client_out)?;
-    let request_body = request.request_body();
-    if mode == ForeignHost::Challenge {
-        http::copy_body(&mut client_in, &mut io::sink(), request_body)?;
-        let challenge = format!(r#"Bearer realm="http://{own_host}/token",service="foreign""#);
-        return http::respond(
-            &mut client_out,
-            401,
-            "Unauthorized",
-            &[("WWW-Authenticate", &challenge)],
-            b"{}",
-        );
-    }
-    let method = method_of(&request);
-    let (mut response, mut upstream_in) =
-        forward_request(upstream, &mut request, &mut client_in, request_body)?;
-    rewrite_upstream_urls(&mut response, upstream, own_host);
-    response.set("Connection", "close");
-    let response_body = response.response_body(&method);
-    response.write_to(&mut client_out)?;
-    http::copy_body(&mut upstream_in, &mut client_out, response_body)?;
-    client_out.flush()
-}
-
 /// Bounds how long a stalled peer can pin a connection thread.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn handle(state: &State, client: TcpStream) -> io::Result<()> {
     client.set_read_timeout(Some(IDLE_TIMEOUT))?;
@@ -375,12 +278,15 @@ fn handle(state: &State, client: TcpStream) -> io::Result<()> {
     client_out.flush()
 }
 
-fn method_of(request: &Head) -> String {
+pub(crate) fn method_of(request: &Head) -> String {
     let method = request.start_line.split_whitespace().next();
     method.unwrap_or("").to_string()
 }
 
-fn answer_expect_continue(request: &mut Head, client_out: &mut TcpStream) -> io::Result<()> {
+pub(crate) fn answer_expect_continue(
+    request: &mut Head,
+    client_out: &mut TcpStream,
+) -> io::Result<()> {
     if request
         .header("expect")
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
@@ -394,7 +300,7 @@ fn answer_expect_continue(request: &mut Head, client_out: &mut TcpStream) -> io:
 
 /// Sends `request` (and its body from `client_in`) to `upstream`; returns the answer's
 /// head and the reader positioned at its body.
-fn forward_request(
+pub(crate) fn forward_request(
     upstream: &str,
     request: &mut Head,
     client_in: &mut BufReader<TcpStream>,
@@ -473,7 +379,7 @@ impl Write for Trickle<'_> {
 }
 
 /// Keeps clients on the proxy when the upstream answers with absolute URLs of its own.
-fn rewrite_upstream_urls(response: &mut Head, upstream: &str, own_host: &str) {
+pub(crate) fn rewrite_upstream_urls(response: &mut Head, upstream: &str, own_host: &str) {
     let from = format!("http://{upstream}");
     let to = format!("http://{own_host}");
     for name in ["location", "www-authenticate"] {
