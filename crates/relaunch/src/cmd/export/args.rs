@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::cmd::Global;
 use clap::builder::BoolishValueParser;
 use clap::Parser;
 
@@ -60,9 +61,11 @@ pub struct Args {
     /// GID of the build user's group.
     #[arg(long, env = "CNB_GROUP_ID", default_value_t = 0)]
     pub gid: u64,
-    /// Registry to reach over plain HTTP; repeatable (also CNB_INSECURE_REGISTRIES).
-    #[arg(long = "insecure-registry")]
-    pub insecure_registry: Vec<String>,
+    /// Registry flags shared with every command (`-insecure-registry`, `--registry-ca`,
+    /// `--timeout`; CNB_INSECURE_REGISTRIES, SSL_CERT_FILE). Loopback and private addresses
+    /// may use plain HTTP without `-insecure-registry`, as the reference reaches them.
+    #[command(flatten)]
+    pub global: Global,
     /// Export to OCI layouts under -layout-dir instead of a registry.
     #[arg(long, env = "CNB_USE_LAYOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub layout: Option<bool>,

@@ -19,13 +19,12 @@ use relaunch_oci::{Image, ImageRef, ManifestRef, Repo, TransportOptions};
 use tracing::{info, warn};
 
 mod args;
-mod auth;
 mod log;
 mod refs;
 
 use self::args::go_flags;
 pub use self::args::Args;
-use self::refs::{ggcr_registry, layout_ref, plain_http_by_default};
+use self::refs::{ggcr_registry, layout_ref};
 
 const DEFAULT_LAUNCHER: &str = "/cnb/lifecycle/launcher";
 /// Inside the layers directory but in no exported layer (those hold `<layers>/<buildpack>`,
@@ -156,16 +155,6 @@ impl Ctx<'_> {
         }
     }
 
-    fn allow_plain_http(&mut self, name: &str) {
-        if let Ok(ImageRef::Registry(r)) = self.image_ref(name) {
-            if plain_http_by_default(&r.registry)
-                && !self.opts.insecure_registries.contains(&r.registry)
-            {
-                self.opts.insecure_registries.push(r.registry);
-            }
-        }
-    }
-
     fn load(&self, name: &str) -> anyhow::Result<Image> {
         let r = self
             .image_ref(name)
@@ -183,7 +172,6 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
             "failed to parse arguments: at least one image argument is required",
         ));
     }
-    let _registry_auth = auth::apply_registry_auth()?;
     let layout = args.layout == Some(true);
     if layout && platform < Api::new(0, 12) {
         // The reference defines -layout only from Platform 0.12.
@@ -202,16 +190,9 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
             ))
         }
     };
-    let mut opts = TransportOptions {
-        insecure_registries: args.insecure_registry.clone(),
-        ..Default::default()
-    };
-    if let Ok(list) = std::env::var("CNB_INSECURE_REGISTRIES") {
-        opts = opts.with_env_list(&list);
-    }
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         args,
-        opts,
+        opts: args.global.transport_options(),
         layout_dir,
     };
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -255,12 +236,6 @@ fn export_cmd(args: &Args) -> Result<(), Fail> {
             .map(|r| r.reference.clone())
             .unwrap_or_default(),
     };
-    for name in args.tags.iter().chain([&run_name]) {
-        ctx.allow_plain_http(name);
-    }
-    if let Some(p) = analyzed.previous_reference() {
-        ctx.allow_plain_http(p);
-    }
     let run = ctx.load(&run_name).map_err(|e| {
         fail(
             EXIT_FAILED,

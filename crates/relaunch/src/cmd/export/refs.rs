@@ -1,5 +1,5 @@
-//! Image names as the reference exporter resolves them: `-layout` paths and the registries
-//! go-containerregistry reaches over plain HTTP.
+//! Image names as the reference exporter resolves them: `-layout` paths and registry names
+//! as go-containerregistry spells them.
 
 use std::path::Path;
 
@@ -36,23 +36,4 @@ pub(super) fn layout_ref(layout_dir: &Path, name: &str) -> Result<ImageRef, Fail
         tag: r.digest.is_none().then_some(tag),
         digest: r.digest.clone(),
     })
-}
-
-/// go-containerregistry's `Registry.Scheme`: loopback and RFC 1918 hosts get plain HTTP
-/// without being named insecure, so the reference reaches them that way; so do we.
-pub(super) fn plain_http_by_default(host: &str) -> bool {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.chars().all(|c| c.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    if h == "localhost" || h == "[::1]" || h == "::1" {
-        return true;
-    }
-    match h.parse::<std::net::Ipv4Addr>() {
-        Ok(ip) => ip.is_loopback() || ip.is_private(),
-        Err(_) => false,
-    }
 }
