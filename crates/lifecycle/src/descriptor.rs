@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::apis::ApiList;
 
 /// Name of the ELF section holding the launcher's compact JSON self-description.
-pub const SECTION: &str = ".cnb_launcher";
+pub use launcher::self_description::SECTION;
 
 /// What a launcher says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
