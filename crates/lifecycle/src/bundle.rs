@@ -55,19 +55,24 @@ pub enum BundleError {
 }
 
 impl LauncherBundle {
+    /// A run image launcher without delegates.
+    pub fn single(advertised: &AdvertisedLauncher) -> LauncherBundle {
+        LauncherBundle(vec![BundledLauncher {
+            path: advertised.path.clone(),
+            name: String::new(),
+            version: advertised.version.clone(),
+            platform_apis: advertised.platform_apis.clone(),
+            buildpack_apis: advertised.buildpack_apis.clone(),
+        }])
+    }
+
     /// The bundle `advertised` belongs to: its label, or the advertised launcher alone.
     pub fn from_labels(
         advertised: &AdvertisedLauncher,
         labels: &BTreeMap<String, String>,
     ) -> Result<LauncherBundle, BundleError> {
         let Some(value) = labels.get(BUNDLE_LABEL) else {
-            return Ok(LauncherBundle(vec![BundledLauncher {
-                path: advertised.path.clone(),
-                name: String::new(),
-                version: advertised.version.clone(),
-                platform_apis: advertised.platform_apis.clone(),
-                buildpack_apis: advertised.buildpack_apis.clone(),
-            }]));
+            return Ok(LauncherBundle::single(advertised));
         };
         let list: Vec<BundledLauncher> =
             serde_json::from_str(value).map_err(|e| BundleError::BadLabel(e.to_string()))?;

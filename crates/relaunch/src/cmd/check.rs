@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
-use relaunch_lifecycle::check::check;
+use relaunch_lifecycle::check::check_bundle;
 
 use super::images::{load, run_image_for};
 use super::Global;
@@ -30,7 +30,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         lifecycle_metadata(&app).with_context(|| format!("app image {}", args.app_image))?;
     let apis = app_apis(&app, &md).with_context(|| format!("app image {}", args.app_image))?;
     let run = run_image_for(global, &app, &md, args.run_image.as_deref())?;
-    let report = check(&apis, run.launcher()?);
+    let (launcher, bundle) = run.launcher_bundle()?;
+    let report = check_bundle(&apis, launcher, bundle);
     if args.json {
         let mut out = serde_json::to_value(&report)?;
         out["run-image"] = run.name.clone().into();

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use relaunch_lifecycle::app::lifecycle_metadata;
-use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
+use relaunch_lifecycle::decouple::{decouple_onto, recouple, BaseImage, Switched};
 use relaunch_oci::{Image, ImageRef};
 use serde_json::json;
 
@@ -70,9 +70,11 @@ fn context(
 
 pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitCode> {
     let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
-    let switched = decouple(
+    let (launcher, bundle) = run.launcher_bundle()?;
+    let switched = decouple_onto(
         app,
-        run.launcher()?,
+        launcher,
+        bundle,
         base_of(&run).as_ref(),
         args.switch.force,
     )

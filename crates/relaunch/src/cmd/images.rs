@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::ApiList;
 use relaunch_lifecycle::app::string_labels;
+use relaunch_lifecycle::bundle::LauncherBundle;
 use relaunch_lifecycle::contract::{AdvertisedLauncher, APP_LAUNCHER_PATH};
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
@@ -97,6 +98,8 @@ pub struct RunImage {
     pub name: String,
     pub digest: Option<Digest>,
     pub advertised: Option<AdvertisedLauncher>,
+    /// The launchers at and beside the advertised path (just that one without delegates).
+    pub bundle: Option<LauncherBundle>,
     /// `advertised` comes from the labels the app inherited, not from the run image.
     pub inherited: bool,
 }
@@ -108,6 +111,27 @@ impl RunImage {
             relaunch_lifecycle::Error::NoAdvertisedLauncher(self.name.clone()).into()
         })
     }
+
+    /// The advertised launcher and its bundle.
+    pub fn launcher_bundle(&self) -> anyhow::Result<(&AdvertisedLauncher, &LauncherBundle)> {
+        let launcher = self.launcher()?;
+        Ok((
+            launcher,
+            self.bundle.as_ref().context("no launcher bundle")?,
+        ))
+    }
+}
+
+/// The launcher an image advertises in its labels and the bundle it belongs to.
+pub fn advertised_bundle(
+    image: &Image,
+) -> anyhow::Result<(Option<AdvertisedLauncher>, Option<LauncherBundle>)> {
+    let labels = string_labels(image);
+    let Some(advertised) = AdvertisedLauncher::from_labels(&labels)? else {
+        return Ok((None, None));
+    };
+    let bundle = LauncherBundle::from_labels(&advertised, &labels)?;
+    Ok((Some(advertised), Some(bundle)))
 }
 
 /// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
@@ -120,11 +144,13 @@ pub fn run_image_for(
     explicit: Option<&str>,
 ) -> anyhow::Result<RunImage> {
     let from_image = |name: &str, image: &Image| -> anyhow::Result<RunImage> {
+        let (advertised, bundle) =
+            advertised_bundle(image).with_context(|| format!("run image {name}"))?;
         Ok(RunImage {
             name: name.to_string(),
             digest: Some(image.digest()),
-            advertised: AdvertisedLauncher::from_labels(&string_labels(image))
-                .with_context(|| format!("run image {name}"))?,
+            advertised,
+            bundle,
             inherited: false,
         })
     };
@@ -150,13 +176,15 @@ pub fn run_image_for(
             warn!(
                 "{e:#}; using the launcher labels the app inherited from its run image at export"
             );
+            let (advertised, bundle) =
+                advertised_bundle(app).context("the app's inherited run-image labels")?;
             Ok(RunImage {
                 name: name.to_string(),
                 digest: reference
                     .rsplit_once('@')
                     .and_then(|(_, d)| Digest::parse(d).ok()),
-                advertised: AdvertisedLauncher::from_labels(&string_labels(app))
-                    .context("the app's inherited run-image labels")?,
+                advertised,
+                bundle,
                 inherited: true,
             })
         }
