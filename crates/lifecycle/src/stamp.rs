@@ -36,6 +36,9 @@ pub fn launcher_layer(launcher: &ResolvedLauncher, path: &str) -> Result<Layer> 
 /// in place instead of stacking another.
 pub fn stamp_run_image(mut run: Image, launcher: &ResolvedLauncher, path: &str) -> Result<Stamped> {
     validate_path(path)?;
+    launcher
+        .binary
+        .ensure_runs_on(&run.platform(), "the run image")?;
     let advertised = launcher.advertised_at(path);
     let layer = launcher_layer(launcher, path)?;
     let new_diff = layer.diff_id.clone();

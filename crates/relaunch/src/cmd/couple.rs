@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
-use relaunch_oci::{Image, ImageRef};
+use relaunch_oci::{Image, ImageOrIndex, ImageRef, Platform};
 use serde_json::json;
 
-use super::images::{load, run_image_for, write, LauncherArgs, RunImage};
+use super::images::{load_all, run_image_for, write_all, LauncherArgs, RunImage};
 use super::Global;
 
 #[derive(clap::Args, Debug)]
@@ -57,71 +57,147 @@ fn base_of(run: &RunImage) -> Option<BaseImage> {
     })
 }
 
-fn context(
+/// One platform image of the app with its platform, for messages.
+struct Part {
+    platform: Platform,
+    switched: Switched,
+}
+
+/// Applies `switch` to every platform image of `reference` with the run image it is based
+/// on (read for that platform).
+fn each_platform(
     global: &Global,
     reference: &str,
     explicit: Option<&str>,
-) -> anyhow::Result<(Image, RunImage)> {
-    let app = load(global, reference)?;
-    let (md, _) = lifecycle_metadata(&app).with_context(|| format!("app image {reference}"))?;
-    let run = run_image_for(global, &app, &md, explicit)?;
-    Ok((app, run))
+    mut switch: impl FnMut(Image, &RunImage, &Platform) -> anyhow::Result<Switched>,
+) -> anyhow::Result<(ImageOrIndex, Vec<Part>)> {
+    let app = load_all(global, reference)?;
+    let multi = app.is_index();
+    app.try_map(|platform, image| -> anyhow::Result<(Image, Part)> {
+        let what = || match multi {
+            true => format!("app image {reference} ({platform})"),
+            false => format!("app image {reference}"),
+        };
+        let (md, _) = lifecycle_metadata(&image).with_context(what)?;
+        let run = run_image_for(global, &image, &md, explicit, platform).with_context(what)?;
+        let switched = switch(image, &run, platform).with_context(what)?;
+        let part = Part {
+            platform: platform.clone(),
+            switched,
+        };
+        Ok((part.switched.image.clone(), part))
+    })
 }
 
 pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitCode> {
-    let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
-    let switched = decouple(
-        app,
-        run.launcher()?,
-        base_of(&run).as_ref(),
-        args.switch.force,
+    let force = args.switch.force;
+    let (app, parts) = each_platform(
+        global,
+        &args.app_image,
+        args.run_image.as_deref(),
+        |image, run, _| {
+            Ok(decouple(
+                image,
+                run.launcher()?,
+                base_of(run).as_ref(),
+                force,
+            )?)
+        },
     )
     .with_context(|| format!("decoupling {}", args.app_image))?;
-    finish(global, switched, &args.switch, "decoupled")
+    finish(global, app, parts, &args.switch, "decoupled")
 }
 
 pub fn run_recouple(global: &Global, args: RecoupleArgs) -> anyhow::Result<ExitCode> {
-    let launcher = args.launcher.resolve(global)?;
-    let (app, run) = context(global, &args.app_image, args.run_image.as_deref())?;
-    let switched = recouple(app, &launcher, base_of(&run).as_ref(), args.switch.force)
-        .with_context(|| format!("recoupling {}", args.app_image))?;
-    finish(global, switched, &args.switch, "recoupled")
+    let force = args.switch.force;
+    let (app, parts) = each_platform(
+        global,
+        &args.app_image,
+        args.run_image.as_deref(),
+        |image, run, platform| {
+            let launcher = args.launcher.resolve(global, Some(platform))?;
+            Ok(recouple(image, &launcher, base_of(run).as_ref(), force)?)
+        },
+    )
+    .with_context(|| format!("recoupling {}", args.app_image))?;
+    finish(global, app, parts, &args.switch, "recoupled")
 }
 
-fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow::Result<ExitCode> {
+fn finish(
+    global: &Global,
+    app: ImageOrIndex,
+    parts: Vec<Part>,
+    opts: &SwitchArgs,
+    verb: &str,
+) -> anyhow::Result<ExitCode> {
     let tag = &opts.tag;
-    let digest = if s.unchanged {
+    let unchanged = parts.iter().all(|p| p.switched.unchanged);
+    let digest = if unchanged {
         None
     } else {
-        Some(write(global, &s.image, tag)?)
+        Some(write_all(global, &app, tag)?)
     };
+    let multi = app.is_index();
     if opts.json {
-        let out = json!({
-            "changed": !s.unchanged,
-            "digest": digest.as_ref().map(ToString::to_string),
-            "previous": s.previous,
-            "launcher-sha": s.layer.to_string(),
-            "check": s.report,
-        });
+        let describe = |p: &Part| {
+            let s = &p.switched;
+            json!({
+                "platform": p.platform.to_string(),
+                "changed": !s.unchanged,
+                "digest": s.image.digest().to_string(),
+                "previous": s.previous,
+                "launcher-sha": s.layer.to_string(),
+                "check": s.report,
+            })
+        };
+        let out = match (multi, parts.first()) {
+            (false, Some(p)) => {
+                let s = &p.switched;
+                json!({
+                    "changed": !s.unchanged,
+                    "digest": digest.as_ref().map(ToString::to_string),
+                    "previous": s.previous,
+                    "launcher-sha": s.layer.to_string(),
+                    "check": s.report,
+                })
+            }
+            _ => json!({
+                "changed": !unchanged,
+                "digest": digest.as_ref().map(ToString::to_string),
+                "platforms": parts.iter().map(describe).collect::<Vec<_>>(),
+            }),
+        };
         println!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
-    let l = &s.report.launcher;
-    match digest {
-        None => println!(
-            "unchanged: the launcher layer is already {} ({}); nothing written",
-            s.layer, l.path
-        ),
-        Some(d) => {
+    for p in &parts {
+        let s = &p.switched;
+        let l = &s.report.launcher;
+        let on = if multi {
+            format!("{}: ", p.platform)
+        } else {
+            String::new()
+        };
+        if s.unchanged {
+            let end = if multi { "" } else { "; nothing written" };
             println!(
-                "{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
+                "{on}unchanged: the launcher layer is already {} ({}){end}",
+                s.layer, l.path
+            );
+        } else {
+            println!(
+                "{on}{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
                 s.previous.sha, s.layer, l.path, l.version, l.platform_apis, l.buildpack_apis
             );
-            println!("wrote {tag} ({d})");
+        }
+        if let Some(problem) = s.report.problem() {
+            println!("{on}WARNING (forced): {problem}");
         }
     }
-    if let Some(problem) = s.report.problem() {
-        println!("WARNING (forced): {problem}");
+    match digest {
+        None if multi => println!("nothing written"),
+        None => {}
+        Some(d) => println!("wrote {tag} ({d})"),
     }
     Ok(ExitCode::SUCCESS)
 }
