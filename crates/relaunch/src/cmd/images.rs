@@ -12,7 +12,7 @@ use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
 use relaunch_oci::layer::read::read_file;
-use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, ManifestRef, Platform};
+use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, ManifestRef, Platform, Progress};
 use tracing::warn;
 
 use super::{BarProgress, Global};
@@ -64,9 +64,22 @@ pub fn write(global: &Global, image: &Image, out: &ImageRef) -> anyhow::Result<D
     write_all(global, &ImageOrIndex::Image(image.clone()), out)
 }
 
-/// Writes an image or an index (blobs, platform manifests, the index, the tag last) and
-/// returns the digest the tag points at.
+/// Writes an image or an index (blobs, platform manifests, the index, the tag last) with a
+/// progress bar on a terminal, and returns the digest the tag points at.
 pub fn write_all(global: &Global, what: &ImageOrIndex, out: &ImageRef) -> anyhow::Result<Digest> {
+    let progress = BarProgress::for_stderr();
+    let digest = publish(global, what, out, &progress)?;
+    progress.finish();
+    Ok(digest)
+}
+
+/// As [`write_all`], reporting to `progress`.
+pub fn publish(
+    global: &Global,
+    what: &ImageOrIndex,
+    out: &ImageRef,
+    progress: &dyn Progress,
+) -> anyhow::Result<Digest> {
     let repo = global
         .session()
         .create(out)
@@ -75,11 +88,9 @@ pub fn write_all(global: &Global, what: &ImageOrIndex, out: &ImageRef) -> anyhow
         ManifestRef::Tag(t) => vec![t.clone()],
         ManifestRef::Digest(_) => bail!("--tag {out} names a digest; give a tag"),
     };
-    let progress = BarProgress::for_stderr();
     let report = what
-        .write(repo.transport.as_ref(), &tags, &progress)
+        .write(repo.transport.as_ref(), &tags, progress)
         .with_context(|| format!("writing {out}"))?;
-    progress.finish();
     report.digest.context("nothing was written")
 }
 
