@@ -112,6 +112,9 @@ pub fn recouple(
     base: Option<&BaseImage>,
     force: bool,
 ) -> Result<Switched> {
+    launcher
+        .binary
+        .ensure_runs_on(&app.platform(), "the app image")?;
     let layer = binary_layer(&launcher.binary.bytes)?;
     switch(
         app,

@@ -4,7 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use object::{Object, ObjectSection};
+use object::{Architecture, Object, ObjectSection};
+use relaunch_oci::Platform;
 use serde::{Deserialize, Serialize};
 
 use crate::apis::ApiList;
@@ -38,6 +39,13 @@ pub enum LauncherFileError {
     NotElf { origin: String, reason: String },
     #[error("launcher '{origin}' has a malformed {SECTION} section: {reason}")]
     BadDescriptor { origin: String, reason: String },
+    #[error("launcher '{origin}' is built for {machine}, but {image} is {platform}; give a launcher built for {platform}")]
+    WrongArchitecture {
+        origin: String,
+        machine: String,
+        image: String,
+        platform: String,
+    },
 }
 
 /// A validated launcher executable and, when it has one, its self-description.
@@ -93,6 +101,56 @@ impl LauncherBinary {
             descriptor,
         })
     }
+}
+
+impl LauncherBinary {
+    /// Refuses a launcher whose ELF machine cannot run on `platform` (the image's config
+    /// `architecture`, e.g. `arm64`); an image that names no architecture is not checked.
+    /// `image` names the image in the message (e.g. "the run image").
+    pub fn ensure_runs_on(
+        &self,
+        platform: &Platform,
+        image: &str,
+    ) -> Result<(), LauncherFileError> {
+        if platform.architecture.is_empty() {
+            return Ok(());
+        }
+        let machine = elf_architecture(&self.bytes).map_err(|e| LauncherFileError::NotElf {
+            origin: self.origin.clone(),
+            reason: e.to_string(),
+        })?;
+        if machine == platform.architecture {
+            return Ok(());
+        }
+        Err(LauncherFileError::WrongArchitecture {
+            origin: self.origin.clone(),
+            machine,
+            image: image.to_string(),
+            platform: platform.to_string(),
+        })
+    }
+}
+
+/// The ELF's machine as an OCI/Go architecture name (`amd64`, `arm64`, ...); machines
+/// without one are named as the `object` crate does.
+pub fn elf_architecture(elf: &[u8]) -> Result<String, DescriptorError> {
+    let file = object::File::parse(elf).map_err(|e| DescriptorError::NotElf(e.to_string()))?;
+    let little = file.is_little_endian();
+    let name = match file.architecture() {
+        Architecture::X86_64 => "amd64",
+        Architecture::Aarch64 => "arm64",
+        Architecture::Arm => "arm",
+        Architecture::I386 => "386",
+        Architecture::Riscv64 => "riscv64",
+        Architecture::PowerPc64 if little => "ppc64le",
+        Architecture::PowerPc64 => "ppc64",
+        Architecture::S390x => "s390x",
+        Architecture::Mips64 if little => "mips64le",
+        Architecture::Mips64 => "mips64",
+        Architecture::LoongArch64 => "loong64",
+        other => return Ok(format!("{other:?}")),
+    };
+    Ok(name.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +221,25 @@ mod tests {
             read_descriptor(&elf_with(Some(b"{not json"))),
             Err(DescriptorError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_launcher_must_match_the_images_architecture() {
+        let launcher = LauncherBinary::from_bytes("l".into(), elf_with(None), 0o755).unwrap();
+        assert_eq!(elf_architecture(&launcher.bytes).unwrap(), "amd64");
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        launcher.ensure_runs_on(&amd64, "run").unwrap();
+        launcher
+            .ensure_runs_on(&Platform::default(), "run")
+            .unwrap();
+        let arm64 = Platform::parse("linux/arm64/v8").unwrap();
+        let e = launcher
+            .ensure_runs_on(&arm64, "the run image")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "launcher 'l' is built for amd64, but the run image is linux/arm64/v8; give a launcher built for linux/arm64/v8"
+        );
     }
 
     #[test]

@@ -76,6 +76,16 @@ pub fn stamp_bundle(
     path: &str,
 ) -> Result<Stamped> {
     validate_path(path)?;
+    launcher
+        .binary
+        .ensure_runs_on(&run.platform(), "the run image")?;
+    // Scripts with a sidecar descriptor run anywhere; ELF delegates must match too.
+    for d in delegates
+        .iter()
+        .filter(|d| d.binary.bytes.starts_with(b"\x7fELF"))
+    {
+        d.binary.ensure_runs_on(&run.platform(), "the run image")?;
+    }
     let mut advertised = launcher.advertised_at(path);
     let bundle_label = if delegates.is_empty() {
         None

@@ -3,6 +3,7 @@
 //! adding one is a variant here plus a match arm.
 
 mod cmd;
+mod fleet;
 
 use std::process::ExitCode;
 

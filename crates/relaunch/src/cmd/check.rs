@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
 use relaunch_lifecycle::check::check_bundle;
+use serde_json::json;
 
-use super::images::{load, run_image_for};
+use super::images::{load_all, run_image_for};
 use super::Global;
 
 /// Exit status when the app would not start (distinct from 1, an error).
@@ -25,22 +26,51 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let app = load(global, &args.app_image)?;
-    let (md, _) =
-        lifecycle_metadata(&app).with_context(|| format!("app image {}", args.app_image))?;
-    let apis = app_apis(&app, &md).with_context(|| format!("app image {}", args.app_image))?;
-    let run = run_image_for(global, &app, &md, args.run_image.as_deref())?;
-    let (launcher, bundle) = run.launcher_bundle()?;
-    let report = check_bundle(&apis, launcher, bundle);
+    let app = load_all(global, &args.app_image)?;
+    let multi = app.is_index();
+    let mut reports = Vec::new();
+    for (platform, image) in app.images() {
+        let what = || match multi {
+            true => format!("app image {} ({platform})", args.app_image),
+            false => format!("app image {}", args.app_image),
+        };
+        let (md, _) = lifecycle_metadata(image).with_context(what)?;
+        let apis = app_apis(image, &md).with_context(what)?;
+        let run = run_image_for(global, image, &md, args.run_image.as_deref(), &platform)
+            .with_context(what)?;
+        let (launcher, bundle) = run.launcher_bundle()?;
+        let report = check_bundle(&apis, launcher, bundle);
+        reports.push((platform, run.name, report));
+    }
+    let compatible = reports.iter().all(|(_, _, r)| r.compatible);
     if args.json {
-        let mut out = serde_json::to_value(&report)?;
-        out["run-image"] = run.name.clone().into();
+        let mut all = Vec::new();
+        for (platform, run, report) in &reports {
+            let mut out = serde_json::to_value(report)?;
+            out["run-image"] = run.clone().into();
+            if multi {
+                out["platform"] = platform.to_string().into();
+            }
+            all.push(out);
+        }
+        let out = match (multi, all.pop()) {
+            (false, Some(single)) => single,
+            (_, last) => {
+                all.extend(last);
+                json!({"compatible": compatible, "platforms": all})
+            }
+        };
         println!("{out:#}");
     } else {
-        println!("app {} with run image {}", args.app_image, run.name);
-        println!("{report}");
+        for (platform, run, report) in &reports {
+            match multi {
+                true => println!("app {} ({platform}) with run image {run}", args.app_image),
+                false => println!("app {} with run image {run}", args.app_image),
+            }
+            println!("{report}");
+        }
     }
-    Ok(if report.compatible {
+    Ok(if compatible {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(INCOMPATIBLE)

@@ -13,7 +13,7 @@ use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
 use relaunch_oci::layer::read::read_file;
-use relaunch_oci::{Digest, Image, ImageRef, ManifestRef, Repo};
+use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, ManifestRef, Platform, Progress};
 use tracing::warn;
 
 use super::{BarProgress, Global};
@@ -21,13 +21,38 @@ use super::{BarProgress, Global};
 /// Largest launcher accepted from an image (the reference Go launcher must stay under 4 MiB).
 const LAUNCHER_LIMIT: u64 = 64 << 20;
 
-/// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
-pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
+/// Loads the image `reference` (`oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry
+/// reference) names for `platform` (default: linux/amd64 from an index); a single image
+/// must be of that platform (an image that names no architecture passes).
+pub fn load_for(
+    global: &Global,
+    reference: &str,
+    platform: Option<&Platform>,
+) -> anyhow::Result<Image> {
     let opened = || -> anyhow::Result<Image> {
-        let r = ImageRef::parse(reference)?;
-        Ok(Repo::open(&r, &global.transport_options())?.load_image(None)?)
+        let repo = global.session().open(&ImageRef::parse(reference)?)?;
+        let image = repo.load_image(platform)?;
+        if let Some(want) = platform {
+            let have = image.platform();
+            if !have.architecture.is_empty() && !want.matches(&have) {
+                bail!("it is a single {have} image, not an index with {want}");
+            }
+        }
+        Ok(image)
     };
-    opened().with_context(|| format!("reading image {reference}"))
+    opened().with_context(|| match platform {
+        Some(p) => format!("reading image {reference} for {p}"),
+        None => format!("reading image {reference}"),
+    })
+}
+
+/// Loads the image or index `reference` names, every platform of an index.
+pub fn load_all(global: &Global, reference: &str) -> anyhow::Result<ImageOrIndex> {
+    let opened = || -> anyhow::Result<ImageOrIndex> {
+        let repo = global.session().open(&ImageRef::parse(reference)?)?;
+        Ok(ImageOrIndex::load(&repo)?)
+    };
+    opened().with_context(|| format!("reading {reference}"))
 }
 
 /// `oci:<dir>@<digest>`: how a layout image is named in `runImage.reference`.
@@ -37,16 +62,36 @@ pub fn layout_digest_ref(dir: &Path, digest: &Digest) -> String {
 
 /// Writes `image` to `out` (blobs first, the tag last) and returns the manifest digest.
 pub fn write(global: &Global, image: &Image, out: &ImageRef) -> anyhow::Result<Digest> {
-    let repo =
-        Repo::create(out, &global.transport_options()).with_context(|| format!("opening {out}"))?;
+    write_all(global, &ImageOrIndex::Image(image.clone()), out)
+}
+
+/// Writes an image or an index (blobs, platform manifests, the index, the tag last) with a
+/// progress bar on a terminal, and returns the digest the tag points at.
+pub fn write_all(global: &Global, what: &ImageOrIndex, out: &ImageRef) -> anyhow::Result<Digest> {
+    let progress = BarProgress::for_stderr();
+    let digest = publish(global, what, out, &progress)?;
+    progress.finish();
+    Ok(digest)
+}
+
+/// As [`write_all`], reporting to `progress`.
+pub fn publish(
+    global: &Global,
+    what: &ImageOrIndex,
+    out: &ImageRef,
+    progress: &dyn Progress,
+) -> anyhow::Result<Digest> {
+    let repo = global
+        .session()
+        .create(out)
+        .with_context(|| format!("opening {out}"))?;
     let tags: Vec<String> = match &repo.reference {
         ManifestRef::Tag(t) => vec![t.clone()],
         ManifestRef::Digest(_) => bail!("--tag {out} names a digest; give a tag"),
     };
-    let progress = BarProgress::for_stderr();
-    let report = relaunch_oci::write_image(image, repo.transport.as_ref(), &tags, &progress)
+    let report = what
+        .write(repo.transport.as_ref(), &tags, progress)
         .with_context(|| format!("writing {out}"))?;
-    progress.finish();
     report.digest.context("nothing was written")
 }
 
@@ -70,7 +115,14 @@ pub struct LauncherArgs {
 }
 
 impl LauncherArgs {
-    pub fn resolve(&self, global: &Global) -> anyhow::Result<ResolvedLauncher> {
+    /// The launcher for an image of `platform`: a file is taken as is (stamping and
+    /// recoupling refuse it if its ELF machine does not match); an image is read for
+    /// that platform.
+    pub fn resolve(
+        &self,
+        global: &Global,
+        platform: Option<&Platform>,
+    ) -> anyhow::Result<ResolvedLauncher> {
         let overrides = Overrides {
             platform_apis: self.platform_apis.clone(),
             buildpack_apis: self.buildpack_apis.clone(),
@@ -81,7 +133,7 @@ impl LauncherArgs {
         if path.exists() || self.launcher.starts_with('/') || self.launcher.starts_with('.') {
             return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
         }
-        let image = load(global, &self.launcher)?;
+        let image = load_for(global, &self.launcher, platform)?;
         let (entry, bytes) =
             read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT).with_context(|| {
                 format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
@@ -135,13 +187,14 @@ pub fn advertised_bundle(
 }
 
 /// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
-/// base of the app; when that image cannot be read, the launcher labels the app inherited
+/// base of the app; either is read for `platform` (the app image's). When that image cannot be read, the launcher labels the app inherited
 /// from it at export are used (with a warning: they go stale on a base swap, G-26).
 pub fn run_image_for(
     global: &Global,
     app: &Image,
     md: &LifecycleMetadata,
     explicit: Option<&str>,
+    platform: &Platform,
 ) -> anyhow::Result<RunImage> {
     let from_image = |name: &str, image: &Image| -> anyhow::Result<RunImage> {
         let (advertised, bundle) =
@@ -155,14 +208,14 @@ pub fn run_image_for(
         })
     };
     if let Some(name) = explicit {
-        return from_image(name, &load(global, name)?);
+        return from_image(name, &load_for(global, name, Some(platform))?);
     }
     let reference = md.run_image.reference.as_str();
     if reference.is_empty() {
         bail!("the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image");
     }
     let name = md.run_image.image.as_deref().unwrap_or(reference);
-    match load(global, reference) {
+    match load_for(global, reference, Some(platform)) {
         Ok(run) => {
             let n = run.layers().len();
             if app.layers().len() < n || app.diff_ids()[..n] != run.diff_ids()[..] {
@@ -201,7 +254,7 @@ pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
     // Only a symlink-mode app depends on its run image's launcher.
     let run = match md.launcher.mode() {
         LauncherMode::Binary => Ok(None),
-        LauncherMode::Symlink => run_image_for(global, app, &md, None).map(Some),
+        LauncherMode::Symlink => run_image_for(global, app, &md, None, &app.platform()).map(Some),
     };
     let why;
     let facts = match &run {

@@ -11,8 +11,9 @@ pub mod run_image;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-use relaunch_oci::TransportOptions;
+use relaunch_oci::{Session, TransportOptions};
 
 pub use progress::BarProgress;
 
@@ -30,9 +31,19 @@ pub struct Global {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Repositories opened by this process, sharing one registry client (token cache,
+    /// connections, counters).
+    #[arg(skip)]
+    session: OnceLock<Session>,
 }
 
 impl Global {
+    /// The process's session, configured from the flags on first use.
+    pub fn session(&self) -> &Session {
+        self.session
+            .get_or_init(|| Session::new(self.transport_options()))
+    }
+
     pub fn transport_options(&self) -> TransportOptions {
         let mut extra_root_certs = self.registry_ca.clone();
         extra_root_certs.extend(

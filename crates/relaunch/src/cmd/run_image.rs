@@ -1,17 +1,16 @@
 //! `relaunch run-image add-launcher`: stamps a run image with a launcher (docs/run-image-contract.md).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use relaunch_lifecycle::contract::DEFAULT_PATH;
-use std::path::Path;
-
+use anyhow::{bail, Context};
 use relaunch_lifecycle::bundle::{delegate_path, Delegate, BUNDLE_LABEL};
-use relaunch_lifecycle::stamp::stamp_bundle;
-use relaunch_oci::ImageRef;
+use relaunch_lifecycle::contract::DEFAULT_PATH;
+use relaunch_lifecycle::stamp::{stamp_bundle, Stamped};
+use relaunch_oci::{Image, ImageRef};
 use serde_json::json;
 
-use super::images::{load, write, LauncherArgs};
+use super::images::{load_all, write_all, LauncherArgs};
 use super::Global;
 
 #[derive(clap::Args, Debug)]
@@ -51,37 +50,67 @@ pub struct AddLauncher {
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let Command::AddLauncher(args) = args.command;
-    let launcher = args.launcher.resolve(global)?;
     let delegates = args
         .delegate
         .iter()
         .map(|d| delegate(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let run = load(global, &args.run_image)?;
-    let stamped = stamp_bundle(run, &launcher, &delegates, &args.path)
-        .with_context(|| format!("stamping {}", args.run_image))?;
-    let digest = if stamped.unchanged {
+    let run = load_all(global, &args.run_image)?;
+    let multi = run.is_index();
+    let (run, stamped) = run.try_map(|platform, image| -> anyhow::Result<(Image, Stamped)> {
+        let launcher = args.launcher.resolve(global, Some(platform))?;
+        let stamped = stamp_bundle(image, &launcher, &delegates, &args.path).with_context(
+            || match multi {
+                true => format!("stamping {} ({platform})", args.run_image),
+                false => format!("stamping {}", args.run_image),
+            },
+        )?;
+        Ok((stamped.image.clone(), stamped))
+    })?;
+    let unchanged = stamped.iter().all(|s| s.unchanged);
+    let digest = if unchanged {
         None
     } else {
-        Some(write(global, &stamped.image, &args.tag)?)
+        Some(write_all(global, &run, &args.tag)?)
     };
-    let a = &stamped.advertised;
+    // Every platform gets the same path; APIs and version are the first platform's
+    // launcher's (a multi-arch launcher image is one build).
+    let Some(first) = stamped.first() else {
+        bail!("{} holds no image to stamp", args.run_image);
+    };
+    let a = &first.advertised;
     if args.json {
-        let out = json!({
-            "changed": !stamped.unchanged,
+        let mut out = json!({
+            "changed": !unchanged,
             "digest": digest.as_ref().map(ToString::to_string),
             "launcher": a,
-            "layer": stamped.layer.to_string(),
-            "replaced": stamped.replaced.as_ref().map(ToString::to_string),
-            "bundle": stamped.image.label(BUNDLE_LABEL)
+            "layer": first.layer.to_string(),
+            "replaced": first.replaced.as_ref().map(ToString::to_string),
+            "bundle": first.image.label(BUNDLE_LABEL)
                 .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok()),
         });
+        if multi {
+            let platforms: Vec<_> = run
+                .images()
+                .iter()
+                .zip(&stamped)
+                .map(|((platform, _), s)| {
+                    json!({
+                        "platform": platform.to_string(),
+                        "changed": !s.unchanged,
+                        "layer": s.layer.to_string(),
+                        "replaced": s.replaced.as_ref().map(ToString::to_string),
+                    })
+                })
+                .collect();
+            out["platforms"] = platforms.into();
+        }
         println!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "launcher {} at {} (Platform APIs {}; Buildpack APIs {}), layer {}",
-        a.version, a.path, a.platform_apis, a.buildpack_apis, stamped.layer
+        a.version, a.path, a.platform_apis, a.buildpack_apis, first.layer
     );
     for (i, d) in delegates.iter().enumerate() {
         println!(
@@ -92,7 +121,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             d.described.buildpack_apis.join(",")
         );
     }
-    match (&digest, &stamped.replaced) {
+    match (&digest, &first.replaced) {
         (None, _) => println!(
             "unchanged: {} already carries this launcher; nothing written",
             args.run_image
