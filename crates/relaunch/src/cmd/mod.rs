@@ -6,7 +6,9 @@ pub mod couple;
 pub mod demo;
 pub mod images;
 pub mod inspect;
+mod preflight;
 mod progress;
+mod report_html;
 pub mod run_image;
 
 use std::path::PathBuf;

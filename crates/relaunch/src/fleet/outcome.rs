@@ -30,6 +30,8 @@ pub struct Outcome {
     pub old: Option<Digest>,
     /// Digest it names now (= `old` when unchanged).
     pub new: Option<Digest>,
+    /// Operation-specific fields added to the JSON line (a JSON object).
+    pub detail: Option<Value>,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             reason: None,
             old: Some(old),
             new: Some(new),
+            detail: None,
         }
     }
 
@@ -48,6 +51,7 @@ impl Outcome {
             reason: None,
             old: Some(digest.clone()),
             new: Some(digest),
+            detail: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl Outcome {
             reason: Some(reason),
             new: old.clone(),
             old,
+            detail: None,
         }
     }
 
@@ -66,7 +71,14 @@ impl Outcome {
             reason: Some(reason),
             old: None,
             new: None,
+            detail: None,
         }
+    }
+
+    /// Adds operation-specific fields (a JSON object) to the JSON line.
+    pub fn with_detail(mut self, detail: Value) -> Outcome {
+        self.detail = Some(detail);
+        self
     }
 }
 
@@ -89,15 +101,18 @@ impl Words {
     /// `{"reference", "position", "status", "old-digest", "new-digest", "reason"}`.
     pub fn json_line(&self, item: &Item, o: &Outcome) -> String {
         let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string);
-        json!({
+        let mut line = json!({
             "reference": item.reference,
             "position": item.position,
             "status": self.of(o.status),
             "old-digest": digest(&o.old),
             "new-digest": digest(&o.new),
             "reason": o.reason,
-        })
-        .to_string()
+        });
+        if let (Some(Value::Object(extra)), Value::Object(line)) = (&o.detail, &mut line) {
+            line.extend(extra.clone());
+        }
+        line.to_string()
     }
 
     /// `STATUS REFERENCE [old -> new] [: reason]`.
