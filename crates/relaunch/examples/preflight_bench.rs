@@ -1,0 +1,128 @@
+//! Fleet pre-flight throughput (run via scripts/bench-preflight.sh): pushes N app images of
+//! mixed Platform APIs (distinct configs, shared layers) to a loopback registry, then times
+//! `relaunch check --from-file apps.txt --run-image R --json` as a separate process at the
+//! default concurrency. Prints apps/s end to end (process start to exit) and as the runner
+//! measured it; exits 1 below the budget of 200 apps/s end to end.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::fixtures::{export_app, run_image_from_rootfs, sample_app, RunImageRef};
+use relaunch_lifecycle::launcher::{resolve, Overrides};
+use relaunch_lifecycle::stamp::stamp_run_image;
+use relaunch_oci::mutate;
+use relaunch_oci::remote::{ClientConfig, RegistryClient, RegistryTransport};
+use relaunch_oci::{write_image, NoProgress};
+use relaunch_testkit::{busybox_rootfs, Auth, Registry};
+
+const BUDGET: f64 = 200.0;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut relaunch, mut launcher, mut apps) = (None, None, 400usize);
+    while let Some(a) = args.next() {
+        let value = args.next().expect("flag value");
+        match a.as_str() {
+            "--relaunch" => relaunch = Some(PathBuf::from(value)),
+            "--launcher" => launcher = Some(PathBuf::from(value)),
+            "--apps" => apps = value.parse().expect("--apps N"),
+            _ => panic!("usage: preflight_bench --relaunch BIN --launcher FILE [--apps N]"),
+        }
+    }
+    let relaunch = relaunch.expect("--relaunch");
+    let launcher = LauncherBinary::from_file(&launcher.expect("--launcher")).unwrap();
+    let version = launcher.descriptor.as_ref().unwrap().version.clone();
+
+    let registry = Registry::start(Auth::Anonymous);
+    let host = registry.host();
+    let client = Arc::new(RegistryClient::new(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        ..ClientConfig::default()
+    }));
+    let push = |image: &relaunch_oci::Image, repo: &str, tag: &str| {
+        let t = RegistryTransport::new(client.clone(), &host, repo);
+        write_image(image, &t, &[tag.to_string()], &NoProgress).unwrap();
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    busybox_rootfs(&scratch.path().join("rootfs"));
+    let base = run_image_from_rootfs(&scratch.path().join("rootfs")).unwrap();
+    let resolved = resolve(launcher.clone(), None, &Overrides::default()).unwrap();
+    let run = stamp_run_image(base, &resolved, "/usr/local/bin/launcher")
+        .unwrap()
+        .image;
+    push(&run, "run", "latest");
+    let run_ref = RunImageRef {
+        image: format!("{host}/run:latest"),
+        reference: format!("{host}/run@{}", run.digest()),
+    };
+    // Apps of five API generations; two of them the run image's launcher does not support.
+    let generations = [(0, 6), (0, 9), (0, 10), (0, 12), (0, 15)].map(|(major, minor)| {
+        export_app(
+            &run,
+            &run_ref,
+            &sample_app(Api::new(major, minor)),
+            &launcher.bytes,
+            &version,
+        )
+        .unwrap()
+    });
+    let setup = Instant::now();
+    let mut list = String::new();
+    for i in 0..apps {
+        let mut app = generations[i % generations.len()].clone();
+        let id = i.to_string();
+        mutate::set_labels(&mut app, [("org.example.app", Some(id.as_str()))]).unwrap();
+        let repo = format!("fleet/app-{i}");
+        push(&app, &repo, "v1");
+        list.push_str(&format!("{host}/{repo}:v1\n"));
+    }
+    eprintln!(
+        "pushed {apps} apps in {:.1}s",
+        setup.elapsed().as_secs_f64()
+    );
+    let list_file = scratch.path().join("apps.txt");
+    std::fs::write(&list_file, list).unwrap();
+
+    let start = Instant::now();
+    let out = Command::new(&relaunch)
+        .args(["--insecure-registry", &host, "check", "--from-file"])
+        .arg(&list_file)
+        .args(["--run-image", &format!("{host}/run:latest"), "--json"])
+        .output()
+        .expect("run relaunch");
+    let elapsed = start.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap_or_default();
+    let s = &summary["summary"];
+    assert_eq!(
+        s["images"].as_u64(),
+        Some(apps as u64),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s["failed"].as_u64(), Some(0), "{text}");
+    let end_to_end = apps as f64 / elapsed;
+    println!("fleet pre-flight benchmark ({apps} apps, loopback registry, default --jobs)");
+    println!(
+        "  verdicts            {} start, {} would not start (exit {})",
+        s["starts"],
+        s["refused"],
+        out.status.code().unwrap_or(-1)
+    );
+    println!("  end to end          {elapsed:.2}s, {end_to_end:.0} apps/s (budget >= {BUDGET:.0})");
+    println!(
+        "  runner              {:.2}s, {:.0} apps/s",
+        s["seconds"].as_f64().unwrap_or_default(),
+        s["images-per-second"].as_f64().unwrap_or_default()
+    );
+    if end_to_end < BUDGET {
+        println!("budget missed: end-to-end apps/s < {BUDGET:.0}");
+        std::process::exit(1);
+    }
+    println!("budget met");
+}
