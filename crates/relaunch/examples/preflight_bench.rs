@@ -120,6 +120,36 @@ fn main() {
         s["seconds"].as_f64().unwrap_or_default(),
         s["images-per-second"].as_f64().unwrap_or_default()
     );
+    // What moves per app: the requests of a debug-logged run over a slice of the fleet.
+    let sample: Vec<String> = std::fs::read_to_string(&list_file)
+        .unwrap()
+        .lines()
+        .take(20)
+        .map(String::from)
+        .collect();
+    let sample_file = scratch.path().join("sample.txt");
+    std::fs::write(&sample_file, sample.join("\n")).unwrap();
+    let logged = Command::new(&relaunch)
+        .args(["--insecure-registry", &host, "check", "--from-file"])
+        .arg(&sample_file)
+        .args(["--run-image", &format!("{host}/run:latest"), "--json"])
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run relaunch");
+    let log = String::from_utf8_lossy(&logged.stderr);
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains("registry request")).collect();
+    let per_app = |what: &str| {
+        let n = requests.iter().filter(|l| l.contains(what)).count();
+        n as f64 / sample.len() as f64
+    };
+    println!(
+        "  requests per app    {:.2} (manifests {:.2}, blobs {:.2}; {} apps, run image included)",
+        requests.len() as f64 / sample.len() as f64,
+        per_app("/manifests/"),
+        per_app("/blobs/"),
+        sample.len()
+    );
     if end_to_end < BUDGET {
         println!("budget missed: end-to-end apps/s < {BUDGET:.0}");
         std::process::exit(1);
