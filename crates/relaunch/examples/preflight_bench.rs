@@ -90,7 +90,10 @@ fn main() {
     // One pre-flight run: (end-to-end seconds, the summary line).
     let preflight = |jobs: &str| {
         let start = Instant::now();
-        let out = Command::new(&relaunch)
+        // GNU time reports the CPU relaunch itself used (the machine may be shared).
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "relaunch-cpu %U %S"])
+            .arg(&relaunch)
             .args(["--insecure-registry", &host, "check", "--from-file"])
             .arg(&list_file)
             .args([
@@ -101,8 +104,17 @@ fn main() {
                 jobs,
             ])
             .output()
-            .expect("run relaunch");
+            .expect("run relaunch under /usr/bin/time");
         let elapsed = start.elapsed().as_secs_f64();
+        let cpu: f64 = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter_map(|l| l.strip_prefix("relaunch-cpu "))
+            .flat_map(|l| {
+                l.split(' ')
+                    .filter_map(|x| x.parse::<f64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum();
         let text = String::from_utf8_lossy(&out.stdout);
         let summary: serde_json::Value =
             serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap_or_default();
@@ -115,9 +127,9 @@ fn main() {
         );
         assert_eq!(s["failed"].as_u64(), Some(0), "{text}");
         assert_eq!(out.status.code(), Some(2), "some apps would not start");
-        (elapsed, s)
+        (elapsed, s, cpu)
     };
-    let (elapsed, s) = preflight("8");
+    let (elapsed, s, cpu) = preflight("8");
     let end_to_end = apps as f64 / elapsed;
     println!("fleet pre-flight benchmark ({apps} apps, loopback registry)");
     println!(
@@ -130,7 +142,14 @@ fn main() {
         s["seconds"].as_f64().unwrap_or_default(),
         s["images-per-second"].as_f64().unwrap_or_default()
     );
-    let (wide, _) = preflight("32");
+    println!(
+        "  relaunch CPU        {cpu:.2}s user+sys ({:.2} ms per app); load average {}",
+        cpu * 1000.0 / apps as f64,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let (wide, _, _) = preflight("32");
     println!(
         "  end to end --jobs 32  {wide:.2}s, {:.0} apps/s",
         apps as f64 / wide

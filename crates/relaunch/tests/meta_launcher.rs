@@ -4,8 +4,8 @@
 
 mod support;
 
-#[path = "../../launcher/tests/common/standin.rs"]
-mod standin;
+#[path = "../../launcher/tests/common/delegates.rs"]
+mod delegates;
 
 use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::descriptor::LauncherBinary;
@@ -14,7 +14,6 @@ use relaunch_testkit::{runc_run, umoci_unpack};
 use serde_json::Value;
 use support::{base_run_image, fails, launcher_path, ok, stamp, stderr, stdout, Store};
 
-const REFERENCE: &str = "/work/shared/reference/lifecycle-v0.21.17-launcher";
 const LAUNCHER_AT: &str = "/usr/local/bin/launcher";
 
 /// The sample app at `platform`, its buildpack at `buildpack`, exported onto `run:bundle`
@@ -59,14 +58,17 @@ fn apps_of_every_generation_start_through_one_bundle() {
         "name = \"lifecycle\"\nversion = \"0.21.17\"\nplatform-apis = [\"0.7\", \"0.8\", \"0.9\", \"0.10\", \"0.11\", \"0.12\", \"0.13\", \"0.14\", \"0.15\"]\nbuildpack-apis = [\"0.7\", \"0.8\", \"0.9\", \"0.10\", \"0.11\", \"0.12\"]\n",
     )
     .unwrap();
-    let standin = standin::standin_delegate();
-    let go = format!("{REFERENCE}={}", sidecar.display());
-    let out = stamp(
-        &store,
-        &launcher_path(),
-        "bundle",
-        &["--delegate", standin.to_str().unwrap(), "--delegate", &go],
-    );
+    let standin = delegates::standin_delegate();
+    let mut flags = vec!["--delegate".to_string(), standin.display().to_string()];
+    let reference = delegates::reference_launcher();
+    if let Some(go) = &reference {
+        flags.extend([
+            "--delegate".into(),
+            format!("{}={}", go.display(), sidecar.display()),
+        ]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let out = stamp(&store, &launcher_path(), "bundle", &flags);
     assert!(
         out.contains(&format!(
             "delegate {LAUNCHER_AT}.d/01-standin_delegate 0.6.0"
@@ -97,14 +99,15 @@ fn apps_of_every_generation_start_through_one_bundle() {
         .iter()
         .map(|l| l["path"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        paths,
-        [
-            LAUNCHER_AT.to_string(),
-            format!("{LAUNCHER_AT}.d/01-standin_delegate"),
-            format!("{LAUNCHER_AT}.d/02-lifecycle-v0.21.17-launcher"),
-        ]
-    );
+    let mut want = vec![
+        LAUNCHER_AT.to_string(),
+        format!("{LAUNCHER_AT}.d/01-standin_delegate"),
+    ];
+    if let Some(go) = &reference {
+        let name = go.file_name().unwrap().to_string_lossy();
+        want.push(format!("{LAUNCHER_AT}.d/02-{name}"));
+    }
+    assert_eq!(paths, want);
     assert_eq!(bundle[1]["platform-apis"], serde_json::json!(["0.6"]));
 
     // An app only the stand-in supports: check says so, decouple, and runc starts it through

@@ -5,8 +5,9 @@
 
 mod support;
 
-#[path = "../../launcher/tests/common/standin.rs"]
-mod standin;
+#[path = "../../launcher/tests/common/delegates.rs"]
+#[allow(dead_code)] // the reference launcher is not bundled here
+mod delegates;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +38,7 @@ fn artifacts_dir() -> PathBuf {
 /// the apps of [`APPS`] exported onto it (`app:<tag>`).
 fn world(store: &Store, scratch: &Path) {
     base_run_image(store, scratch);
-    let standin = standin::standin_delegate();
+    let standin = delegates::standin_delegate();
     stamp(
         store,
         &launcher_path(),

@@ -1,7 +1,7 @@
-//! The stand-in delegate the meta-launcher tests bundle: the launcher crate's
-//! `standin_delegate` example, built static so it also runs in a busybox container. Shared
-//! with crates/relaunch/tests (included there by path: a dev-dependency would pull the
-//! test tooling into the launcher's musl example builds).
+//! The delegates the meta-launcher tests bundle: the stand-in (the launcher crate's
+//! `standin_delegate` example, built static so it also runs in a busybox container) and the
+//! reference Go launcher. Shared with crates/relaunch/tests (included there by path: a
+//! dev-dependency would pull the test tooling into the launcher's musl example builds).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,4 +36,20 @@ pub fn standin_delegate() -> PathBuf {
                 .join("release/examples/standin_delegate")
         })
         .clone()
+}
+
+/// The reference Go launcher: `CNB_REFERENCE_LAUNCHER` (as `.ci/run` sets it), else the
+/// shared copy; `None` (and a note on stdout) when neither exists.
+pub fn reference_launcher() -> Option<PathBuf> {
+    let path = std::env::var_os("CNB_REFERENCE_LAUNCHER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/work/shared/reference/lifecycle-v0.21.17-launcher".into());
+    if path.is_file() {
+        return Some(path);
+    }
+    println!(
+        "no reference launcher at {}: its cases are skipped",
+        path.display()
+    );
+    None
 }
