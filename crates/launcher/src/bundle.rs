@@ -136,7 +136,10 @@ pub fn dispatch(refusal: Failure, app: App<'_>, log: &Logger) -> Failure {
     let entries = match list(&dir) {
         Ok(e) if e.delegates.is_empty() && e.sidecars.is_empty() => return refusal,
         Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return refusal,
+        // Not a directory (cargo, for one, writes a `<binary>.d` dep file): no bundle.
+        Err(e) if e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return refusal
+        }
         Err(e) => return broken(&dir, "", &os_error_text(&e)),
     };
     let read;

@@ -63,6 +63,11 @@ fn no_or_an_empty_bundle_behaves_like_the_plain_launcher() {
     let b = Bundle::new("bundle-empty", "0.12");
     let plain = b.run("0.6");
     plain.assert_code(11).assert_stdout("ERROR: failed to set platform API: platform API version '0.6' is incompatible with the lifecycle\n");
+    // A file by that name (e.g. a build tool's dep file) is no bundle either.
+    b.f.file("bin/launcher.d", "launcher: src/main.rs\n");
+    let file = b.run("0.6");
+    assert_eq!((file.code, &file.text), (plain.code, &plain.text));
+    std::fs::remove_file(b.f.path("bin/launcher.d")).unwrap();
     b.dir();
     let empty = b.run("0.6");
     assert_eq!((empty.code, &empty.text), (plain.code, &plain.text));
