@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use launcher::bundle::{first_covering, parse_sidecar, Candidate, Supports};
-use launcher::self_description::{self, Described};
+use launcher::self_description::Described;
 use serde::{Deserialize, Serialize};
 
 use crate::apis::{Api, ApiList, ParseApiError};
 use crate::check::AppApis;
 use crate::contract::AdvertisedLauncher;
-use crate::descriptor::{descriptor_range, LauncherBinary, SECTION};
+use crate::descriptor::{LauncherBinary, SECTION};
 
 /// JSON array of every launcher in the bundle (the launcher at the contract path first, then
 /// the delegates in dispatch order), each with its own API lists. Absent: no delegates.
@@ -137,8 +137,12 @@ impl Delegate {
             .ok_or_else(|| bad("its file name must not be hidden or end in .toml".into()))?;
         let binary = match LauncherBinary::from_file(file) {
             Ok(b) => b,
-            // A sidecar describes launchers of any format; the file must still be executable.
-            Err(crate::descriptor::LauncherFileError::NotElf { .. }) if sidecar.is_some() => {
+            // A sidecar describes launchers of any format (and wins over a section, as at
+            // dispatch); the file must still be executable.
+            Err(
+                crate::descriptor::LauncherFileError::NotElf { .. }
+                | crate::descriptor::LauncherFileError::BadDescriptor { .. },
+            ) if sidecar.is_some() => {
                 let bytes = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
                 LauncherBinary {
                     origin: origin.clone(),
@@ -157,17 +161,19 @@ impl Delegate {
                 (d, Some(bytes))
             }
             None => {
-                let range = descriptor_range(&binary.bytes)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "no {SECTION} self-description; give a descriptor: --delegate {origin}=<descriptor.toml>"
-                        ))
-                    })?;
-                let d = self_description::parse(&binary.bytes[range])
-                    .map_err(|e| bad(format!("{SECTION}: {e}")))?;
-                (d, None)
+                let d = binary.descriptor.as_ref().ok_or_else(|| {
+                    bad(format!(
+                        "no {SECTION} self-description; give a descriptor: --delegate {origin}=<descriptor.toml>"
+                    ))
+                })?;
+                let strings = |l: &ApiList| l.iter().map(ToString::to_string).collect();
+                let described = Described {
+                    name: d.name.clone(),
+                    version: d.version.clone(),
+                    platform_apis: strings(&d.platform_apis),
+                    buildpack_apis: strings(&d.buildpack_apis),
+                };
+                (described, None)
             }
         };
         Candidate::new(&name, described.clone()).map_err(bad)?;
