@@ -127,20 +127,30 @@ impl LauncherArgs {
             buildpack_apis: self.buildpack_apis.clone(),
             version: self.launcher_version.clone(),
         };
-        let path = Path::new(&self.launcher);
-        // An existing file, or anything spelled like a path, is a file; the rest names an image.
-        if path.exists() || self.launcher.starts_with('/') || self.launcher.starts_with('.') {
-            return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
-        }
-        let image = load_for(global, &self.launcher, platform)?;
-        let (entry, bytes) =
-            read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT).with_context(|| {
-                format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
-            })?;
-        let origin = format!("{}:{APP_LAUNCHER_PATH}", self.launcher);
-        let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
-        Ok(resolve(binary, Some(&string_labels(&image)), &overrides)?)
+        resolve_launcher(global, &self.launcher, &overrides, platform)
     }
+}
+
+/// A launcher file, or the /cnb/lifecycle/launcher of an image (e.g. a lifecycle image,
+/// whose labels may say which APIs it supports), with what to advertise about it.
+/// An image is read for `platform` (see [`load_for`]).
+pub fn resolve_launcher(
+    global: &Global,
+    spec: &str,
+    overrides: &Overrides,
+    platform: Option<&Platform>,
+) -> anyhow::Result<ResolvedLauncher> {
+    let path = Path::new(spec);
+    // An existing file, or anything spelled like a path, is a file; the rest names an image.
+    if path.exists() || spec.starts_with('/') || spec.starts_with('.') {
+        return Ok(resolve(LauncherBinary::from_file(path)?, None, overrides)?);
+    }
+    let image = load_for(global, spec, platform)?;
+    let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT)
+        .with_context(|| format!("image {spec} has no usable {APP_LAUNCHER_PATH}"))?;
+    let origin = format!("{spec}:{APP_LAUNCHER_PATH}");
+    let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
+    Ok(resolve(binary, Some(&string_labels(&image)), overrides)?)
 }
 
 /// The run image an app is (now) based on, and the launcher it advertises.

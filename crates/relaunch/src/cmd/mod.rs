@@ -7,6 +7,7 @@ pub mod demo;
 pub mod images;
 pub mod inspect;
 mod progress;
+pub mod rebase;
 pub mod run_image;
 
 use std::path::PathBuf;
