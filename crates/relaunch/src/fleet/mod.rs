@@ -125,8 +125,8 @@ impl Runner {
                 for _ in 0..self.jobs.min(queue.len()) {
                     s.spawn(|| {
                         while let Some(item) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
-                            let outcome =
-                                op(item).unwrap_or_else(|e| Outcome::failed(format!("{e:#}")));
+                            let outcome = op(item)
+                                .unwrap_or_else(|e| Outcome::failed(None, format!("{e:#}")));
                             report(item, outcome);
                         }
                     });

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use relaunch_oci::Digest;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::list::Item;
 
@@ -30,6 +30,8 @@ pub struct Outcome {
     pub old: Option<Digest>,
     /// Digest it names now (= `old` when unchanged).
     pub new: Option<Digest>,
+    /// More fields for the JSON line (e.g. the run image rebased onto).
+    pub details: Map<String, Value>,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             reason: None,
             old: Some(old),
             new: Some(new),
+            details: Map::new(),
         }
     }
 
@@ -48,6 +51,7 @@ impl Outcome {
             reason: None,
             old: Some(digest.clone()),
             new: Some(digest),
+            details: Map::new(),
         }
     }
 
@@ -57,15 +61,18 @@ impl Outcome {
             reason: Some(reason),
             new: old.clone(),
             old,
+            details: Map::new(),
         }
     }
 
-    pub fn failed(reason: String) -> Outcome {
+    /// Failed with the reference's digest as read, if it was: the image is untouched.
+    pub fn failed(old: Option<Digest>, reason: String) -> Outcome {
         Outcome {
             status: Status::Failed,
             reason: Some(reason),
-            old: None,
-            new: None,
+            new: old.clone(),
+            old,
+            details: Map::new(),
         }
     }
 }
@@ -86,18 +93,24 @@ impl Words {
         }
     }
 
-    /// `{"reference", "position", "status", "old-digest", "new-digest", "reason"}`.
+    /// `{"reference", "position", "status", "old-digest", "new-digest", "reason"}`, then
+    /// the outcome's details.
     pub fn json_line(&self, item: &Item, o: &Outcome) -> String {
         let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string);
-        json!({
+        let mut line = json!({
             "reference": item.reference,
             "position": item.position,
             "status": self.of(o.status),
             "old-digest": digest(&o.old),
             "new-digest": digest(&o.new),
             "reason": o.reason,
-        })
-        .to_string()
+        });
+        if let Value::Object(fields) = &mut line {
+            for (k, v) in &o.details {
+                fields.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        line.to_string()
     }
 
     /// `STATUS REFERENCE [old -> new] [: reason]`.
