@@ -301,3 +301,176 @@ fn story(store: &Store, scratch: &Path) {
     ]));
     assert_eq!(out["status"], "unchanged", "{out:#}");
 }
+
+/// Bad input: a one-line error with the reference's exit code, and nothing written.
+#[test]
+fn bad_input_is_one_line_and_writes_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let store = Store::Registry(Registry::start(Auth::Anonymous));
+    let launcher = launcher_path();
+    let v1 = LauncherBinary::from_file(&launcher).unwrap();
+    let plain = base_run_image(&store, scratch.path());
+    let mut base = plain.clone();
+    mutate::set_labels(
+        &mut base,
+        [(STACK_ID, Some("io.buildpacks.stacks.relaunch"))],
+    )
+    .unwrap();
+    store.put(&base, "run", "base");
+    stamp(&store, &launcher, "v1", &[]);
+    store.put(&plain, "run", "plain");
+    let built = export_built(&store, &store.get("run", "v1"), "v1", &v1);
+    let (run_v1, run_plain) = (store.r("run", "v1"), store.r("run", "plain"));
+
+    let broken = |label: Option<&str>| {
+        let mut image = built.clone();
+        mutate::set_labels(&mut image, [("io.buildpacks.lifecycle.metadata", label)]).unwrap();
+        image
+    };
+    let unknown_sha = {
+        let mut md = md(&built);
+        md["launcher"]["sha"] =
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111".into();
+        broken(Some(&md.to_string()))
+    };
+    store.put(&broken(None), "bad", "no-metadata");
+    store.put(&broken(Some("{\"runImage\":")), "bad", "malformed");
+    store.put(&unknown_sha, "bad", "unknown-sha");
+    let not_a_launcher = scratch.path().join("not-a-launcher");
+    std::fs::write(&not_a_launcher, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&not_a_launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec![
+                store.r("bad", "no-metadata"),
+                "--run-image".into(),
+                run_v1.clone(),
+            ],
+            72,
+            "io.buildpacks.lifecycle.metadata",
+        ),
+        (
+            vec![store.r("bad", "no-metadata")],
+            72,
+            "io.buildpacks.lifecycle.metadata",
+        ),
+        (
+            vec![
+                store.r("bad", "malformed"),
+                "--run-image".into(),
+                run_v1.clone(),
+            ],
+            72,
+            "get image metadata: label io.buildpacks.lifecycle.metadata is not valid JSON",
+        ),
+        (
+            vec![
+                store.r("app", "built"),
+                "--run-image".into(),
+                run_plain.clone(),
+            ],
+            72,
+            "stack not defined on new base image",
+        ),
+        (
+            vec![
+                store.r("app", "built"),
+                "--run-image".into(),
+                store.r("run", "base"),
+                "--decouple".into(),
+                "--force".into(),
+            ],
+            72,
+            "advertises no launcher",
+        ),
+        (
+            vec![
+                store.r("bad", "unknown-sha"),
+                "--launcher-image".into(),
+                launcher.to_str().unwrap().into(),
+            ],
+            72,
+            "is not among the app image's layers",
+        ),
+        (
+            vec![
+                store.r("app", "built"),
+                "--launcher-image".into(),
+                run_plain.clone(),
+            ],
+            1,
+            "has no usable /cnb/lifecycle/launcher",
+        ),
+        (
+            vec![
+                store.r("app", "built"),
+                "--launcher-image".into(),
+                not_a_launcher.to_str().unwrap().into(),
+            ],
+            1,
+            "is not an ELF executable",
+        ),
+        (
+            vec![
+                store.r("app", "built"),
+                "--run-image".into(),
+                store.r("run", "missing"),
+            ],
+            1,
+            "failed to access run image",
+        ),
+        (
+            vec![
+                store.r("missing", "app"),
+                "--run-image".into(),
+                run_v1.clone(),
+            ],
+            72,
+            "failed to access image to rebase",
+        ),
+        (
+            vec![
+                store.r("app", "built"),
+                "--launcher-must-match".into(),
+                "nope".into(),
+            ],
+            2,
+            "nope",
+        ),
+    ];
+    let before: Vec<_> = [
+        "app:built",
+        "bad:no-metadata",
+        "bad:malformed",
+        "bad:unknown-sha",
+    ]
+    .iter()
+    .map(|r| {
+        let (repo, tag) = r.split_once(':').unwrap();
+        store.get(repo, tag).digest()
+    })
+    .collect();
+    for (args, code, says) in &cases {
+        let mut argv = vec!["rebase"];
+        argv.extend(args.iter().map(String::as_str));
+        let err = fails(store.relaunch(&argv), *code);
+        assert!(err.contains(says), "{args:?}: {err}");
+        if *code != 2 {
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        }
+    }
+    let after: Vec<_> = [
+        "app:built",
+        "bad:no-metadata",
+        "bad:malformed",
+        "bad:unknown-sha",
+    ]
+    .iter()
+    .map(|r| {
+        let (repo, tag) = r.split_once(':').unwrap();
+        store.get(repo, tag).digest()
+    })
+    .collect();
+    assert_eq!(before, after, "nothing written");
+}

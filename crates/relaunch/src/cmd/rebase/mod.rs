@@ -110,13 +110,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut out = outcome.to_json();
         let c = session.counters();
+        // Requests exclude the 401 by which a new client learns the auth scheme.
         out["registry"] = serde_json::json!({
             "requests": c.total_requests() - c.auth_challenges,
+            "by-method": c.requests,
             "auth-challenges": c.auth_challenges,
             "bytes-down": c.bytes_downloaded(),
             "bytes-up": c.bytes_uploaded(),
+            "downloaded": c.downloaded.iter().map(|(d, n)| (d.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
         });
-        println!("{out:#}");
+        outln!("{out:#}");
     } else {
         print_outcome(&outcome);
     }
@@ -128,19 +131,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 
 fn print_outcome(o: &Outcome) {
     for w in &o.warnings {
-        println!("Warning: {w}");
+        outln!("Warning: {w}");
     }
     let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string).unwrap_or_default();
     match (&o.failure, o.status) {
         (Some(f), _) => eprintln!("ERROR: {f}"),
-        (None, Status::Unchanged) => println!(
+        (None, Status::Unchanged) => outln!(
             "unchanged: {} is already on {} with this launcher ({}); nothing pushed",
             o.reference,
             o.run_image.as_deref().unwrap_or("its run image"),
             digest(&o.new_digest)
         ),
         (None, _) => {
-            println!(
+            outln!(
                 "rebased {}{}: {} -> {}",
                 o.reference,
                 o.run_image
@@ -151,12 +154,12 @@ fn print_outcome(o: &Outcome) {
                 digest(&o.new_digest)
             );
             if let Some((old, new)) = o.launcher.as_ref().filter(|(a, b)| a != b) {
-                println!("launcher layer {old} -> {new}");
+                outln!("launcher layer {old} -> {new}");
             }
         }
     }
     if o.failure.is_none() && o.tags.len() > 1 {
-        println!("names: {}", o.tags.join(", "));
+        outln!("names: {}", o.tags.join(", "));
     }
 }
 

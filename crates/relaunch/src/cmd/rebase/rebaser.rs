@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::rebase::{LATEST_PLATFORM_API, OLDEST_PLATFORM_API};
+use relaunch_oci::ImageRef;
 
 use super::session::{Job, Session, Settings, Status};
 use super::write_report;
@@ -209,7 +210,7 @@ fn usage(api: Api) -> String {
 }
 
 fn error(code: u8, message: &str) -> ExitCode {
-    println!("ERROR: {message}");
+    outln!("ERROR: {message}");
     ExitCode::from(code)
 }
 
@@ -246,7 +247,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if given.set("version") {
-        println!("relaunch {}", env!("CARGO_PKG_VERSION"));
+        outln!("relaunch {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     match run(&given, api) {
@@ -263,7 +264,7 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         ));
     };
     for flag in given.positional.iter().filter(|a| a.starts_with('-')) {
-        println!("Warning: Warning: unconsumed flag-like positional arg: \n\t{flag}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?");
+        outln!("Warning: Warning: unconsumed flag-like positional arg: \n\t{flag}\n\t This will not be interpreted as a flag.\n\t Did you mean to put this before the first positional argument?");
     }
     if given.set("daemon") || env("CNB_USE_DAEMON").and_then(|v| parse_bool(&v)) == Some(true) {
         return Err(invalid(
@@ -292,14 +293,9 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         && (given.set("force")
             || env("CNB_FORCE_REBASE").and_then(|v| parse_bool(&v)) == Some(true));
     let mut insecure: Vec<String> = given.all("insecure-registry").map(String::from).collect();
-    if api >= Api::new(0, 13) {
-        insecure.extend(
-            env("CNB_INSECURE_REGISTRIES")
-                .iter()
-                .flat_map(|l| l.split(',').map(|s| s.trim().to_string()))
-                .filter(|s| !s.is_empty()),
-        );
-    }
+    // As go-containerregistry: loopback registries are spoken to over plain HTTP.
+    let named = given.positional.iter().chain(&run_image).chain(&previous);
+    insecure.extend(named.filter_map(|n| loopback_registry(n)));
     let report = given
         .last("report")
         .map(PathBuf::from)
@@ -314,8 +310,8 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         verbose: 0,
         session: Default::default(),
     };
+    // Adds CNB_INSECURE_REGISTRIES (read at every Platform API, not only from 0.13).
     let mut options = global.transport_options();
-    // CNB_INSECURE_REGISTRIES only counts from Platform 0.13 (handled above).
     options.insecure_registries.dedup();
     let settings = Settings {
         platform_api: api,
@@ -331,28 +327,20 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         run_image,
     });
     for w in &outcome.warnings {
-        println!("Warning: {w}");
+        outln!("Warning: {w}");
     }
     if let Some(f) = &outcome.failure {
         return Err((f.exit_code(), f.to_string()));
     }
-    let id = outcome
-        .new_digest
-        .as_ref()
-        .map(|d| {
-            d.as_str()
-                .trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        })
-        .unwrap_or_default();
     if outcome.status == Status::Unchanged {
-        println!("Image {image} is already on this run image; nothing to push");
+        outln!("Image {image} is already on this run image; nothing to push");
+    } else {
+        outln!("Saving {image}...");
     }
-    println!("*** Images ({id}):");
+    let digest = outcome.new_digest.as_ref().map(ToString::to_string);
+    outln!("*** Images ({}):", digest.unwrap_or_default());
     for tag in &outcome.tags {
-        println!("      {tag}");
+        outln!("      {tag}");
     }
     write_report(&report, &outcome).map_err(|e| {
         (
@@ -361,6 +349,18 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         )
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The registry of `name` when it is on this machine (localhost, 127.*, [::1]).
+fn loopback_registry(name: &str) -> Option<String> {
+    let Ok(ImageRef::Registry(r)) = ImageRef::parse(name) else {
+        return None;
+    };
+    let host = match r.registry.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => r.registry.as_str(),
+    };
+    (host == "localhost" || host.starts_with("127.") || host == "[::1]").then_some(r.registry)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use relaunch_lifecycle::apis::Api;
+use relaunch_lifecycle::check::CompatReport;
 use relaunch_lifecycle::metadata::{LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
 use relaunch_lifecycle::rebase::{rebase, LauncherSwap, NewBase, RebaseError, RebaseOptions};
 use relaunch_oci::remote::{ClientConfig, Counters, RegistryClient, RegistryTransport};
@@ -131,6 +132,8 @@ pub struct Outcome {
     pub launcher: Option<(String, String)>,
     /// Checks `force` overrode.
     pub warnings: Vec<String>,
+    /// The app's APIs against the launcher that will run it, when that was checked.
+    pub launcher_check: Option<CompatReport>,
 }
 
 impl Outcome {
@@ -146,6 +149,7 @@ impl Outcome {
             run_image: None,
             launcher: None,
             warnings: Vec::new(),
+            launcher_check: None,
         }
     }
 
@@ -171,6 +175,7 @@ impl Outcome {
             "previous-launcher-sha": self.launcher.as_ref().map(|(old, _)| old),
             "tags": self.tags,
             "warnings": self.warnings,
+            "launcher-check": self.launcher_check,
             "reason": self.failure.as_ref().map(ToString::to_string),
         })
     }
@@ -325,6 +330,9 @@ impl Session {
                 .extend(rebased.warnings.iter().map(|w| format!("{on}{w}")));
             out.launcher
                 .get_or_insert((rebased.previous_launcher.clone(), rebased.launcher.clone()));
+            if out.launcher_check.is_none() {
+                out.launcher_check = rebased.launcher_check.clone();
+            }
             unchanged &= rebased.unchanged;
             Ok((rebased.image, ()))
         });
@@ -359,8 +367,10 @@ impl Session {
         app: &Image,
         platform: &Platform,
     ) -> Result<(Option<String>, Option<Arc<RunImage>>), Failure> {
+        // `--launcher-image` without a run image swaps the launcher only.
         let run_name = match &job.run_image {
             Some(name) => Some(name.clone()),
+            None if self.launcher.is_some() => None,
             None => self.recorded_run_image(app, &job.image, platform)?,
         };
         match &run_name {
