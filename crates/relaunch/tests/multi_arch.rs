@@ -335,6 +335,23 @@ fn every_platform(store: &Store, scratch: &Path) {
         before,
         "nothing written"
     );
+    // ... as is an index run image without the app's arm64.
+    store.put_index(&[run_v1[0].1.clone()], "run", "amd64-index");
+    let err = fails(
+        store.relaunch(&[
+            "rebase",
+            &store.r("app", "multi"),
+            "--run-image",
+            &store.r("run", "amd64-index"),
+            "--force",
+        ]),
+        1,
+    );
+    assert!(
+        err.contains("amd64-index has no image for the app's platform linux/arm64/v8"),
+        "{err}"
+    );
+    assert_eq!(store.get_all("app", "multi").digest(), before);
 
     // ... then each platform onto the same platform of the new run index.
     let patched = with_patch_layer(&base);

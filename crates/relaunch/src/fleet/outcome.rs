@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use relaunch_oci::remote::Counters;
 use relaunch_oci::Digest;
 use serde_json::{json, Map, Value};
 
@@ -136,6 +137,8 @@ pub struct Summary {
     pub refused: usize,
     pub failed: usize,
     pub elapsed: Duration,
+    /// Registry traffic of the run, when the operation reports it.
+    pub traffic: Option<Counters>,
 }
 
 impl Summary {
@@ -166,8 +169,22 @@ impl Summary {
         }
     }
 
+    /// Requests (401 challenges excluded, as they only tell the auth scheme) and blob
+    /// bytes both ways, per image.
+    fn per_image(&self, c: &Counters) -> (u64, f64, u64, f64) {
+        let images = self.images().max(1) as f64;
+        let requests = c.total_requests() - c.auth_challenges;
+        let bytes = c.bytes_downloaded() + c.bytes_uploaded();
+        (
+            requests,
+            requests as f64 / images,
+            bytes,
+            bytes as f64 / images,
+        )
+    }
+
     pub fn to_json(&self, words: &Words) -> Value {
-        json!({"summary": {
+        let mut summary = json!({
             "images": self.images(),
             words.changed: self.changed,
             "unchanged": self.unchanged,
@@ -175,12 +192,36 @@ impl Summary {
             "failed": self.failed,
             "seconds": self.elapsed.as_secs_f64(),
             "images-per-second": self.images_per_second(),
-        }})
+        });
+        if let Some(c) = &self.traffic {
+            let (requests, requests_per_image, _, bytes_per_image) = self.per_image(c);
+            summary["registry"] = json!({
+                "requests": requests,
+                "requests-per-image": requests_per_image,
+                "token-requests": c.token_requests,
+                "retries": c.retries,
+                "bytes-down": c.bytes_downloaded(),
+                "bytes-up": c.bytes_uploaded(),
+                "bytes-per-image": bytes_per_image,
+            });
+        }
+        json!({ "summary": summary })
     }
 
     pub fn to_text(&self, words: &Words) -> String {
+        let traffic = match &self.traffic {
+            Some(c) => {
+                let (requests, per_image, _, bytes_per_image) = self.per_image(c);
+                format!(
+                    "; {requests} registry requests ({per_image:.1}/image), {} bytes down, {} up ({bytes_per_image:.0}/image)",
+                    c.bytes_downloaded(),
+                    c.bytes_uploaded()
+                )
+            }
+            None => String::new(),
+        };
         format!(
-            "{} images: {} {}, {} unchanged, {} refused, {} failed in {:.2}s ({:.1} images/s)",
+            "{} images: {} {}, {} unchanged, {} refused, {} failed in {:.2}s ({:.1} images/s){traffic}",
             self.images(),
             self.changed,
             words.changed,

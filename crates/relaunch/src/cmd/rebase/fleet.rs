@@ -17,7 +17,9 @@ pub fn run(session: &Session, args: &Args) -> anyhow::Result<ExitCode> {
         warn!("--report / CNB_REPORT_PATH is ignored with --from-file; use --json");
     }
     let items = args.fleet.items()?;
-    let runner = Runner::new(&args.fleet, Words { changed: "rebased" }, args.json);
+    let traffic = || session.counters();
+    let runner =
+        Runner::new(&args.fleet, Words { changed: "rebased" }, args.json).with_traffic(&traffic);
     let summary = runner.run(items, |item| {
         Ok(fleet_outcome(session.rebase(&Job {
             image: item.reference.clone(),

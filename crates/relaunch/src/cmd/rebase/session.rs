@@ -244,10 +244,17 @@ impl Session {
         opened().map_err(|e| format!("{name}: {e}"))
     }
 
-    /// The run image `name` for `platform`: chosen from an index, and a single image must
-    /// be of that platform (one that names no architecture passes). Read once per session.
-    fn run_image(&self, name: &str, platform: &Platform) -> Result<Arc<RunImage>, Failure> {
-        let key = format!("{name} {platform}");
+    /// The run image `name` for `platform`: chosen from an index (refused when the index
+    /// has none). A single image is taken as it is for a single-image app (the rebase's
+    /// checks compare it with the app, as the reference does) and must be of `platform`
+    /// for a platform of an index app (`of_index`). Read once per session.
+    fn run_image(
+        &self,
+        name: &str,
+        platform: &Platform,
+        of_index: bool,
+    ) -> Result<Arc<RunImage>, Failure> {
+        let key = format!("{name} {platform} {of_index}");
         if let Some(run) = lock(&self.run_images).get(&key) {
             return Ok(run.clone());
         }
@@ -267,7 +274,7 @@ impl Session {
             }
             Artifact::Image(image) => {
                 let have = image.platform();
-                if !have.architecture.is_empty() && !platform.matches(&have) {
+                if of_index && !have.architecture.is_empty() && !platform.matches(&have) {
                     return Err(missing());
                 }
                 image.clone()
@@ -300,7 +307,9 @@ impl Session {
                 (true, Failure::Rebase(e)) => Failure::Platform(platform.to_string(), e),
                 (_, f) => f,
             };
-            let (run_name, run) = self.new_base(job, &image, platform).map_err(in_platform)?;
+            let (run_name, run) = self
+                .new_base(job, &image, platform, multi)
+                .map_err(in_platform)?;
             if out.run_image.is_none() {
                 out.run_image = run_name.clone();
             }
@@ -361,20 +370,25 @@ impl Session {
 
     /// The run image (name and image for `platform`) one platform image is rebased onto:
     /// the job's, else the one its metadata names; none with only a launcher swap.
+    /// `of_index`: the app is an index (see [`Session::run_image`]).
     fn new_base(
         &self,
         job: &Job,
         app: &Image,
         platform: &Platform,
+        of_index: bool,
     ) -> Result<(Option<String>, Option<Arc<RunImage>>), Failure> {
         // `--launcher-image` without a run image swaps the launcher only.
         let run_name = match &job.run_image {
             Some(name) => Some(name.clone()),
             None if self.launcher.is_some() => None,
-            None => self.recorded_run_image(app, &job.image, platform)?,
+            None => self.recorded_run_image(app, &job.image, platform, of_index)?,
         };
         match &run_name {
-            Some(name) => Ok((run_name.clone(), Some(self.run_image(name, platform)?))),
+            Some(name) => Ok((
+                run_name.clone(),
+                Some(self.run_image(name, platform, of_index)?),
+            )),
             None if self.launcher.is_some() => Ok((None, None)),
             None => Err(Failure::NoRunImage),
         }
@@ -388,6 +402,7 @@ impl Session {
         app: &Image,
         target: &str,
         platform: &Platform,
+        of_index: bool,
     ) -> Result<Option<String>, Failure> {
         let md = LifecycleMetadata::parse_label(app.label(LIFECYCLE_METADATA_LABEL).as_deref())
             .map_err(|e| Failure::Rebase(e.into()))?;
@@ -420,7 +435,7 @@ impl Session {
         let home = registry(target);
         candidates.sort_by_key(|c| registry(c) != home);
         for name in &candidates {
-            if self.run_image(name, platform).is_ok() {
+            if self.run_image(name, platform, of_index).is_ok() {
                 return Ok(Some(name.clone()));
             }
         }
