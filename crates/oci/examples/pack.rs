@@ -100,8 +100,13 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let ManifestRef::Tag(tag) = &repo.reference else {
         return Err(format!("{dest}: give a tag, not a digest"));
     };
-    let report = write_image(&image, repo.transport.as_ref(), &[tag.clone()], &NoProgress)
-        .map_err(|e| format!("writing {dest}: {e}"))?;
+    let report = write_image(
+        &image,
+        repo.transport.as_ref(),
+        std::slice::from_ref(tag),
+        &NoProgress,
+    )
+    .map_err(|e| format!("writing {dest}: {e}"))?;
     let digest = report.digest.map(|d| d.to_string()).unwrap_or_default();
     println!("{dest}@{digest}");
     Ok(())
