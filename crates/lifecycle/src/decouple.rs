@@ -112,10 +112,27 @@ pub fn recouple(
     base: Option<&BaseImage>,
     force: bool,
 ) -> Result<Switched> {
+    recouple_with_layer(
+        app,
+        launcher,
+        binary_layer(&launcher.binary.bytes)?,
+        base,
+        force,
+    )
+}
+
+/// [`recouple`] with the launcher's [`binary_layer`] already built, so a caller switching
+/// many images builds (and uploads) it once.
+pub fn recouple_with_layer(
+    app: Image,
+    launcher: &ResolvedLauncher,
+    layer: Layer,
+    base: Option<&BaseImage>,
+    force: bool,
+) -> Result<Switched> {
     launcher
         .binary
         .ensure_runs_on(&app.platform(), "the app image")?;
-    let layer = binary_layer(&launcher.binary.bytes)?;
     switch(
         app,
         Target {

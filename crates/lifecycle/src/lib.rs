@@ -14,6 +14,8 @@ pub mod error;
 pub mod fixtures;
 pub mod launcher;
 pub mod metadata;
+pub mod rebase;
+pub mod run_image;
 pub mod stamp;
 #[cfg(test)]
 mod testing;

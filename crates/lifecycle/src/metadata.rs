@@ -16,10 +16,10 @@ pub const BUILD_METADATA_LABEL: &str = "io.buildpacks.build.metadata";
 pub enum MetadataError {
     #[error("image has no {0} label: it is not a CNB app image")]
     MissingLabel(&'static str),
-    #[error("label {label} is not valid JSON of the expected shape: {source}")]
+    #[error("label {label} is not valid JSON of the expected shape: {cause}")]
     BadLabel {
         label: &'static str,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{LIFECYCLE_METADATA_LABEL} has no {0}")]
     MissingField(&'static str),
@@ -85,6 +85,8 @@ pub struct RunImageRecord {
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<Vec<String>>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
@@ -106,18 +108,26 @@ pub struct LifecycleMetadata {
 }
 
 impl LifecycleMetadata {
-    /// Parses the label value; `None` (label absent) is an error naming the label.
+    /// Parses the label value; `None` (label absent) is an error naming the label, and so
+    /// is a missing `launcher.sha` (every launcher operation needs the launcher layer).
     pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
-        let value = value.ok_or(MetadataError::MissingLabel(LIFECYCLE_METADATA_LABEL))?;
-        let mut md: Self =
-            serde_json::from_str(value).map_err(|source| MetadataError::BadLabel {
-                label: LIFECYCLE_METADATA_LABEL,
-                source,
-            })?;
-        md.order = key_order(value);
+        let md = Self::parse_label(value)?;
         if md.launcher.sha.is_empty() {
             return Err(MetadataError::MissingField("launcher.sha"));
         }
+        Ok(md)
+    }
+
+    /// As [`Self::from_label`] but without requiring `launcher.sha`: a rebase only needs
+    /// `runImage`, and the reference rebaser accepts images from exporters that omit it.
+    pub fn parse_label(value: Option<&str>) -> Result<Self, MetadataError> {
+        let value = value.ok_or(MetadataError::MissingLabel(LIFECYCLE_METADATA_LABEL))?;
+        let mut md: Self =
+            serde_json::from_str(value).map_err(|cause| MetadataError::BadLabel {
+                label: LIFECYCLE_METADATA_LABEL,
+                cause,
+            })?;
+        md.order = key_order(value);
         Ok(md)
     }
 
@@ -167,9 +177,9 @@ impl BuildMetadata {
             None => Ok(Self::default()),
             Some(v) => {
                 let mut md: Self =
-                    serde_json::from_str(v).map_err(|source| MetadataError::BadLabel {
+                    serde_json::from_str(v).map_err(|cause| MetadataError::BadLabel {
                         label: BUILD_METADATA_LABEL,
-                        source,
+                        cause,
                     })?;
                 md.order = key_order(v);
                 Ok(md)

@@ -37,19 +37,16 @@ pub enum Error {
     #[error("invalid {what}: {reason}")]
     Invalid { what: String, reason: String },
 
-    #[error("parsing {what} as JSON: {source}")]
+    // The cause is part of the message and deliberately not `source()`: error chains
+    // printed whole (`{:#}`) would otherwise repeat it.
+    #[error("parsing {what} as JSON: {cause}")]
     Json {
         what: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{context}: {cause}")]
+    Io { context: String, cause: io::Error },
 
     #[error("no manifest in {index} matches platform {platform}")]
     NoMatchingPlatform { index: String, platform: String },
@@ -81,9 +78,9 @@ impl Error {
         // A verification failure raised inside a reader travels as io::Error; unwrap it.
         match source.downcast::<Error>() {
             Ok(inner) => inner,
-            Err(source) => Error::Io {
+            Err(cause) => Error::Io {
                 context: context.into(),
-                source,
+                cause,
             },
         }
     }
@@ -91,7 +88,7 @@ impl Error {
     pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
         Error::Json {
             what: what.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -104,6 +101,11 @@ impl Error {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+
+    /// A local file or directory that does not exist (ENOENT).
+    pub fn is_missing_file(&self) -> bool {
+        matches!(self, Error::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
     }
 }
 

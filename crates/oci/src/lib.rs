@@ -8,6 +8,7 @@ pub mod image;
 pub mod image_or_index;
 pub mod layer;
 pub mod layout;
+pub mod local;
 pub mod mutate;
 pub mod read;
 pub mod reference;

@@ -280,7 +280,7 @@ fn copy_blob<'a>(
             Mount::Unsupported => {}
         }
     }
-    if !presence_known && target.blob_size(&d.digest)? == Some(d.size) {
+    if !presence_known && target.has_blob(&d.digest, d.size)? {
         debug!(digest = %d.digest, "blob already present");
         return Ok(BlobOutcome::AlreadyPresent);
     }

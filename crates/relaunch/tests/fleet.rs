@@ -1,8 +1,8 @@
 //! Fleet mode (`--from-file`) against a real registry: one JSON line per image and a
 //! summary, refusals and failures that do not stop the others, idempotent reruns, shards
 //! that cover the list exactly once, one-line errors for bad input, and — through the
-//! fault-injecting proxy — every image ends either fully switched or untouched, as the
-//! report says, and a rerun finishes what was left.
+//! fault-injecting proxy, mid-rebase — every image ends either fully rebased or untouched,
+//! as the report says, and a rerun finishes what was left.
 
 mod support;
 
@@ -15,17 +15,21 @@ use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
 use relaunch_lifecycle::metadata::LauncherMode;
+use relaunch_lifecycle::rebase::STACK_ID_LABEL;
+use relaunch_oci::layer::{Entry, LayerBuilder, NORMALIZED_TIME};
+use relaunch_oci::mutate::{self, History};
 use relaunch_testkit::{skopeo_inspect, Auth, FaultPlan, FaultProxy, Registry};
 use serde_json::Value;
 use support::{base_run_image, launcher_path, stamp, stderr, Store};
 
-/// Apps `app-0` … `app-{n-1}` (tag `1`) exported onto `run:RUN_TAG`, binary launcher mode.
-fn export_apps(store: &Store, run_tag: &str, names: &[String]) {
+/// Apps `NAMES` (tag `1`) exported onto `run:RUN_TAG`, binary launcher mode, recording
+/// `run:RUN_NAME` as the run image to rebase onto.
+fn export_apps(store: &Store, run_tag: &str, run_name: &str, names: &[String]) {
     let run = store.get("run", run_tag);
     let launcher = LauncherBinary::from_file(&launcher_path()).unwrap();
     let version = launcher.descriptor.as_ref().unwrap().version.clone();
     let run_ref = RunImageRef {
-        image: store.r("run", run_tag),
+        image: store.r("run", run_name),
         reference: store.digest_ref("run", &run.digest()),
     };
     for name in names {
@@ -51,11 +55,17 @@ fn write_list(dir: &Path, host: &str, names: &[String]) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Runs `relaunch decouple --from-file LIST --json EXTRA` and splits its output into the
-/// per-image lines (by reference) and the summary.
+/// Runs `relaunch decouple --from-file LIST --json EXTRA`; see [`run_json`].
 fn fleet(store: &Store, list: &str, extra: &[&str]) -> (Output, BTreeMap<String, Value>, Value) {
     let mut args = vec!["decouple", "--from-file", list, "--json"];
     args.extend_from_slice(extra);
+    run_json(store, &args)
+}
+
+/// Runs `relaunch ARGS` (a fleet with --json) and splits its output into the per-image
+/// lines (by reference) and the summary.
+fn run_json(store: &Store, args: &[impl AsRef<str>]) -> (Output, BTreeMap<String, Value>, Value) {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     let out = store.relaunch(&args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut images = BTreeMap::new();
@@ -95,8 +105,8 @@ fn decouples_a_fleet_with_refusals_failures_reruns_and_shards() {
     stamp(&store, &launcher, "v1", &[]);
     stamp(&store, &launcher, "narrow", &["--platform-apis", "0.12"]);
     let names: Vec<String> = (0..10).map(|i| format!("app-{i}")).collect();
-    export_apps(&store, "v1", &names);
-    export_apps(&store, "narrow", &["old-api".to_string()]);
+    export_apps(&store, "v1", "v1", &names);
+    export_apps(&store, "narrow", "narrow", &["old-api".to_string()]);
     let mut all = names.clone();
     all.insert(3, "old-api".into());
     all.insert(6, "missing".into());
@@ -236,16 +246,34 @@ fn bad_fleet_input_is_a_one_line_error() {
 }
 
 #[test]
-fn faults_mid_fleet_leave_each_image_switched_or_untouched() {
+fn faults_mid_rebase_leave_each_image_rebased_or_untouched() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Registry(Registry::start(Auth::Anonymous));
     let Store::Registry(reg) = &store else {
         unreachable!()
     };
-    base_run_image(&store, scratch.path());
+    // Run image v1, and v2 = v1's base plus a small patch layer, both stamped; the apps
+    // record `run:current`, which moves from v1 to v2 (Platform < 0.12: by stack id).
+    let mut base = base_run_image(&store, scratch.path());
+    mutate::set_labels(
+        &mut base,
+        [(STACK_ID_LABEL, Some("io.buildpacks.stacks.relaunch"))],
+    )
+    .unwrap();
+    store.put(&base, "run", "base");
     stamp(&store, &launcher_path(), "v1", &[]);
+    store.put(&store.get("run", "v1"), "run", "current");
     let names: Vec<String> = (0..16).map(|i| format!("app-{i}")).collect();
-    export_apps(&store, "v1", &names);
+    export_apps(&store, "v1", "current", &names);
+    let patch = LayerBuilder::new()
+        .entry(Entry::file("/etc/patch-level", 0o644, "2\n"))
+        .build()
+        .unwrap();
+    let history = History::created_by("patch", NORMALIZED_TIME);
+    mutate::append_layers(&mut base, vec![(patch, Some(history))]).unwrap();
+    store.put(&base, "run", "base");
+    stamp(&store, &launcher_path(), "current", &[]);
+    let run_v2 = store.get("run", "current");
     let before: BTreeMap<String, String> = names
         .iter()
         .map(|n| (n.clone(), store.get(n, "1").digest().to_string()))
@@ -264,32 +292,36 @@ fn faults_mid_fleet_leave_each_image_switched_or_untouched() {
         },
     );
     let faulty = write_list(scratch.path(), &proxy.host(), &names);
-    let (_, images, summary) = fleet(
-        &store,
-        &faulty,
-        &["--insecure-registry", &proxy.host(), "--jobs", "4"],
-    );
+    let args = |list: &str| -> Vec<String> {
+        ["rebase", "--from-file", list, "--json", "--jobs", "4"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--insecure-registry".into(), proxy.host()])
+            .collect()
+    };
+    let (_, images, summary) = run_json(&store, &args(&faulty));
     let mut done = 0;
     for name in &names {
         let line = &images[&format!("{}/{name}:1", proxy.host())];
         let now = store.get(name, "1");
         match line["status"].as_str().unwrap() {
-            "decoupled" => {
+            "rebased" => {
                 done += 1;
                 assert_eq!(line["new-digest"], now.digest().to_string());
-                assert_eq!(mode(&store, name), LauncherMode::Symlink);
-                // Complete: skopeo reads every blob's descriptor and the config.
+                let n = run_v2.layers().len();
+                assert_eq!(now.diff_ids()[..n], run_v2.diff_ids()[..], "{name}");
+                // Complete: skopeo reads the manifest and config of what the tag names.
                 skopeo_inspect(&store.skopeo(name, "1"), &[]);
             }
             "failed" => {
                 assert_eq!(now.digest().to_string(), before[name], "{line}");
-                assert_eq!(mode(&store, name), LauncherMode::Binary);
+                assert_eq!(line["new-digest"], line["old-digest"], "{line}");
             }
             other => panic!("{name}: {other}: {line}"),
         }
     }
     eprintln!(
-        "faults: {} injected; {done} decoupled, {} failed",
+        "faults: {} injected; {done} rebased, {} failed",
         proxy.faults_injected(),
         summary["failed"]
     );
@@ -298,13 +330,10 @@ fn faults_mid_fleet_leave_each_image_switched_or_untouched() {
         "the faults should stop some images and not others: {summary}"
     );
 
-    // Without faults, a rerun finishes what was left.
+    // Without faults, a rerun finishes what was left and pushes nothing for the rest.
     let clean = write_list(scratch.path(), &reg.host(), &names);
-    let (out, _, summary) = fleet(&store, &clean, &[]);
+    let (out, _, summary) = run_json(&store, &args(&clean));
     assert_eq!(out.status.code(), Some(0), "{summary}");
     assert_eq!(summary["unchanged"], done);
-    assert_eq!(summary["decoupled"], names.len() - done);
-    for name in &names {
-        assert_eq!(mode(&store, name), LauncherMode::Symlink);
-    }
+    assert_eq!(summary["rebased"], names.len() - done);
 }

@@ -12,6 +12,7 @@ use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::binary_layer;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::metadata::LauncherMode;
+use relaunch_lifecycle::rebase::STACK_ID_LABEL;
 use relaunch_oci::layer::{Entry, LayerBuilder, NORMALIZED_TIME};
 use relaunch_oci::mutate::{self, History};
 use relaunch_oci::v1::Flavor;
@@ -146,7 +147,13 @@ fn launcher_link(store: &Store, repo: &str, tag: &str, arch: &str, scratch: &Pat
 fn every_platform(store: &Store, scratch: &Path) {
     let amd64_launcher = std::fs::read(launcher_path()).unwrap();
     let arm64_launcher = arm64_build(&amd64_launcher);
-    let base = base_run_image(store, scratch);
+    // Apps at Platform API < 0.12 are rebased by stack id, so the run image has one.
+    let mut base = base_run_image(store, scratch);
+    mutate::set_labels(
+        &mut base,
+        [(STACK_ID_LABEL, Some("io.buildpacks.stacks.relaunch"))],
+    )
+    .unwrap();
     store.put_index(&[base.clone(), as_arm64(&base)], "run", "multi");
     store.put_index(
         &[
@@ -206,9 +213,11 @@ fn every_platform(store: &Store, scratch: &Path) {
     let mut apps = Vec::new();
     for ((_, run), launcher) in run_v1.iter().zip([&amd64, &arm64]) {
         let mut app = export_built(store, run, "v1", launcher);
-        // runImage.reference names the run index, as an exporter given the index does.
+        // runImage.reference names the run index, as an exporter given the index does;
+        // runImage.image the tag the platform will rebase onto (checked from Platform 0.12).
         let (mut md, _) = lifecycle_metadata(&app).unwrap();
         md.run_image.reference = store.digest_ref("run", &run_index);
+        md.run_image.image = Some(store.r("run", "v2"));
         let label = md.to_label();
         mutate::set_labels(
             &mut app,
@@ -253,8 +262,12 @@ fn every_platform(store: &Store, scratch: &Path) {
         );
     }
     let again = ok(store.decouple(&store.r("app", "dec"), &store.r("app", "dec2"), &[]));
-    assert!(again.contains("nothing written"), "{again}");
-    assert!(!store.exists("app", "dec2"));
+    assert!(again.contains("unchanged; tagged"), "{again}");
+    assert_eq!(
+        store.get_all("app", "dec2").digest(),
+        store.get_all("app", "dec").digest(),
+        "the same index, tagged again"
+    );
 
     // recouple with the lifecycle index: each platform gets back its own launcher layer.
     ok(store.recouple(
@@ -291,4 +304,102 @@ fn every_platform(store: &Store, scratch: &Path) {
         "{err}"
     );
     assert!(!store.exists("app", "bad"));
+
+    // rebase: refused while run:v2 is a single amd64 image, nothing written ...
+    let rebase = |app: &str| {
+        store.relaunch(&[
+            "rebase",
+            &store.r("app", app),
+            "--run-image",
+            &store.r("run", "v2"),
+            "--json",
+        ])
+    };
+    let before = store.get_all("app", "multi").digest();
+    store.put(&run_v1[0].1, "run", "v2");
+    let err = fails(
+        store.relaunch(&[
+            "rebase",
+            &store.r("app", "multi"),
+            "--run-image",
+            &store.r("run", "v2"),
+        ]),
+        1,
+    );
+    assert!(
+        err.contains("has no image for the app's platform linux/arm64/v8"),
+        "{err}"
+    );
+    assert_eq!(
+        store.get_all("app", "multi").digest(),
+        before,
+        "nothing written"
+    );
+    // ... as is an index run image without the app's arm64.
+    store.put_index(&[run_v1[0].1.clone()], "run", "amd64-index");
+    let err = fails(
+        store.relaunch(&[
+            "rebase",
+            &store.r("app", "multi"),
+            "--run-image",
+            &store.r("run", "amd64-index"),
+            "--force",
+        ]),
+        1,
+    );
+    assert!(
+        err.contains("amd64-index has no image for the app's platform linux/arm64/v8"),
+        "{err}"
+    );
+    assert_eq!(store.get_all("app", "multi").digest(), before);
+
+    // ... then each platform onto the same platform of the new run index.
+    let patched = with_patch_layer(&base);
+    store.put_index(&[patched.clone(), as_arm64(&patched)], "run", "multi2");
+    ok(store.add_launcher(
+        &store.r("run", "multi2"),
+        &store.r("lifecycle", "multi"),
+        &store.r("run", "v2"),
+        &[],
+    ));
+    let run_v2 = platform_images(store, "run", "v2");
+    let out: Value = serde_json::from_str(&ok(rebase("multi"))).unwrap();
+    assert_eq!(out["status"], "rebased", "{out:#}");
+    assert_eq!(
+        raw_platforms(store, "app", "multi"),
+        ["linux/amd64", "linux/arm64/v8"]
+    );
+    let rebased = platform_images(store, "app", "multi");
+    for ((platform, app), (_, run)) in rebased.iter().zip(&run_v2) {
+        let n = run.layers().len();
+        assert_eq!(app.diff_ids()[..n], run.diff_ids()[..], "{platform}");
+        let (md, _) = lifecycle_metadata(app).unwrap();
+        assert!(
+            md.run_image.reference.ends_with(&run.digest().to_string()),
+            "{platform}: runImage.reference names that platform's run image"
+        );
+    }
+    let again: Value = serde_json::from_str(&ok(rebase("multi"))).unwrap();
+    assert_eq!(again["status"], "unchanged", "{again:#}");
+
+    // A single-platform app on an index run image: its platform is picked.
+    store.put(&apps[1], "app", "arm64-only");
+    let out: Value = serde_json::from_str(&ok(rebase("arm64-only"))).unwrap();
+    assert_eq!(out["status"], "rebased", "{out:#}");
+    let app = store.get("app", "arm64-only");
+    assert_eq!(app.platform().architecture, "arm64");
+    let n = run_v2[1].1.layers().len();
+    assert_eq!(app.diff_ids()[..n], run_v2[1].1.diff_ids()[..]);
+}
+
+/// `image` with one more base layer (a patched run image).
+fn with_patch_layer(image: &Image) -> Image {
+    let mut image = image.clone();
+    let layer = LayerBuilder::new()
+        .entry(Entry::file("/etc/patch-level", 0o644, "2\n"))
+        .build()
+        .unwrap();
+    let history = History::created_by("patch", NORMALIZED_TIME);
+    mutate::append_layers(&mut image, vec![(layer, Some(history))]).unwrap();
+    image
 }

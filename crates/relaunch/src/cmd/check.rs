@@ -91,14 +91,14 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 json!({"compatible": compatible, "platforms": all})
             }
         };
-        println!("{out:#}");
+        outln!("{out:#}");
     } else {
         for (platform, run, report) in &reports {
             match multi {
-                true => println!("app {} ({platform}) with run image {run}", args.app_image),
-                false => println!("app {} with run image {run}", args.app_image),
+                true => outln!("app {} ({platform}) with run image {run}", args.app_image),
+                false => outln!("app {} with run image {run}", args.app_image),
             }
-            println!("{report}");
+            outln!("{report}");
         }
     }
     Ok(if compatible {

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::{decouple_onto, recouple, BaseImage, Switched};
+use relaunch_lifecycle::run_image::RunImage;
 use relaunch_oci::{Image, ImageOrIndex, ImageRef, NoProgress, Platform};
 use serde_json::json;
 
-use super::images::{load_all, publish, run_image_for, write_all, LauncherArgs, RunImage};
+use super::images::{load_all, publish, run_image_for, write_all, LauncherArgs};
 use super::Global;
 use crate::fleet::{FleetArgs, Outcome, Runner, Words};
 
@@ -209,11 +210,8 @@ fn finish(
     verb: &str,
 ) -> anyhow::Result<ExitCode> {
     let unchanged = parts.iter().all(|p| p.switched.unchanged);
-    let digest = if unchanged {
-        None
-    } else {
-        Some(write_all(global, &app, tag)?)
-    };
+    // Written even when unchanged: the next pipeline step expects --tag to exist.
+    let digest = write_all(global, &app, tag)?;
     let multi = app.is_index();
     if opts.json {
         let describe = |p: &Part| {
@@ -232,7 +230,7 @@ fn finish(
                 let s = &p.switched;
                 json!({
                     "changed": !s.unchanged,
-                    "digest": digest.as_ref().map(ToString::to_string),
+                    "digest": digest.to_string(),
                     "previous": s.previous,
                     "launcher-sha": s.layer.to_string(),
                     "check": s.report,
@@ -240,11 +238,11 @@ fn finish(
             }
             _ => json!({
                 "changed": !unchanged,
-                "digest": digest.as_ref().map(ToString::to_string),
+                "digest": digest.to_string(),
                 "platforms": parts.iter().map(describe).collect::<Vec<_>>(),
             }),
         };
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     for p in &parts {
@@ -256,25 +254,34 @@ fn finish(
             String::new()
         };
         if s.unchanged {
-            let end = if multi { "" } else { "; nothing written" };
-            println!(
-                "{on}unchanged: the launcher layer is already {} ({}){end}",
-                s.layer, l.path
+            let tagged = match multi {
+                true => String::new(),
+                false => format!("; tagged {tag} ({digest})"),
+            };
+            outln!(
+                "{on}unchanged: the launcher layer is already {} ({}){tagged}",
+                s.layer,
+                l.path
             );
         } else {
-            println!(
+            outln!(
                 "{on}{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
-                s.previous.sha, s.layer, l.path, l.version, l.platform_apis, l.buildpack_apis
+                s.previous.sha,
+                s.layer,
+                l.path,
+                l.version,
+                l.platform_apis,
+                l.buildpack_apis
             );
         }
         if let Some(problem) = s.report.problem() {
-            println!("{on}WARNING (forced): {problem}");
+            outln!("{on}WARNING (forced): {problem}");
         }
     }
-    match digest {
-        None if multi => println!("nothing written"),
-        None => {}
-        Some(d) => println!("wrote {tag} ({d})"),
+    match (unchanged, multi) {
+        (true, false) => {}
+        (true, true) => outln!("unchanged; tagged {tag} ({digest})"),
+        (false, _) => outln!("wrote {tag} ({digest})"),
     }
     Ok(ExitCode::SUCCESS)
 }

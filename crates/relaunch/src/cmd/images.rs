@@ -1,25 +1,21 @@
 //! Image access shared by the launcher subcommands: loading (including the digest
 //! references `runImage.reference` holds), writing, resolving `--launcher`, and finding the
-//! run image an app is based on.
+//! run image an app is based on (policy: `relaunch_lifecycle::run_image`).
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::ApiList;
 use relaunch_lifecycle::app::string_labels;
-use relaunch_lifecycle::bundle::LauncherBundle;
-use relaunch_lifecycle::contract::{AdvertisedLauncher, APP_LAUNCHER_PATH};
-use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::contract::APP_LAUNCHER_PATH;
+use relaunch_lifecycle::descriptor::{LauncherBinary, LAUNCHER_SIZE_LIMIT};
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
+use relaunch_lifecycle::run_image::{current_run_image, RunImage};
 use relaunch_oci::layer::read::read_file;
 use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, ManifestRef, Platform, Progress};
-use tracing::warn;
 
 use super::{BarProgress, Global};
-
-/// Largest launcher accepted from an image (the reference Go launcher must stay under 4 MiB).
-const LAUNCHER_LIMIT: u64 = 64 << 20;
 
 /// Loads the image `reference` (`oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry
 /// reference) names for `platform` (default: linux/amd64 from an index); a single image
@@ -128,67 +124,35 @@ impl LauncherArgs {
             buildpack_apis: self.buildpack_apis.clone(),
             version: self.launcher_version.clone(),
         };
-        let path = Path::new(&self.launcher);
-        // An existing file, or anything spelled like a path, is a file; the rest names an image.
-        if path.exists() || self.launcher.starts_with('/') || self.launcher.starts_with('.') {
-            return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
-        }
-        let image = load_for(global, &self.launcher, platform)?;
-        let (entry, bytes) =
-            read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT).with_context(|| {
-                format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
-            })?;
-        let origin = format!("{}:{APP_LAUNCHER_PATH}", self.launcher);
-        let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
-        Ok(resolve(binary, Some(&string_labels(&image)), &overrides)?)
+        resolve_launcher(global, &self.launcher, &overrides, platform)
     }
 }
 
-/// The run image an app is (now) based on, and the launcher it advertises.
-pub struct RunImage {
-    /// Name used in messages and in `org.opencontainers.image.base.name`.
-    pub name: String,
-    pub digest: Option<Digest>,
-    pub advertised: Option<AdvertisedLauncher>,
-    /// The launchers at and beside the advertised path (just that one without delegates).
-    pub bundle: Option<LauncherBundle>,
-    /// `advertised` comes from the labels the app inherited, not from the run image.
-    pub inherited: bool,
-}
-
-impl RunImage {
-    /// The advertised launcher, or an error saying the run image provides none.
-    pub fn launcher(&self) -> anyhow::Result<&AdvertisedLauncher> {
-        self.advertised.as_ref().ok_or_else(|| {
-            relaunch_lifecycle::Error::NoAdvertisedLauncher(self.name.clone()).into()
-        })
+/// A launcher file, or the /cnb/lifecycle/launcher of an image (e.g. a lifecycle image,
+/// whose labels may say which APIs it supports), with what to advertise about it.
+/// An image is read for `platform` (see [`load_for`]).
+pub fn resolve_launcher(
+    global: &Global,
+    spec: &str,
+    overrides: &Overrides,
+    platform: Option<&Platform>,
+) -> anyhow::Result<ResolvedLauncher> {
+    let path = Path::new(spec);
+    // An existing file, or anything spelled like a path, is a file; the rest names an image.
+    if path.exists() || spec.starts_with('/') || spec.starts_with('.') {
+        return Ok(resolve(LauncherBinary::from_file(path)?, None, overrides)?);
     }
-
-    /// The advertised launcher and its bundle.
-    pub fn launcher_bundle(&self) -> anyhow::Result<(&AdvertisedLauncher, &LauncherBundle)> {
-        let launcher = self.launcher()?;
-        Ok((
-            launcher,
-            self.bundle.as_ref().context("no launcher bundle")?,
-        ))
-    }
+    let image = load_for(global, spec, platform)?;
+    let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
+        .with_context(|| format!("image {spec} has no usable {APP_LAUNCHER_PATH}"))?;
+    let origin = format!("{spec}:{APP_LAUNCHER_PATH}");
+    let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
+    Ok(resolve(binary, Some(&string_labels(&image)), overrides)?)
 }
 
-/// The launcher an image advertises in its labels and the bundle it belongs to.
-pub fn advertised_bundle(
-    image: &Image,
-) -> anyhow::Result<(Option<AdvertisedLauncher>, Option<LauncherBundle>)> {
-    let labels = string_labels(image);
-    let Some(advertised) = AdvertisedLauncher::from_labels(&labels)? else {
-        return Ok((None, None));
-    };
-    let bundle = LauncherBundle::from_labels(&advertised, &labels)?;
-    Ok((Some(advertised), Some(bundle)))
-}
-
-/// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
-/// base of the app; either is read for `platform` (the app image's). When that image cannot be read, the launcher labels the app inherited
-/// from it at export are used (with a warning: they go stale on a base swap, G-26).
+/// `explicit` (--run-image) if given, else the run image the app is based on now, with the
+/// inherited-label fallback policy of [`current_run_image`]; either is read for `platform`
+/// (the app image's).
 pub fn run_image_for(
     global: &Global,
     app: &Image,
@@ -196,51 +160,12 @@ pub fn run_image_for(
     explicit: Option<&str>,
     platform: &Platform,
 ) -> anyhow::Result<RunImage> {
-    let from_image = |name: &str, image: &Image| -> anyhow::Result<RunImage> {
-        let (advertised, bundle) =
-            advertised_bundle(image).with_context(|| format!("run image {name}"))?;
-        Ok(RunImage {
-            name: name.to_string(),
-            digest: Some(image.digest()),
-            advertised,
-            bundle,
-            inherited: false,
-        })
-    };
-    if let Some(name) = explicit {
-        return from_image(name, &load_for(global, name, Some(platform))?);
-    }
-    let reference = md.run_image.reference.as_str();
-    if reference.is_empty() {
-        bail!("the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image");
-    }
-    let name = md.run_image.image.as_deref().unwrap_or(reference);
-    match load_for(global, reference, Some(platform)) {
-        Ok(run) => {
-            let n = run.layers().len();
-            if app.layers().len() < n || app.diff_ids()[..n] != run.diff_ids()[..] {
-                bail!(
-                    "the app is no longer based on runImage.reference {reference} (its base layers differ, e.g. after a base swap that did not update the label); pass --run-image with the run image it is based on now"
-                );
-            }
-            from_image(name, &run)
-        }
-        Err(e) => {
-            warn!(
-                "{e:#}; using the launcher labels the app inherited from its run image at export"
-            );
-            let (advertised, bundle) =
-                advertised_bundle(app).context("the app's inherited run-image labels")?;
-            Ok(RunImage {
-                name: name.to_string(),
-                digest: reference
-                    .rsplit_once('@')
-                    .and_then(|(_, d)| Digest::parse(d).ok()),
-                advertised,
-                bundle,
-                inherited: true,
-            })
-        }
+    match explicit {
+        Some(name) => Ok(RunImage::from_image(
+            name,
+            &load_for(global, name, Some(platform))?,
+        )?),
+        None => Ok(current_run_image(app, md, global.session())?),
     }
 }
 
@@ -258,7 +183,7 @@ pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
     };
     let why;
     let facts = match &run {
-        Ok(Some(r)) if !r.inherited => RunImageFacts::Read {
+        Ok(Some(r)) if !r.is_inherited() => RunImageFacts::Read {
             name: &r.name,
             advertised: r.advertised.as_ref(),
         },

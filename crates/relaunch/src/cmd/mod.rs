@@ -8,6 +8,7 @@ pub mod images;
 pub mod inspect;
 mod preflight;
 mod progress;
+pub mod rebase;
 mod report_html;
 pub mod run_image;
 
@@ -78,6 +79,23 @@ impl Global {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
             .init();
+    }
+}
+
+/// Exit status when stdout was closed under us: 128 + SIGPIPE, what a shell reports for a
+/// Unix tool that SIGPIPE ended (Rust ignores the signal, so writes fail instead).
+const CLOSED_STDOUT: i32 = 128 + 13;
+
+/// Writes one line of output. A closed stdout (`relaunch inspect … | head -0`) ends the
+/// process quietly, as it would `cat`; any other write failure is reported the same way.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("ERROR: writing to stdout: {e}");
+        }
+        std::process::exit(CLOSED_STDOUT);
     }
 }
 

@@ -12,10 +12,11 @@ use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
 use relaunch_lifecycle::bundle::LauncherBundle;
 use relaunch_lifecycle::check::{check_bundle, CompatReport};
 use relaunch_lifecycle::contract::AdvertisedLauncher;
+use relaunch_lifecycle::run_image::RunImage;
 use relaunch_oci::Platform;
 use serde_json::json;
 
-use super::images::{advertised_bundle, load_all};
+use super::images::load_all;
 use super::report_html;
 use super::Global;
 use crate::fleet::{FleetArgs, Item, Outcome, Runner, Status, Words};
@@ -44,10 +45,9 @@ impl RunLaunchers {
         let run = load_all(global, name)?;
         let mut by_platform = Vec::new();
         for (platform, image) in run.images() {
-            match advertised_bundle(image).with_context(|| format!("run image {name}"))? {
-                (Some(a), Some(b)) => by_platform.push((platform, a, b)),
-                _ => bail!(relaunch_lifecycle::Error::NoAdvertisedLauncher(name.into())),
-            }
+            let run = RunImage::from_image(name, image)?;
+            let (advertised, bundle) = run.launcher_bundle()?;
+            by_platform.push((platform, advertised.clone(), bundle.clone()));
         }
         Ok(RunLaunchers {
             name: name.to_string(),
@@ -92,7 +92,7 @@ pub fn run(
                     buildpack_apis: String::new(),
                     detail: reason.clone(),
                 };
-                (Outcome::failed(reason), vec![row])
+                (Outcome::failed(None, reason), vec![row])
             }
         };
         rows.lock()
@@ -139,26 +139,30 @@ fn check_app(
         }
         rows.push(row);
     }
-    let detail = json!({"apps": rows.iter().map(|r| json!({
-        "platform": r.platform,
-        "platform-api": r.platform_api,
-        "buildpack-apis": r.buildpack_apis,
-        "verdict": r.verdict,
-        "detail": r.detail,
-    })).collect::<Vec<_>>()});
-    let outcome = if problems.is_empty() {
+    let apps = json!(rows
+        .iter()
+        .map(|r| json!({
+            "platform": r.platform,
+            "platform-api": r.platform_api,
+            "buildpack-apis": r.buildpack_apis,
+            "verdict": r.verdict,
+            "detail": r.detail,
+        }))
+        .collect::<Vec<_>>());
+    let mut outcome = if problems.is_empty() {
         // "starts": nothing is written, so no digests, only which launcher starts it.
         Outcome {
             status: Status::Changed,
             reason: Some(details.join("; ")),
             old: None,
             new: None,
-            detail: None,
+            details: Default::default(),
         }
     } else {
         Outcome::refused(Some(app.digest()), problems.join("; "))
     };
-    Ok((outcome.with_detail(detail), rows))
+    outcome.details.insert("apps".into(), apps);
+    Ok((outcome, rows))
 }
 
 fn row(item: &Item, platform: &Platform, report: &CompatReport) -> Row {

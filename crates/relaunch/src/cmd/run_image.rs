@@ -68,11 +68,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Ok((stamped.image.clone(), stamped))
     })?;
     let unchanged = stamped.iter().all(|s| s.unchanged);
-    let digest = if unchanged {
-        None
-    } else {
-        Some(write_all(global, &run, &args.tag)?)
-    };
+    // Written even when unchanged: the next pipeline step expects --tag to exist.
+    let digest = write_all(global, &run, &args.tag)?;
     // Every platform gets the same path; APIs and version are the first platform's
     // launcher's (a multi-arch launcher image is one build).
     let Some(first) = stamped.first() else {
@@ -82,7 +79,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut out = json!({
             "changed": !unchanged,
-            "digest": digest.as_ref().map(ToString::to_string),
+            "digest": digest.to_string(),
             "launcher": a,
             "layer": first.layer.to_string(),
             "replaced": first.replaced.as_ref().map(ToString::to_string),
@@ -105,15 +102,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 .collect();
             out["platforms"] = platforms.into();
         }
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "launcher {} at {} (Platform APIs {}; Buildpack APIs {}), layer {}",
-        a.version, a.path, a.platform_apis, a.buildpack_apis, first.layer
+        a.version,
+        a.path,
+        a.platform_apis,
+        a.buildpack_apis,
+        first.layer
     );
     for (i, d) in delegates.iter().enumerate() {
-        println!(
+        outln!(
             "  delegate {} {} (Platform APIs {}; Buildpack APIs {})",
             delegate_path(&a.path, i, &d.name),
             d.described.version,
@@ -121,13 +122,17 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             d.described.buildpack_apis.join(",")
         );
     }
-    match (&digest, &first.replaced) {
-        (None, _) => println!(
-            "unchanged: {} already carries this launcher; nothing written",
-            args.run_image
+    match (unchanged, &first.replaced) {
+        (true, _) => outln!(
+            "unchanged: {} already carries this launcher; tagged {} ({digest})",
+            args.run_image,
+            args.tag
         ),
-        (Some(d), Some(old)) => println!("replaced launcher layer {old}; wrote {} ({d})", args.tag),
-        (Some(d), None) => println!("added launcher layer; wrote {} ({d})", args.tag),
+        (false, Some(old)) => outln!(
+            "replaced launcher layer {old}; wrote {} ({digest})",
+            args.tag
+        ),
+        (false, None) => outln!("added launcher layer; wrote {} ({digest})", args.tag),
     }
     Ok(ExitCode::SUCCESS)
 }

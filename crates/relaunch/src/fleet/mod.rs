@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
+use relaunch_oci::remote::Counters;
 use relaunch_oci::ImageRef;
 
 pub use list::{read_list, Item, Shard};
@@ -70,19 +71,29 @@ impl FleetArgs {
 }
 
 /// Runs an operation over a fleet and reports it.
-pub struct Runner {
+pub struct Runner<'a> {
     jobs: usize,
     words: Words,
     json: bool,
+    /// Registry traffic of the whole run, for the summary.
+    traffic: Option<&'a (dyn Fn() -> Counters + Sync)>,
 }
 
-impl Runner {
-    pub fn new(args: &FleetArgs, words: Words, json: bool) -> Runner {
+impl<'a> Runner<'a> {
+    pub fn new(args: &FleetArgs, words: Words, json: bool) -> Runner<'a> {
         Runner {
             jobs: usize::from(args.jobs.max(1)),
             words,
             json,
+            traffic: None,
         }
+    }
+
+    /// Reports the registry traffic `counters` returns (e.g. the shared client's) in the
+    /// summary: requests and bytes, in total and per image.
+    pub fn with_traffic(mut self, counters: &'a (dyn Fn() -> Counters + Sync)) -> Runner<'a> {
+        self.traffic = Some(counters);
+        self
     }
 
     /// Applies `op` to every item, `jobs` at a time per registry, printing each outcome as
@@ -125,8 +136,8 @@ impl Runner {
                 for _ in 0..self.jobs.min(queue.len()) {
                     s.spawn(|| {
                         while let Some(item) = queue.get(next.fetch_add(1, Ordering::SeqCst)) {
-                            let outcome =
-                                op(item).unwrap_or_else(|e| Outcome::failed(format!("{e:#}")));
+                            let outcome = op(item)
+                                .unwrap_or_else(|e| Outcome::failed(None, format!("{e:#}")));
                             report(item, outcome);
                         }
                     });
@@ -138,6 +149,7 @@ impl Runner {
         }
         let mut summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
         summary.elapsed = started.elapsed();
+        summary.traffic = self.traffic.map(|counters| counters());
         let line = match self.json {
             true => summary.to_json(&self.words).to_string(),
             false => summary.to_text(&self.words),
@@ -199,6 +211,7 @@ mod tests {
             jobs: 2,
             words: Words { changed: "rebased" },
             json: true,
+            traffic: None,
         };
         let seen = Mutex::new(Vec::new());
         let summary = runner.run(list, |item| {

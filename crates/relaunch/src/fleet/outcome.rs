@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use relaunch_oci::remote::Counters;
 use relaunch_oci::Digest;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::list::Item;
 
@@ -30,8 +31,8 @@ pub struct Outcome {
     pub old: Option<Digest>,
     /// Digest it names now (= `old` when unchanged).
     pub new: Option<Digest>,
-    /// Operation-specific fields added to the JSON line (a JSON object).
-    pub detail: Option<Value>,
+    /// More fields for the JSON line (e.g. the run image rebased onto).
+    pub details: Map<String, Value>,
 }
 
 impl Outcome {
@@ -41,7 +42,7 @@ impl Outcome {
             reason: None,
             old: Some(old),
             new: Some(new),
-            detail: None,
+            details: Map::new(),
         }
     }
 
@@ -51,7 +52,7 @@ impl Outcome {
             reason: None,
             old: Some(digest.clone()),
             new: Some(digest),
-            detail: None,
+            details: Map::new(),
         }
     }
 
@@ -61,24 +62,19 @@ impl Outcome {
             reason: Some(reason),
             new: old.clone(),
             old,
-            detail: None,
+            details: Map::new(),
         }
     }
 
-    pub fn failed(reason: String) -> Outcome {
+    /// Failed with the reference's digest as read, if it was: the image is untouched.
+    pub fn failed(old: Option<Digest>, reason: String) -> Outcome {
         Outcome {
             status: Status::Failed,
             reason: Some(reason),
-            old: None,
-            new: None,
-            detail: None,
+            new: old.clone(),
+            old,
+            details: Map::new(),
         }
-    }
-
-    /// Adds operation-specific fields (a JSON object) to the JSON line.
-    pub fn with_detail(mut self, detail: Value) -> Outcome {
-        self.detail = Some(detail);
-        self
     }
 }
 
@@ -98,7 +94,8 @@ impl Words {
         }
     }
 
-    /// `{"reference", "position", "status", "old-digest", "new-digest", "reason"}`.
+    /// `{"reference", "position", "status", "old-digest", "new-digest", "reason"}`, then
+    /// the outcome's details.
     pub fn json_line(&self, item: &Item, o: &Outcome) -> String {
         let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string);
         let mut line = json!({
@@ -109,8 +106,10 @@ impl Words {
             "new-digest": digest(&o.new),
             "reason": o.reason,
         });
-        if let (Some(Value::Object(extra)), Value::Object(line)) = (&o.detail, &mut line) {
-            line.extend(extra.clone());
+        if let Value::Object(fields) = &mut line {
+            for (k, v) in &o.details {
+                fields.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
         line.to_string()
     }
@@ -138,6 +137,8 @@ pub struct Summary {
     pub refused: usize,
     pub failed: usize,
     pub elapsed: Duration,
+    /// Registry traffic of the run, when the operation reports it.
+    pub traffic: Option<Counters>,
 }
 
 impl Summary {
@@ -168,8 +169,22 @@ impl Summary {
         }
     }
 
+    /// Requests (401 challenges excluded, as they only tell the auth scheme) and blob
+    /// bytes both ways, per image.
+    fn per_image(&self, c: &Counters) -> (u64, f64, u64, f64) {
+        let images = self.images().max(1) as f64;
+        let requests = c.total_requests() - c.auth_challenges;
+        let bytes = c.bytes_downloaded() + c.bytes_uploaded();
+        (
+            requests,
+            requests as f64 / images,
+            bytes,
+            bytes as f64 / images,
+        )
+    }
+
     pub fn to_json(&self, words: &Words) -> Value {
-        json!({"summary": {
+        let mut summary = json!({
             "images": self.images(),
             words.changed: self.changed,
             "unchanged": self.unchanged,
@@ -177,12 +192,36 @@ impl Summary {
             "failed": self.failed,
             "seconds": self.elapsed.as_secs_f64(),
             "images-per-second": self.images_per_second(),
-        }})
+        });
+        if let Some(c) = &self.traffic {
+            let (requests, requests_per_image, _, bytes_per_image) = self.per_image(c);
+            summary["registry"] = json!({
+                "requests": requests,
+                "requests-per-image": requests_per_image,
+                "token-requests": c.token_requests,
+                "retries": c.retries,
+                "bytes-down": c.bytes_downloaded(),
+                "bytes-up": c.bytes_uploaded(),
+                "bytes-per-image": bytes_per_image,
+            });
+        }
+        json!({ "summary": summary })
     }
 
     pub fn to_text(&self, words: &Words) -> String {
+        let traffic = match &self.traffic {
+            Some(c) => {
+                let (requests, per_image, _, bytes_per_image) = self.per_image(c);
+                format!(
+                    "; {requests} registry requests ({per_image:.1}/image), {} bytes down, {} up ({bytes_per_image:.0}/image)",
+                    c.bytes_downloaded(),
+                    c.bytes_uploaded()
+                )
+            }
+            None => String::new(),
+        };
         format!(
-            "{} images: {} {}, {} unchanged, {} refused, {} failed in {:.2}s ({:.1} images/s)",
+            "{} images: {} {}, {} unchanged, {} refused, {} failed in {:.2}s ({:.1} images/s){traffic}",
             self.images(),
             self.changed,
             words.changed,
