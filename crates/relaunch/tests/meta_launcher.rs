@@ -10,6 +10,7 @@ mod delegates;
 use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
+use relaunch_oci::mutate;
 use relaunch_testkit::{runc_run, umoci_unpack};
 use serde_json::Value;
 use support::{base_run_image, fails, launcher_path, ok, stamp, stderr, stdout, Store};
@@ -51,7 +52,14 @@ fn run_app(store: &Store, tag: &str, scratch: &std::path::Path) -> String {
 fn apps_of_every_generation_start_through_one_bundle() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Layout(scratch.path().join("images"));
-    base_run_image(&store, scratch.path());
+    // A stack id, which the rebaser requires of apps below Platform API 0.12.
+    let mut base = base_run_image(&store, scratch.path());
+    mutate::set_labels(
+        &mut base,
+        [("io.buildpacks.stack.id", Some("io.relaunch.test"))],
+    )
+    .unwrap();
+    store.put(&base, "run", "base");
     let sidecar = scratch.path().join("lifecycle.toml");
     std::fs::write(
         &sidecar,
@@ -168,4 +176,27 @@ fn apps_of_every_generation_start_through_one_bundle() {
         1,
     );
     assert!(err.contains("Buildpack API 0.6"), "{err}");
+
+    // The rebaser validates per launcher too: onto the bundle the 0.6 app passes (the
+    // delegate starts it); onto the run image re-stamped without the delegate it is refused.
+    let old = store.r("app", "old-decoupled");
+    let rebased: Value =
+        serde_json::from_str(&ok(store.relaunch(&["rebase", &old, "--json"]))).unwrap();
+    assert_eq!(rebased["launcher-check"]["compatible"], true, "{rebased:#}");
+    assert_eq!(
+        rebased["launcher-check"]["started-by"],
+        format!("{LAUNCHER_AT}.d/01-standin_delegate")
+    );
+    stamp(&store, &launcher_path(), "bundle", &[]);
+    let out = store.relaunch(&["rebase", &old, "--json"]);
+    assert_eq!(out.status.code(), Some(72), "{}", stdout(&out));
+    let refused: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(refused["status"], "refused");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not support Platform API 0.6"),
+        "{refused:#}"
+    );
 }
