@@ -164,18 +164,22 @@ fn micros(d: Duration) -> String {
 
 fn main() {
     let args = parse_args();
-    let image = Image::new(&args.launcher, TRUE, "plain");
-    // Copies of the launcher, each with its own bundle dir, in a dir of their own.
+    // Copies of the launcher side by side, so `launcher` and `bundle` differ only in the
+    // empty bundle dir beside the latter.
     let copies = std::env::temp_dir().join(format!("launcher-bench-{}-copies", std::process::id()));
     let _ = std::fs::remove_dir_all(&copies);
-    let copy = |name: &str| {
+    let copy = |name: &str, bundle: bool| {
         let dir = copies.join(name);
-        std::fs::create_dir_all(dir.join("launcher.d")).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        if bundle {
+            std::fs::create_dir(dir.join("launcher.d")).unwrap();
+        }
         std::fs::copy(&args.launcher, dir.join("launcher")).unwrap();
         dir
     };
-    let bundled = Image::new(&copy("bundle").join("launcher"), TRUE, "bundle");
-    let delegating_dir = copy("delegate");
+    let image = Image::new(&copy("plain", false).join("launcher"), TRUE, "plain");
+    let bundled = Image::new(&copy("bundle", true).join("launcher"), TRUE, "bundle");
+    let delegating_dir = copy("delegate", true);
     std::fs::copy(TRUE, delegating_dir.join("launcher.d/01-true")).unwrap();
     std::fs::write(
         delegating_dir.join("launcher.d/01-true.toml"),
@@ -215,7 +219,6 @@ fn main() {
         }
     }
     let [t, f, l, b, d] = samples.map(|mut s| median(&mut s));
-    let _ = std::fs::remove_dir_all(&copies);
     let size = std::fs::metadata(&args.launcher)
         .map(|m| m.len())
         .unwrap_or(0);
@@ -275,6 +278,7 @@ fn main() {
     if rss_chain > 2048 {
         failed.push("peak RSS > 2 MiB");
     }
+    let _ = std::fs::remove_dir_all(&copies);
     if failed.is_empty() {
         println!("all budgets met");
     } else {

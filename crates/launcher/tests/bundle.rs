@@ -76,6 +76,41 @@ fn no_or_an_empty_bundle_behaves_like_the_plain_launcher() {
         .assert_stdout("built-in ran web a b c\n");
 }
 
+/// The common case costs nothing: an app the built-in serves never makes the launcher look
+/// for its bundle (strace: no `/proc/self/exe`, no `launcher.d`), while a refused one does.
+#[test]
+fn the_bundle_is_only_looked_at_when_the_built_in_refuses() {
+    let b = Bundle::new("bundle-strace", "0.12");
+    b.dir();
+    let trace = |platform: &str| {
+        let log = b.f.path(&format!("strace-{platform}.txt"));
+        let web = b.web(platform);
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-e", "trace=file,getdents64", "-o"])
+            .arg(&log)
+            .arg(web.get_program())
+            .args(web.get_args())
+            .env_clear()
+            .envs(web.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        let out = cmd
+            .output()
+            .expect("run strace (Debian package strace, scripts/deps.sh)");
+        (out.status.code(), std::fs::read_to_string(&log).unwrap())
+    };
+    let (code, served) = trace("0.15");
+    assert_eq!(code, Some(0), "{served}");
+    assert!(
+        !served.contains("/proc/self/exe") && !served.contains("launcher.d"),
+        "{served}"
+    );
+    let (code, refused) = trace("0.6");
+    assert_eq!(code, Some(11), "{refused}");
+    assert!(
+        refused.contains("readlink(\"/proc/self/exe\"") && refused.contains("launcher.d"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn dispatches_to_the_first_delegate_covering_the_app() {
     let standin = standin_delegate();
