@@ -6,7 +6,7 @@
 //! base swap (G-26) could otherwise call an app compatible on a transient error.
 
 use relaunch_oci::read::load_fetched;
-use relaunch_oci::{Digest, Image, ImageRef, Platform, Session};
+use relaunch_oci::{Digest, Image, ImageRef, Platform, Repo, Session};
 use tracing::warn;
 
 use crate::app::string_labels;
@@ -73,11 +73,16 @@ pub fn lookup_image(
     session: &Session,
     platform: Option<&Platform>,
 ) -> relaunch_oci::Result<Lookup> {
-    let repo = match session.open(reference) {
-        Ok(repo) => repo,
-        Err(e) if e.is_not_found() => return Ok(Lookup::Gone(e)),
-        Err(e) => return Err(e),
-    };
+    match session.open(reference) {
+        Ok(repo) => lookup_in(&repo, platform),
+        Err(e) if e.is_not_found() => Ok(Lookup::Gone(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`lookup_image`] in a repository already open (e.g. on a registry client shared by a
+/// fleet run).
+pub fn lookup_in(repo: &Repo, platform: Option<&Platform>) -> relaunch_oci::Result<Lookup> {
     let raw = match repo.transport.get_manifest_verified(&repo.reference) {
         Ok(raw) => raw,
         Err(e) if e.is_not_found() => return Ok(Lookup::Gone(e)),
@@ -88,13 +93,25 @@ pub fn lookup_image(
 }
 
 /// The run image `app` is based on now: the one `runImage.reference` names (from an index:
-/// the app's platform), which must
-/// still be the base of the app. When that image is gone, the launcher labels the app
-/// inherited from it at export stand in, with a warning (they go stale on a base swap).
+/// the app's platform), which must still be the base of the app. When that image is gone,
+/// the launcher labels the app inherited from it at export stand in, with a warning (they
+/// go stale on a base swap).
 pub fn current_run_image(
     app: &Image,
     md: &LifecycleMetadata,
     session: &Session,
+) -> Result<RunImage> {
+    // From a run-image index, the app's own platform.
+    let platform = Some(app.platform()).filter(|p| !p.architecture.is_empty());
+    current_run_image_with(app, md, |r| lookup_image(r, session, platform.as_ref()))
+}
+
+/// [`current_run_image`] with the caller's way of reading the run image (`lookup`, e.g.
+/// [`lookup_in`] over shared clients): the same policy whoever does the reading.
+pub fn current_run_image_with(
+    app: &Image,
+    md: &LifecycleMetadata,
+    lookup: impl FnOnce(&ImageRef) -> relaunch_oci::Result<Lookup>,
 ) -> Result<RunImage> {
     let reference = md.run_image.reference.as_str();
     if reference.is_empty() {
@@ -106,9 +123,7 @@ pub fn current_run_image(
         cause: Box::new(cause),
     };
     let parsed = ImageRef::parse(reference).map_err(unreadable)?;
-    // From a run-image index, the app's own platform.
-    let platform = Some(app.platform()).filter(|p| !p.architecture.is_empty());
-    match lookup_image(&parsed, session, platform.as_ref()).map_err(unreadable)? {
+    match lookup(&parsed).map_err(unreadable)? {
         Lookup::Found(run) => {
             let n = run.layers().len();
             if app.layers().len() < n || app.diff_ids()[..n] != run.diff_ids()[..] {
@@ -136,6 +151,87 @@ pub fn current_run_image(
                 advertised,
                 inherited_because: Some(because),
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apis::Api;
+    use crate::app::lifecycle_metadata;
+    use crate::fixtures::{export_app, sample_app, RunImageRef};
+    use crate::launcher::Overrides;
+    use crate::stamp::stamp_run_image;
+    use crate::testing::{launcher_described_as, tiny_run_image};
+
+    /// (run image, app exported onto it with runImage.reference = `registry.io/run@<digest>`).
+    fn world() -> (Image, Image) {
+        let l = launcher_described_as(
+            br#"{"name":"l","version":"1.0.0","platform-apis":["0.10"],"buildpack-apis":["0.10"]}"#,
+            &Overrides::default(),
+        );
+        let run = stamp_run_image(tiny_run_image(), &l, "/usr/local/bin/launcher")
+            .unwrap()
+            .image;
+        let run_ref = RunImageRef {
+            image: "registry.io/run".into(),
+            reference: format!("registry.io/run@{}", run.digest()),
+        };
+        let app = export_app(
+            &run,
+            &run_ref,
+            &sample_app(Api::new(0, 10)),
+            &l.binary.bytes,
+            &l.version,
+        )
+        .unwrap();
+        (run, app)
+    }
+
+    fn registry_error(status: u16) -> relaunch_oci::Error {
+        relaunch_oci::Error::Registry {
+            context: "GET manifest".into(),
+            message: format!("unexpected HTTP {status}"),
+            status: Some(status),
+        }
+    }
+
+    #[test]
+    fn a_readable_run_image_is_used() {
+        let (run, app) = world();
+        let (md, _) = lifecycle_metadata(&app).unwrap();
+        let found = current_run_image_with(&app, &md, |_| Ok(Lookup::Found(run.clone()))).unwrap();
+        assert!(!found.is_inherited());
+        assert_eq!(found.digest, Some(run.digest()));
+        assert_eq!(found.launcher().unwrap().path, "/usr/local/bin/launcher");
+    }
+
+    #[test]
+    fn only_a_gone_run_image_falls_back_to_the_inherited_labels() {
+        let (run, app) = world();
+        let (md, _) = lifecycle_metadata(&app).unwrap();
+        let gone = relaunch_oci::Error::NotFound {
+            what: "manifest".into(),
+            location: "registry.io/run".into(),
+        };
+        let inherited = current_run_image_with(&app, &md, |_| Ok(Lookup::Gone(gone))).unwrap();
+        assert!(inherited
+            .inherited_because
+            .as_deref()
+            .unwrap()
+            .contains("is gone: manifest not found"));
+        assert_eq!(inherited.digest, Some(run.digest()));
+        assert_eq!(
+            inherited.launcher().unwrap().path,
+            "/usr/local/bin/launcher"
+        );
+
+        for status in [401, 500, 503] {
+            let err =
+                current_run_image_with(&app, &md, |_| Err(registry_error(status))).unwrap_err();
+            assert!(matches!(err, Error::RunImageUnreadable { .. }), "{err}");
+            assert!(err.to_string().contains(&format!("HTTP {status}")), "{err}");
         }
     }
 }

@@ -8,8 +8,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid digest {0:?}: expected \"sha256:\" followed by 64 lowercase hex characters")]
+    #[error("invalid digest {0:?}: expected \"sha256:\" followed by 64 lowercase hex characters (or another <algorithm>:<encoded>)")]
     InvalidDigest(String),
+
+    #[error("{what}: digest algorithm {:?} of {digest} is not supported (only sha256 can be verified)", digest.algorithm())]
+    UnsupportedDigest { what: String, digest: Digest },
 
     #[error("invalid image reference {reference:?}: {reason}")]
     InvalidReference { reference: String, reason: String },

@@ -215,7 +215,7 @@ impl Layout {
                     Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
                         return Err(Error::io(ctx(), e))
                     }
-                    // Created, or created meanwhile by another writer: checked again below.
+                    // Created (by us or a concurrent writer): check the whole path again.
                     _ => return self.writable_blob_dir(algorithm),
                 },
                 Err(e) => return Err(Error::io(ctx(), e)),
@@ -260,6 +260,7 @@ impl Transport for Layout {
         };
         let path = self.blob_path(&digest);
         let what = format!("manifest blob {}", path.display());
+        digest.check_verifiable(&what)?;
         let absent = |e| self.absent_as_not_found(e, format!("manifest {digest}"));
         let (file, meta) = open_regular(&path, &what).map_err(absent)?;
         // The descriptor's size is the bound; without one, the general manifest cap.

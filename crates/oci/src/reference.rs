@@ -255,6 +255,11 @@ fn parse_layout(full: &str, rest: &str) -> Result<ImageRef> {
         ));
     }
     let name = match name {
+        Some(n) if n.starts_with('@') && n[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(bad(format!(
+                "source index {n} (skopeo's oci:<dir>:@<index>) is not supported; name the image or its digest"
+            )))
+        }
         Some(n) if !valid_layout_image_name(n) => {
             return Err(bad(format!(
                 "image name {n:?} must be '/'-separated components of letters and digits \
@@ -412,6 +417,7 @@ mod tests {
             assert!(reason(bad).contains("image name"), "{bad}");
         }
         assert!(reason("oci::x").contains("missing layout directory"));
+        assert!(reason("oci:/d:@0").contains("source index @0"));
     }
 
     #[test]

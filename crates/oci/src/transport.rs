@@ -145,6 +145,7 @@ pub trait Transport: Send + Sync {
     /// Blob stream that fails (at the latest at EOF) unless it matches `digest` and `size`.
     fn open_blob_verified(&self, digest: &Digest, size: u64) -> Result<BlobReader<'_>> {
         let what = format!("blob {digest} from {}", self.location());
+        digest.check_verifiable(&what)?;
         let inner = self.open_blob(digest)?;
         Ok(Box::new(VerifyingReader::new(
             inner,

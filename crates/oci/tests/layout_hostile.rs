@@ -253,3 +253,35 @@ fn duplicate_ref_names_are_an_error_naming_both_digests() {
         "{text}"
     );
 }
+
+/// Before: a `sha512:` descriptor made the whole manifest unparsable ("invalid digest").
+#[test]
+fn other_digest_algorithms_parse_and_the_blob_is_unsupported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    write_layout(&base_image(Flavor::Oci, "h", 2), &dir, "t");
+    let layout = Layout::open(&dir).unwrap();
+    let raw = layout.get_manifest(&ManifestRef::Tag("t".into())).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&raw.bytes).unwrap();
+    let sha512 = format!("sha512:{}", "ab".repeat(64));
+    manifest["layers"][1]["digest"] = sha512.clone().into();
+    let raw = relaunch_oci::RawManifest {
+        media_type: raw.media_type,
+        bytes: serde_json::to_vec(&manifest).unwrap(),
+    };
+    layout
+        .put_manifest(&ManifestRef::Tag("odd".into()), &raw)
+        .unwrap();
+
+    let img = load(&format!("oci:{}:odd", dir.display())).unwrap();
+    assert_eq!(img.layers()[1].descriptor.digest.as_str(), sha512);
+    let target = Layout::create(tmp.path().join("copy")).unwrap();
+    let err = write_image(&img, &target, &["t".into()], &NoProgress).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedDigest { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("digest algorithm \"sha512\" of sha512:abab"),
+        "{err}"
+    );
+    assert!(target.tags().unwrap().is_empty());
+}

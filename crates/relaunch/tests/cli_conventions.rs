@@ -1,5 +1,6 @@
-//! Conventions a pipeline expects of a Unix tool: a closed stdout ends it quietly, and an
-//! error names its cause once.
+//! What a pipeline expects of a Unix tool: a closed stdout ends it quietly, an error names
+//! its cause once, `oci:` references mean what they mean to skopeo, and a hostile layout
+//! cannot redirect writes outside itself.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -118,4 +119,29 @@ fn oci_references_interoperate_with_skopeo_both_ways() {
         .unwrap()))
     .unwrap();
     assert_eq!(again["digest"], digest.as_str());
+}
+
+/// Before: with `<layout>/blobs` a symlink, `relaunch copy … oci:<layout>:x` wrote the
+/// blobs into the directory it points at.
+#[test]
+fn copy_into_a_layout_with_symlinked_blobs_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = layout_image(&tmp.path().join("src"));
+    let target = tmp.path().join("target");
+    Layout::create(&target).unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir_all(target.join("blobs")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, target.join("blobs")).unwrap();
+    let out = relaunch()
+        .args(["copy", &image, &format!("oci:{}:x", target.display())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is a symlink; refusing to write blobs outside the layout"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
