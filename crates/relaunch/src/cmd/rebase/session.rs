@@ -548,6 +548,7 @@ mod tests {
     use relaunch_lifecycle::launcher::{resolve, Overrides};
     use relaunch_oci::layer::{Entry, LayerBuilder};
     use relaunch_oci::remote::CredentialSource;
+    use relaunch_oci::write_image;
     use relaunch_testkit::{Auth, Registry};
 
     /// One session swapping the launcher of apps in two repositories uploads the new
