@@ -123,9 +123,9 @@ pub fn lookup_in(repo: &Repo, platform: Option<&Platform>) -> relaunch_oci::Resu
 }
 
 /// The run image `app` is based on now: the one `runImage.reference` names (from an index:
-/// the app's platform), which must
-/// still be the base of the app. When that image is gone, the launcher labels the app
-/// inherited from it at export stand in, with a warning (they go stale on a base swap).
+/// the app's platform), which must still be the base of the app. When that image is gone,
+/// the launcher labels the app inherited from it at export stand in, with a warning (they
+/// go stale on a base swap).
 pub fn current_run_image(
     app: &Image,
     md: &LifecycleMetadata,

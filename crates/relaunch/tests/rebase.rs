@@ -474,3 +474,187 @@ fn bad_input_is_one_line_and_writes_nothing() {
     .collect();
     assert_eq!(before, after, "nothing written");
 }
+
+/// Through the testkit's fault proxy (drops, 5xx, 429, truncated bodies): each rebase ends
+/// rebased (tag complete, skopeo reads every blob) or failed with the tag untouched.
+#[test]
+fn faults_leave_the_image_rebased_or_untouched() {
+    use relaunch_lifecycle::apis::Api;
+    use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
+    use relaunch_oci::layer::{Entry, LayerBuilder};
+    use relaunch_testkit::{skopeo_copy, FaultPlan, FaultProxy};
+
+    let run_image = |os: &str| {
+        let mut run = Image::new(
+            relaunch_oci::v1::Flavor::Oci,
+            serde_json::json!({"os": "linux", "architecture": "amd64", "config": {}}),
+        )
+        .unwrap();
+        let layer = LayerBuilder::new()
+            .entry(Entry::file("/etc/os", 0o644, os.repeat(20_000)))
+            .build()
+            .unwrap();
+        mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
+        mutate::set_labels(&mut run, [(STACK_ID, Some("s"))]).unwrap();
+        run
+    };
+    let (mut outcomes, mut faults) = (Vec::new(), 0);
+    for seed in 1..=5 {
+        let scratch = tempfile::tempdir().unwrap();
+        let registry = Registry::start(Auth::Anonymous);
+        let direct = registry.host();
+        let (v1, v2) = (run_image("1"), run_image("2"));
+        let run_ref = RunImageRef {
+            image: "run".into(),
+            reference: "run".into(),
+        };
+        let app = export_app(
+            &v1,
+            &run_ref,
+            &sample_app(Api::new(0, 10)),
+            b"launcher",
+            "1",
+        )
+        .unwrap();
+        let store = Store::Registry(registry);
+        store.put(&app, "app", "v1");
+        store.put(&v2, "run", "v2");
+        // Seeds 1-3: half the requests fault (retries ride it out); 4-5: nine in ten.
+        let k = if seed > 3 { 1.8 } else { 1.0 };
+        let proxy = FaultProxy::start(
+            &direct,
+            FaultPlan {
+                seed,
+                drop_connection: 0.12 * k,
+                status_500: 0.1 * k,
+                status_429: 0.05 * k,
+                status_502: 0.1 * k,
+                truncate_body: 0.13 * k,
+            },
+        );
+        let via = proxy.host();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_relaunch"))
+            .args(["rebase", &format!("{via}/app:v1"), "--run-image"])
+            .arg(format!("{via}/run:v2"))
+            .args(["--force", "--json", "--insecure-registry", &via])
+            .env("DOCKER_CONFIG", scratch.path())
+            .output()
+            .unwrap();
+        let result: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}: {}", stderr(&out)));
+        let now = store.get("app", "v1").digest();
+        match result["status"].as_str().unwrap() {
+            "rebased" => {
+                assert_eq!(now.as_str(), result["new-digest"], "seed {seed}");
+                let layout = scratch.path().join("pulled");
+                skopeo_copy(
+                    &format!("docker://{direct}/app:v1"),
+                    &format!("oci:{}:v1", layout.display()),
+                    &["--src-tls-verify=false"],
+                );
+            }
+            "failed" => {
+                assert_eq!(now, app.digest(), "seed {seed}: untouched");
+                let reason = result["reason"].as_str().unwrap();
+                assert!(!reason.contains('\n'), "seed {seed}: {reason}");
+            }
+            other => panic!("seed {seed}: {other}: {result:#}"),
+        }
+        outcomes.push(result["status"].as_str().unwrap().to_string());
+        faults += proxy.faults_injected();
+    }
+    eprintln!("outcomes under {faults} faults: {outcomes:?}");
+    assert!(faults > 0, "no fault was injected");
+    assert!(
+        outcomes.iter().any(|o| o == "failed"),
+        "heavy faults never failed a rebase"
+    );
+}
+
+/// A single-platform app on a multi-platform run image takes the run image's manifest for
+/// its own platform; an app that is itself an index is refused (one line, nothing written)
+/// rather than narrowed to one platform.
+#[test]
+fn index_run_images_give_the_apps_platform_and_index_apps_are_rebased_per_platform() {
+    use relaunch_lifecycle::apis::Api;
+    use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
+    use relaunch_oci::layer::{Entry, LayerBuilder};
+    use relaunch_oci::v1::Index;
+    use relaunch_oci::{write_index, Child, IndexManifest, Layout, NoProgress};
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("images");
+    let store = Store::Layout(dir.clone());
+    let run_image = |arch: &str, os: &str| {
+        let mut run = Image::new(
+            relaunch_oci::v1::Flavor::Oci,
+            serde_json::json!({"os": "linux", "architecture": arch, "config": {}}),
+        )
+        .unwrap();
+        let layer = LayerBuilder::new()
+            .entry(Entry::file("/etc/os", 0o644, format!("{os} {arch}")))
+            .build()
+            .unwrap();
+        mutate::append_layers(&mut run, vec![(layer, None)]).unwrap();
+        mutate::set_labels(&mut run, [(STACK_ID, Some("s"))]).unwrap();
+        run
+    };
+    let index_of = |images: &[&Image], repo: &str, tag: &str| {
+        let mut index = Index::empty_oci();
+        index.manifests = images
+            .iter()
+            .map(|i| IndexManifest::child_descriptor(i))
+            .collect();
+        let children: Vec<Child> = images.iter().map(|i| Child::Image((*i).clone())).collect();
+        let layout = Layout::create(dir.join(repo)).unwrap();
+        write_index(
+            &IndexManifest::new(index),
+            &children,
+            &layout,
+            &[tag.into()],
+            &NoProgress,
+        )
+        .unwrap();
+    };
+    let v1 = run_image("amd64", "1");
+    let (amd, arm) = (run_image("amd64", "2"), run_image("arm64", "2"));
+    index_of(&[&arm, &amd], "run", "v2");
+    let run_ref = RunImageRef {
+        image: "run".into(),
+        reference: "run".into(),
+    };
+    let app = export_app(
+        &v1,
+        &run_ref,
+        &sample_app(Api::new(0, 10)),
+        b"launcher",
+        "1",
+    )
+    .unwrap();
+    store.put(&app, "app", "v1");
+    let run2 = store.r("run", "v2");
+    ok(store.relaunch(&[
+        "rebase",
+        &store.r("app", "v1"),
+        "--run-image",
+        &run2,
+        "--force",
+    ]));
+    let rebased = store.get("app", "v1");
+    assert_eq!(
+        rebased.diff_ids()[0],
+        amd.diff_ids()[0],
+        "the amd64 run image"
+    );
+
+    // An index app is rebased platform by platform (tests/multi_arch.rs has the story).
+    index_of(&[&app], "multi", "v1");
+    let out = ok(store.relaunch(&[
+        "rebase",
+        &store.r("multi", "v1"),
+        "--run-image",
+        &run2,
+        "--force",
+    ]));
+    assert!(out.contains("rebased"), "{out}");
+}

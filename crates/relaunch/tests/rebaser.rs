@@ -190,3 +190,47 @@ fn exit_codes_and_messages_are_the_lifecycles() {
         assert!(err.starts_with("flag provided but not defined: -"), "{err}");
     }
 }
+
+/// relaunch's own single-dash flags: `-launcher-image` swaps the launcher layer in place.
+#[test]
+fn relaunch_flags_launcher_image_swaps_the_launcher_layer() {
+    use relaunch_lifecycle::app::lifecycle_metadata;
+    use relaunch_lifecycle::fixtures::{bumped_version, with_launcher_version};
+    use std::os::unix::fs::PermissionsExt;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let store = world(scratch.path());
+    let launcher = LauncherBinary::from_file(&launcher_path()).unwrap();
+    let version = bumped_version(&launcher.descriptor.clone().unwrap().version);
+    let newer = scratch.path().join("launcher-new");
+    std::fs::write(
+        &newer,
+        with_launcher_version(&launcher.bytes, &version).unwrap(),
+    )
+    .unwrap();
+    std::fs::set_permissions(&newer, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = store.get("app", "built");
+    let r = Rebaser::new();
+    let out = r.run(
+        Some("0.15"),
+        &[
+            "-launcher-image",
+            newer.to_str().unwrap(),
+            "-previous-image",
+            &store.r("app", "built"),
+            &store.r("app", "swapped"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let swapped = store.get("app", "swapped");
+    let (old, index) = lifecycle_metadata(&before).unwrap();
+    let (new, new_index) = lifecycle_metadata(&swapped).unwrap();
+    assert_eq!(index, new_index);
+    assert_ne!(old.launcher.sha, new.launcher.sha);
+    assert_eq!(swapped.layers().len(), before.layers().len());
+    assert_eq!(
+        swapped.diff_ids()[..index],
+        before.diff_ids()[..index],
+        "launcher swap only: the base is not touched"
+    );
+}

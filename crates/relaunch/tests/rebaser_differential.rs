@@ -349,6 +349,13 @@ fn relaunch_rebaser_matches_the_reference_rebaser() {
         w.reset();
         let b = ours.run(api, &args);
         let b_image = (b.code == Some(0)).then(|| w.results());
+        if b.code == Some(0) {
+            // The deliberate difference: the app's (OCI) manifest type is kept.
+            for repo in ["app", "app12", "app13"] {
+                let flavor = w.store.get(repo, "latest").flavor();
+                assert_eq!(flavor, relaunch_oci::v1::Flavor::Oci, "{name}: {repo}");
+            }
+        }
         let mut problems = Vec::new();
         if a.code != b.code {
             problems.push(format!("exit code {:?} vs {:?}", a.code, b.code));

@@ -8,6 +8,8 @@ mod target;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use relaunch_oci::mutate::{self, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use relaunch_oci::{Digest, Image, Layer};
 use serde_json::{json, Value};
@@ -58,18 +60,21 @@ pub struct NewBase<'a> {
 }
 
 /// A new launcher binary for `--launcher-image`, with the exporter's launcher layer for it
-/// built once. After the first upload a caller may point `layer.source` at the repository
-/// it went to, so every later write mounts it instead of uploading again.
+/// built once; cheap to clone. After the first upload a caller points `layer.source` at the
+/// repository it went to, so every later write mounts it instead of uploading again.
 #[derive(Debug, Clone)]
 pub struct LauncherSwap {
-    pub launcher: ResolvedLauncher,
+    pub launcher: Arc<ResolvedLauncher>,
     pub layer: Layer,
 }
 
 impl LauncherSwap {
     pub fn new(launcher: ResolvedLauncher) -> crate::Result<Self> {
         let layer = binary_layer(&launcher.binary.bytes)?;
-        Ok(LauncherSwap { launcher, layer })
+        Ok(LauncherSwap {
+            launcher: Arc::new(launcher),
+            layer,
+        })
     }
 }
 
@@ -193,15 +198,12 @@ pub fn rebase(
     let original = app.digest();
     let mut warnings = Vec::new();
     let mut image = app;
-    let previous_launcher =
-        LifecycleMetadata::parse_label(image.label(LIFECYCLE_METADATA_LABEL).as_deref())?
-            .launcher
-            .sha;
+    let previous_launcher = metadata(&image)?.launcher.sha;
     check_allow_list(&previous_launcher, opts)?;
     if let Some(base) = base {
         swap_base(&mut image, base, opts, &mut warnings)?;
     }
-    let md = LifecycleMetadata::parse_label(image.label(LIFECYCLE_METADATA_LABEL).as_deref())?;
+    let md = metadata(&image)?;
     let (image, launcher_check) = if opts.decouple {
         let base = base.ok_or(RebaseError::DecoupleWithoutRunImage)?;
         let advertised = advertised(base)?.ok_or_else(|| {
@@ -231,10 +233,7 @@ pub fn rebase(
         };
         (image, report)
     };
-    let launcher =
-        LifecycleMetadata::parse_label(image.label(LIFECYCLE_METADATA_LABEL).as_deref())?
-            .launcher
-            .sha;
+    let launcher = metadata(&image)?.launcher.sha;
     Ok(Rebased {
         unchanged: image.digest() == original,
         image,
@@ -243,6 +242,11 @@ pub fn rebase(
         previous_launcher,
         launcher,
     })
+}
+
+/// `io.buildpacks.lifecycle.metadata`, without requiring `launcher.sha`.
+fn metadata(image: &Image) -> Result<LifecycleMetadata, MetadataError> {
+    LifecycleMetadata::parse_label(image.label(LIFECYCLE_METADATA_LABEL).as_deref())
 }
 
 /// `--launcher-must-match`: the app's launcher layer must be listed (or already be the
@@ -332,7 +336,7 @@ fn swap_base(
     } else {
         target::validate_target(image, base.image, opts.force, warnings)?;
     }
-    let mut md = LifecycleMetadata::parse_label(image.label(LIFECYCLE_METADATA_LABEL).as_deref())?;
+    let mut md = metadata(image)?;
     let original_md = md.clone();
     let top = md.run_image.top_layer.clone();
     let old_top = Digest::parse(&top).map_err(|_| RebaseError::BaseLayerNotFound(top.clone()))?;

@@ -3,7 +3,8 @@
 //! The reference's fake images become real ones: the app is one old-base layer plus one
 //! app layer, the new base one layer; `Base() == new base` becomes "the app's bottom
 //! layers are the new base's". Report cases (digest, manifest size, names) live with the
-//! CLI that writes (crates/relaunch/tests/rebase.rs).
+//! CLI that writes (crates/relaunch/tests/rebaser.rs); the image-ID case needs a Docker
+//! daemon, which relaunch does not drive.
 
 use relaunch_oci::layer::{Entry, LayerBuilder};
 use relaunch_oci::mutate;
@@ -477,53 +478,66 @@ mod validating_mixins {
 mod validating_targets_and_stacks {
     use super::*;
 
-    /// The same five cases for apps of an unknown and of a pre-0.12 Platform API.
-    fn legacy_cases(api: &str) {
-        let mut c = Case::new().app_api(api);
-        set_config(&mut c.app, "os", "");
-        c.rebased(); // allows rebase with missing labels
+    /// The same cases for apps built at an unknown and at a pre-0.12 Platform API.
+    macro_rules! legacy_cases {
+        ($module:ident, $api:literal) => {
+            mod $module {
+                use super::*;
 
-        let mut c = Case::new().app_api(api);
-        set_config(&mut c.app, "variant", "variant1");
-        set_config(&mut c.base, "variant", "variant2");
-        c.rebased(); // allows rebase with mismatched variants
+                fn case() -> Case {
+                    Case::new().app_api($api)
+                }
 
-        let mut c = Case::new().app_api(api);
-        set_label(
-            &mut c.base,
-            STACK_ID_LABEL,
-            "io.buildpacks.stacks.cflinuxfs3",
-        );
-        assert_eq!(
-            c.error(),
-            "incompatible stack: 'io.buildpacks.stacks.cflinuxfs3' is not compatible with 'io.buildpacks.stacks.bionic'"
-        );
+                #[test]
+                fn targets_are_different_allows_rebase_with_missing_labels() {
+                    let mut c = case();
+                    set_config(&mut c.app, "os", "");
+                    c.rebased();
+                }
 
-        let mut c = Case::new().app_api(api);
-        set_label(&mut c.base, STACK_ID_LABEL, "");
-        assert_eq!(c.error(), "stack not defined on new base image");
+                #[test]
+                fn targets_are_different_allows_rebase_with_mismatched_variants() {
+                    let mut c = case();
+                    set_config(&mut c.app, "variant", "variant1");
+                    set_config(&mut c.base, "variant", "variant2");
+                    c.rebased();
+                }
 
-        let mut c = Case::new().app_api(api);
-        set_label(&mut c.app, STACK_ID_LABEL, "");
-        set_label(
-            &mut c.base,
-            STACK_ID_LABEL,
-            "io.buildpacks.stacks.cflinuxfs3",
-        );
-        assert_eq!(c.error(), "stack not defined on app image");
+                #[test]
+                fn stacks_are_different_errors_and_prevents_the_rebase_from_taking_place_when_the_stacks_are_different(
+                ) {
+                    let mut c = case();
+                    set_label(&mut c.base, STACK_ID_LABEL, "io.buildpacks.stacks.cflinuxfs3");
+                    assert_eq!(
+                        c.error(),
+                        "incompatible stack: 'io.buildpacks.stacks.cflinuxfs3' is not compatible with 'io.buildpacks.stacks.bionic'"
+                    );
+                }
+
+                #[test]
+                fn stacks_are_different_errors_and_prevents_the_rebase_from_taking_place_when_the_new_base_image_has_no_stack_defined(
+                ) {
+                    let mut c = case();
+                    set_label(&mut c.base, STACK_ID_LABEL, "");
+                    assert_eq!(c.error(), "stack not defined on new base image");
+                }
+
+                #[test]
+                fn stacks_are_different_errors_and_prevents_the_rebase_from_taking_place_when_the_app_image_has_no_stack_defined(
+                ) {
+                    let mut c = case();
+                    set_label(&mut c.app, STACK_ID_LABEL, "");
+                    set_label(&mut c.base, STACK_ID_LABEL, "io.buildpacks.stacks.cflinuxfs3");
+                    assert_eq!(c.error(), "stack not defined on app image");
+                }
+            }
+        };
     }
 
-    #[test]
-    fn previous_image_was_built_using_unknown_platform_api_targets_and_stacks() {
-        legacy_cases("");
-    }
+    legacy_cases!(previous_image_was_built_using_unknown_platform_api, "");
+    legacy_cases!(previous_image_was_built_using_platform_api_lt_0_12, "0.11");
 
-    #[test]
-    fn previous_image_was_built_using_platform_api_lt_0_12_targets_and_stacks() {
-        legacy_cases("0.11");
-    }
-
-    mod previous_image_was_built_using_platform_api_ge_0_12_targets_are_different {
+    mod previous_image_was_built_using_platform_api_ge_0_12 {
         use super::*;
 
         fn refused(config: Option<(&str, &str, &str)>, lbl: Option<(&str, &str, &str)>) -> Case {
@@ -547,7 +561,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_os_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_os_are_different(
+        ) {
             let c = refused(Some(("os", "linux", "notlinux")), None);
             assert_eq!(
                 message(&c),
@@ -556,7 +571,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_architecture_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_architecture_are_different(
+        ) {
             let c = refused(Some(("architecture", "amd64", "arm64")), None);
             assert_eq!(
                 message(&c),
@@ -565,7 +581,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_architecture_variant_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_architecture_variant_are_different(
+        ) {
             let c = refused(Some(("variant", "variant1", "variant2")), None);
             assert_eq!(
                 message(&c),
@@ -574,7 +591,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_io_buildpacks_base_distro_name_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_io_buildpacks_base_distro_name_are_different(
+        ) {
             let c = refused(
                 None,
                 Some(("io.buildpacks.base.distro.name", "distro1", "distro2")),
@@ -586,7 +604,8 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_false_errors_when_the_io_buildpacks_base_distro_version_are_different() {
+        fn targets_are_different_force_false_errors_and_prevents_the_rebase_from_taking_place_when_the_io_buildpacks_base_distro_version_are_different(
+        ) {
             let c = refused(
                 None,
                 Some(("io.buildpacks.base.distro.version", "version1", "version2")),
@@ -598,7 +617,7 @@ mod validating_targets_and_stacks {
         }
 
         #[test]
-        fn force_true_warns_and_allows_rebase() {
+        fn targets_are_different_force_true_warns_and_allows_rebase_when_the_os_are_different() {
             let mut c = refused(Some(("os", "linux", "notlinux")), None);
             c.force = true;
             let out = c.run().unwrap();
@@ -609,23 +628,36 @@ mod validating_targets_and_stacks {
                 "taken from the new base"
             );
         }
-    }
 
-    #[test]
-    fn previous_image_was_built_using_platform_api_ge_0_12_stacks_are_different_allows_rebase() {
-        let mut c = Case::new();
-        set_label(
-            &mut c.base,
-            STACK_ID_LABEL,
-            "io.buildpacks.stacks.cflinuxfs3",
-        );
-        c.rebased();
-        let mut c = Case::new();
-        set_label(&mut c.base, STACK_ID_LABEL, "");
-        c.rebased();
-        let mut c = Case::new();
-        set_label(&mut c.app, STACK_ID_LABEL, "");
-        c.rebased();
+        #[test]
+        fn stacks_are_different_allows_rebase_when_the_stacks_are_different() {
+            let mut c = Case::new();
+            set_label(
+                &mut c.base,
+                STACK_ID_LABEL,
+                "io.buildpacks.stacks.cflinuxfs3",
+            );
+            c.rebased();
+        }
+
+        #[test]
+        fn stacks_are_different_allows_rebase_when_the_new_base_image_has_no_stack_defined() {
+            let mut c = Case::new();
+            set_label(&mut c.base, STACK_ID_LABEL, "");
+            c.rebased();
+        }
+
+        #[test]
+        fn stacks_are_different_allows_rebase_when_the_app_image_has_no_stack_defined() {
+            let mut c = Case::new();
+            set_label(&mut c.app, STACK_ID_LABEL, "");
+            set_label(
+                &mut c.base,
+                STACK_ID_LABEL,
+                "io.buildpacks.stacks.cflinuxfs3",
+            );
+            c.rebased();
+        }
     }
 }
 
@@ -651,6 +683,43 @@ mod relaunch {
         let twice = rebase(again.app, Some(base), &RebaseOptions::default()).unwrap();
         assert!(twice.unchanged);
         assert_eq!(twice.image.digest(), once.image.digest());
+    }
+
+    /// The reference writes Docker v2s2 over an OCI app's layers; relaunch keeps the app's
+    /// manifest type and gives every layer (the Docker base's too) a media type of it.
+    #[test]
+    fn the_apps_manifest_type_is_kept_over_a_docker_base() {
+        let mut c = Case::new();
+        c.base.set_flavor(Flavor::Docker);
+        let docker_layers = c
+            .base
+            .layers()
+            .iter()
+            .cloned()
+            .map(|mut l| {
+                l.descriptor.media_type = relaunch_oci::media_type::DOCKER_LAYER_GZIP.into();
+                l
+            })
+            .collect();
+        c.base.set_layers(docker_layers).unwrap();
+        assert_eq!(
+            c.base.manifest().layers[0].media_type,
+            relaunch_oci::media_type::DOCKER_LAYER_GZIP
+        );
+        let out = c.rebased().image;
+        assert_eq!(out.flavor(), Flavor::Oci);
+        let manifest = out.manifest();
+        assert_eq!(
+            manifest.media_type.as_deref(),
+            Some(relaunch_oci::media_type::OCI_MANIFEST)
+        );
+        assert_eq!(
+            manifest.config.media_type,
+            relaunch_oci::media_type::OCI_CONFIG
+        );
+        for layer in &manifest.layers {
+            assert_eq!(layer.media_type, relaunch_oci::media_type::OCI_LAYER_GZIP);
+        }
     }
 
     #[test]
@@ -701,5 +770,160 @@ mod relaunch {
         set_label(&mut c.app, LIFECYCLE_METADATA_LABEL, "{not json");
         let e = c.error();
         assert!(e.starts_with("get image metadata: "), "{e}");
+    }
+}
+
+mod launcher {
+    //! relaunch's launcher duties on real fixtures: a stamped run image, an exported app.
+    use super::*;
+    use crate::contract::AdvertisedLauncher;
+    use crate::fixtures::{export_app, sample_app, RunImageRef};
+    use crate::launcher::Overrides;
+    use crate::stamp::stamp_run_image;
+    use crate::testing::{launcher_described_as, tiny_run_image};
+
+    fn launcher(version: &str, platform: &str) -> ResolvedLauncher {
+        let json = format!(
+            r#"{{"name":"relaunch-launcher","version":"{version}","platform-apis":[{platform}],"buildpack-apis":["0.10"]}}"#
+        );
+        launcher_described_as(json.as_bytes(), &Overrides::default())
+    }
+
+    fn run_with(l: &ResolvedLauncher) -> Image {
+        let mut run = tiny_run_image();
+        set_label(&mut run, STACK_ID_LABEL, "s");
+        stamp_run_image(run, l, "/usr/local/bin/launcher")
+            .unwrap()
+            .image
+    }
+
+    /// (run v1, binary-mode app on it at Platform 0.10, the same app decoupled).
+    fn world() -> (Image, Image, Image) {
+        let l = launcher("1.0.0", r#""0.10""#);
+        let run = run_with(&l);
+        let run_ref = RunImageRef {
+            image: "run".into(),
+            reference: "run@sha256:x".into(),
+        };
+        let app = export_app(
+            &run,
+            &run_ref,
+            &sample_app(Api::new(0, 10)),
+            &l.binary.bytes,
+            "1.0.0",
+        )
+        .unwrap();
+        let adv = AdvertisedLauncher::from_labels(&string_labels(&run))
+            .unwrap()
+            .unwrap();
+        let symlinked = decouple(app.clone(), &adv, None, false).unwrap().image;
+        (run, app, symlinked)
+    }
+
+    fn onto<'a>(run: &'a Image) -> Option<NewBase<'a>> {
+        Some(NewBase {
+            image: run,
+            name: "run",
+            reference: "run@sha256:y",
+        })
+    }
+
+    #[test]
+    fn symlink_mode_apps_are_validated_against_the_new_launcher() {
+        let (_, _, app) = world();
+        let narrow = run_with(&launcher("2.0.0", r#""0.12""#));
+        let e = rebase(app.clone(), onto(&narrow), &RebaseOptions::default()).unwrap_err();
+        assert!(matches!(e, RebaseError::LauncherIncompatible { .. }) && e.is_refusal());
+        assert!(
+            e.to_string()
+                .contains("Platform API 0.10 (supported: 0.12)"),
+            "{e}"
+        );
+        let forced = RebaseOptions {
+            force: true,
+            ..Default::default()
+        };
+        let out = rebase(app.clone(), onto(&narrow), &forced).unwrap();
+        assert!(out.warnings.iter().any(|w| w.contains("Platform API 0.10")));
+
+        let mut bare = tiny_run_image();
+        set_label(&mut bare, STACK_ID_LABEL, "s");
+        let e = rebase(app.clone(), onto(&bare), &RebaseOptions::default()).unwrap_err();
+        assert!(matches!(e, RebaseError::NoRunImageLauncher { .. }), "{e}");
+
+        let good = run_with(&launcher("2.0.0", r#""0.10","0.12""#));
+        let out = rebase(app, onto(&good), &RebaseOptions::default()).unwrap();
+        assert!(out.launcher_check.unwrap().compatible);
+    }
+
+    #[test]
+    fn binary_mode_apps_are_not_checked_against_the_run_images_launcher() {
+        let (_, app, _) = world();
+        let narrow = run_with(&launcher("2.0.0", r#""0.12""#));
+        let out = rebase(app, onto(&narrow), &RebaseOptions::default()).unwrap();
+        assert!(out.launcher_check.is_none() && !out.unchanged);
+    }
+
+    #[test]
+    fn decouple_switches_to_symlink_mode_in_the_same_write() {
+        let (_, app, _) = world();
+        let v2 = run_with(&launcher("2.0.0", r#""0.10""#));
+        let opts = RebaseOptions {
+            decouple: true,
+            ..Default::default()
+        };
+        let out = rebase(app.clone(), onto(&v2), &opts).unwrap();
+        let (md, index) = crate::app::lifecycle_metadata(&out.image).unwrap();
+        assert_eq!(md.launcher.mode(), LauncherMode::Symlink);
+        assert_eq!(out.image.diff_ids()[..2], v2.diff_ids()[..]);
+        assert_eq!(out.image.layers().len(), app.layers().len());
+        assert_ne!(out.previous_launcher, out.launcher);
+        assert_eq!(out.image.layers()[index].diff_id.as_str(), out.launcher);
+        let none = rebase(app, None, &opts).unwrap_err();
+        assert!(matches!(none, RebaseError::DecoupleWithoutRunImage));
+    }
+
+    #[test]
+    fn launcher_swap_replaces_the_layer_in_place_and_respects_the_allow_list() {
+        let (_, app, symlinked) = world();
+        let swap = LauncherSwap::new(launcher("2.0.0", r#""0.10""#)).unwrap();
+        let old = crate::app::lifecycle_metadata(&app).unwrap();
+        let opts = RebaseOptions {
+            launcher: Some(&swap),
+            ..Default::default()
+        };
+        let out = rebase(app.clone(), None, &opts).unwrap();
+        let (md, index) = crate::app::lifecycle_metadata(&out.image).unwrap();
+        assert_eq!(index, old.1);
+        assert_eq!(md.launcher.sha, swap.layer.diff_id.as_str());
+        assert_eq!(out.image.history(), app.history());
+        for (i, (a, b)) in app.layers().iter().zip(out.image.layers()).enumerate() {
+            assert_eq!(i == index, a.descriptor != b.descriptor, "layer {i}");
+        }
+        // Again: unchanged, even with an allow-list that only names the old layer.
+        let allow = [Digest::parse(&old.0.launcher.sha).unwrap()];
+        let again = RebaseOptions {
+            launcher: Some(&swap),
+            launcher_must_match: &allow,
+            ..Default::default()
+        };
+        assert!(rebase(out.image, None, &again).unwrap().unchanged);
+        let other = [swap.layer.diff_id.clone()];
+        let refused = RebaseOptions {
+            launcher_must_match: &other,
+            ..again.clone()
+        };
+        let e = rebase(app.clone(), None, &refused).unwrap_err();
+        assert!(matches!(e, RebaseError::LauncherNotAllowed(_)), "{e}");
+        // A too-narrow launcher is refused; a symlink-mode app cannot take one.
+        let narrow = LauncherSwap::new(launcher("3.0.0", r#""0.12""#)).unwrap();
+        let opts = RebaseOptions {
+            launcher: Some(&narrow),
+            ..Default::default()
+        };
+        let e = rebase(app, None, &opts).unwrap_err();
+        assert!(matches!(e, RebaseError::LauncherIncompatible { .. }), "{e}");
+        let e = rebase(symlinked, None, &opts).unwrap_err();
+        assert!(matches!(e, RebaseError::SymlinkLauncherSwap(_)), "{e}");
     }
 }

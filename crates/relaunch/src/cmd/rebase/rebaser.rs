@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use relaunch_lifecycle::apis::Api;
-use relaunch_lifecycle::rebase::{LATEST_PLATFORM_API, OLDEST_PLATFORM_API};
+use relaunch_lifecycle::launcher::Overrides;
+use relaunch_lifecycle::rebase::{LauncherSwap, LATEST_PLATFORM_API, OLDEST_PLATFORM_API};
+use relaunch_oci::Digest;
 use relaunch_oci::ImageRef;
 
 use super::session::{Job, Session, Settings, Status};
 use super::write_report;
+use crate::cmd::images::resolve_launcher;
 use crate::cmd::Global;
 
 const FAILED: u8 = 1;
@@ -48,7 +51,7 @@ const fn flag(name: &'static str, kind: Kind, since: Api, usage: &'static str) -
 }
 
 const ALL: Api = OLDEST_PLATFORM_API;
-const FLAGS: [Flag; 13] = [
+const FLAGS: [Flag; 16] = [
     flag("daemon", Kind::Bool, ALL, "export to docker daemon"),
     flag(
         "force",
@@ -107,6 +110,25 @@ const FLAGS: [Flag; 13] = [
     ),
     flag("version", Kind::Bool, ALL, "show version"),
     flag("help", Kind::Bool, ALL, "show usage"),
+    // relaunch's own, not in the reference (which has no such flags to clash with).
+    flag(
+        "decouple",
+        Kind::Bool,
+        ALL,
+        "(relaunch) also switch a binary-mode app to the run image's launcher",
+    ),
+    flag(
+        "launcher-image",
+        Kind::Text,
+        ALL,
+        "(relaunch) replace the launcher layer with this launcher (file or image)",
+    ),
+    flag(
+        "launcher-must-match",
+        Kind::List,
+        ALL,
+        "(relaunch) only apps whose launcher layer diffID is listed",
+    ),
 ];
 
 /// Flags as given: name → values (the last wins for single-valued ones).
@@ -313,13 +335,38 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
     // Adds CNB_INSECURE_REGISTRIES (read at every Platform API, not only from 0.13).
     let mut options = global.transport_options();
     options.insecure_registries.dedup();
+    let launcher_must_match = given
+        .all("launcher-must-match")
+        .map(|d| {
+            Digest::parse(d).map_err(|e| {
+                (
+                    INVALID_ARGS,
+                    format!("failed to parse arguments: -launcher-must-match: {e}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let launcher = match given.last("launcher-image") {
+        Some(spec) => {
+            let resolved =
+                resolve_launcher(&global, spec, &Overrides::default(), None).map_err(|e| {
+                    (
+                        INVALID_ARGS,
+                        format!("failed to resolve inputs: -launcher-image: {e:#}"),
+                    )
+                })?;
+            Some(LauncherSwap::new(resolved).map_err(|e| (FAILED, e.to_string()))?)
+        }
+        None => None,
+    };
     let settings = Settings {
         platform_api: api,
         force,
-        decouple: false,
-        launcher_must_match: Vec::new(),
+        decouple: given.set("decouple"),
+        launcher_must_match,
     };
-    let session = Session::new(options, settings, None).map_err(|e| (FAILED, format!("{e:#}")))?;
+    let session =
+        Session::new(options, settings, launcher).map_err(|e| (FAILED, format!("{e:#}")))?;
     let outcome = session.rebase(&Job {
         image: image.clone(),
         extra_tags: extra_tags.to_vec(),

@@ -13,8 +13,8 @@ use relaunch_lifecycle::metadata::{LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
 use relaunch_lifecycle::rebase::{rebase, LauncherSwap, NewBase, RebaseError, RebaseOptions};
 use relaunch_oci::remote::{ClientConfig, Counters, RegistryClient, RegistryTransport};
 use relaunch_oci::{
-    Artifact, Digest, Image, ImageOrIndex, ImageRef, Location, ManifestRef, NoProgress, Platform,
-    Repo, Transport, TransportOptions,
+    Artifact, BlobSource, Digest, Image, ImageOrIndex, ImageRef, Location, ManifestRef, NoProgress,
+    Platform, Repo, Transport, TransportOptions,
 };
 use serde_json::json;
 
@@ -194,6 +194,8 @@ pub struct Session {
     client: Arc<RegistryClient>,
     settings: Settings,
     launcher: Option<LauncherSwap>,
+    /// The first repository the launcher layer went to: later writes mount it from there.
+    launcher_home: Mutex<Option<Arc<dyn Transport>>>,
     run_images: Mutex<HashMap<String, Arc<RunImage>>>,
 }
 
@@ -209,6 +211,7 @@ impl Session {
             client,
             settings,
             launcher,
+            launcher_home: Mutex::new(None),
             run_images: Mutex::new(HashMap::new()),
         })
     }
@@ -302,6 +305,13 @@ impl Session {
         out.old_digest = Some(app.digest());
         let multi = app.is_index();
         let mut unchanged = true;
+        // Once uploaded, the launcher layer is read (mounted) from where it went.
+        let swap = self.launcher.clone().map(|mut swap| {
+            if let Some(home) = lock(&self.launcher_home).clone() {
+                swap.layer.source = BlobSource::Stored(home);
+            }
+            swap
+        });
         let rebased = app.try_map(|platform, image| -> Result<(Image, ()), Failure> {
             let in_platform = |f: Failure| match (multi, f) {
                 (true, Failure::Rebase(e)) => Failure::Platform(platform.to_string(), e),
@@ -325,7 +335,7 @@ impl Session {
                 platform_api: self.settings.platform_api,
                 force: self.settings.force,
                 decouple: self.settings.decouple,
-                launcher: self.launcher.as_ref(),
+                launcher: swap.as_ref(),
                 launcher_must_match: &self.settings.launcher_must_match,
             };
             let rebased =
@@ -481,10 +491,20 @@ impl Session {
             ImageOrIndex::Image(image) => image.raw_manifest().bytes.len(),
             ImageOrIndex::Index { index, .. } => index.raw.bytes.len(),
         } as u64;
-        for (transport, tags) in targets {
+        for (transport, tags) in &targets {
             image
-                .write(transport.as_ref(), &tags, &NoProgress)
-                .map_err(|e| format!("{}: {e}", describe(&transport.location(), &tags)))?;
+                .write(transport.as_ref(), tags, &NoProgress)
+                .map_err(|e| format!("{}: {e}", describe(&transport.location(), tags)))?;
+        }
+        let carries_launcher = self.launcher.as_ref().is_some_and(|swap| {
+            let d = &swap.layer.descriptor.digest;
+            image
+                .images()
+                .iter()
+                .any(|(_, i)| i.layers().iter().any(|l| &l.descriptor.digest == d))
+        });
+        if let (true, Some((first, _))) = (carries_launcher, targets.first()) {
+            lock(&self.launcher_home).get_or_insert_with(|| first.clone());
         }
         Ok(size)
     }
@@ -513,4 +533,123 @@ fn identifier(name: &str, repo: &Repo, digest: &Digest) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use relaunch_lifecycle::apis::Api;
+    use relaunch_lifecycle::descriptor::LauncherBinary;
+    use relaunch_lifecycle::fixtures::{
+        export_app, sample_app, with_launcher_version, RunImageRef,
+    };
+    use relaunch_lifecycle::launcher::{resolve, Overrides};
+    use relaunch_oci::layer::{Entry, LayerBuilder};
+    use relaunch_oci::remote::CredentialSource;
+    use relaunch_oci::write_image;
+    use relaunch_testkit::{Auth, Registry};
+
+    /// One session swapping the launcher of apps in two repositories uploads the new
+    /// launcher layer once and mounts it into the second.
+    #[test]
+    fn the_launcher_layer_is_uploaded_once_and_mounted_elsewhere() {
+        let registry = Registry::start(Auth::Token);
+        let host = registry.host();
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/launcher");
+        let launcher = std::env::var_os("RELAUNCH_STATIC_LAUNCHER")
+            .map(std::path::PathBuf::from)
+            .unwrap_or(launcher);
+        let binary = LauncherBinary::from_file(&launcher)
+            .expect("dist/launcher (scripts/build-launcher.sh)");
+        let mut run = Image::new(
+            relaunch_oci::v1::Flavor::Oci,
+            serde_json::json!({"os": "linux", "architecture": "amd64", "config": {}}),
+        )
+        .unwrap();
+        let layer = LayerBuilder::new()
+            .entry(Entry::file("/etc/os", 0o644, "os"))
+            .build()
+            .unwrap();
+        mutate_append(&mut run, layer);
+        let run_ref = RunImageRef {
+            image: "run".into(),
+            reference: "run".into(),
+        };
+        let old = with_launcher_version(&binary.bytes, "0.0.1").unwrap();
+        let app = export_app(&run, &run_ref, &sample_app(Api::new(0, 10)), &old, "0.0.1").unwrap();
+        let config = ClientConfig {
+            insecure_registries: vec![host.clone()],
+            credentials: CredentialSource::DockerConfigDir(registry.docker_config_dir()),
+            ..ClientConfig::default()
+        };
+        let pusher = Arc::new(RegistryClient::new(config));
+        for repo in ["team-a/app", "team-b/app"] {
+            let t = RegistryTransport::new(pusher.clone(), &host, repo);
+            write_image(&app, &t, &["v1".into()], &NoProgress).unwrap();
+        }
+
+        std::env::set_var("DOCKER_CONFIG", registry.docker_config_dir());
+        let swap =
+            LauncherSwap::new(resolve(binary, None, &Overrides::default()).unwrap()).unwrap();
+        let digest = swap.layer.descriptor.digest.clone();
+        let settings = Settings {
+            platform_api: Api::new(0, 15),
+            force: false,
+            decouple: false,
+            launcher_must_match: Vec::new(),
+        };
+        let options = TransportOptions {
+            insecure_registries: vec![host.clone()],
+            ..TransportOptions::default()
+        };
+        let session = Session::new(options, settings, Some(swap)).unwrap();
+        for repo in ["team-a/app", "team-b/app"] {
+            let out = session.rebase(&Job {
+                image: format!("{host}/{repo}:v1"),
+                ..Job::default()
+            });
+            assert_eq!(out.status, Status::Rebased, "{repo}: {:?}", out.failure);
+        }
+        let c = session.counters();
+        let size = c.uploaded.get(&digest).copied().unwrap_or(0);
+        assert!(size > 0, "uploaded to the first repository: {c:?}");
+        assert_eq!(
+            c.mounts, 1,
+            "mounted into the second, not uploaded again: {c:?}"
+        );
+    }
+
+    /// Reference: "report.toml / checking the image manifest / image doesn't have a
+    /// manifest / doesn't set the manifest size in the report.toml".
+    #[test]
+    fn report_toml_image_doesnt_have_a_manifest_doesnt_set_the_manifest_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.toml");
+        let mut out = Outcome::new(&Job {
+            image: "reg.example/app:v1".into(),
+            ..Job::default()
+        });
+        out.tags = vec![
+            "reg.example/app:v1".into(),
+            "reg.example/app:\"odd\"".into(),
+        ];
+        super::super::write_report(&path, &out).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let report: toml::Value = toml::from_str(&text).unwrap();
+        assert!(report["image"].get("manifest-size").is_none(), "{text}");
+        assert_eq!(
+            report["image"]["tags"][1].as_str(),
+            Some("reg.example/app:\"odd\"")
+        );
+        out.manifest_size = 12345;
+        super::super::write_report(&path, &out).unwrap();
+        let report: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(report["image"]["manifest-size"].as_integer(), Some(12345));
+    }
+
+    fn mutate_append(image: &mut Image, layer: relaunch_oci::Layer) {
+        relaunch_oci::mutate::append_layers(image, vec![(layer, None)]).unwrap();
+    }
 }
