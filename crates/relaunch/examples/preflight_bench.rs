@@ -138,9 +138,11 @@ fn main() {
     );
     println!("  end to end          {elapsed:.2}s, {end_to_end:.0} apps/s at the default --jobs 8 (budget >= {BUDGET:.0})");
     println!(
-        "  runner              {:.2}s, {:.0} apps/s",
+        "  runner              {:.2}s, {:.0} apps/s; {} registry requests/app, {:.0} bytes down/app",
         s["seconds"].as_f64().unwrap_or_default(),
-        s["images-per-second"].as_f64().unwrap_or_default()
+        s["images-per-second"].as_f64().unwrap_or_default(),
+        s["registry"]["requests-per-image"],
+        s["registry"]["bytes-per-image"].as_f64().unwrap_or_default()
     );
     println!(
         "  relaunch CPU        {cpu:.2}s user+sys ({:.2} ms per app); load average {}",

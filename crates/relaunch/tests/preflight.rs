@@ -128,6 +128,9 @@ fn preflight_of_a_mixed_fleet_with_json_lines_and_an_html_report() {
         "{mixed:#}"
     );
     let summary = &lines[APPS.len()]["summary"];
+    // Only manifests, configs and config layers move: a few KB per app of a 3 MB image.
+    let per_app = summary["registry"]["bytes-per-image"].as_f64().unwrap();
+    assert!(per_app < 16_000.0, "{summary:#}");
     assert_eq!(
         (summary["starts"].as_u64(), summary["refused"].as_u64()),
         (Some(3), Some(2))

@@ -78,7 +78,8 @@ pub fn run(
     let items = fleet.items()?;
     let run = RunLaunchers::load(global, run_image)?;
     let rows = Mutex::new(Vec::new());
-    let runner = Runner::new(fleet, Words { changed: "starts" }, json);
+    let traffic = || global.session().counters();
+    let runner = Runner::new(fleet, Words { changed: "starts" }, json).with_traffic(&traffic);
     let summary = runner.run(items, |item| {
         let (outcome, mut checked) = match check_app(global, &run, item) {
             Ok(done) => done,
