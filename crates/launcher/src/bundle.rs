@@ -13,14 +13,12 @@ use std::io::{ErrorKind, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use toml::de::DeTable;
-
 use crate::api::{self, covers, ApiLists, DeprecationMode, Version};
 use crate::elf;
 use crate::errors::{os_error_text, Failure, LaunchError, EXIT_PLATFORM_API};
 use crate::exec::execve_environ;
 use crate::log::Logger;
-use crate::metadata::{toml_error, utf8, Metadata};
+use crate::metadata::{parse_document, utf8, Metadata};
 use crate::paths;
 use crate::self_description::{self, Described, SECTION};
 
@@ -243,7 +241,7 @@ fn describe(path: &Path, has_sidecar: bool) -> Result<Described, String> {
 /// `<name>.toml`: `name`, `version`, `platform-apis`, `buildpack-apis`.
 pub fn parse_sidecar(bytes: &[u8]) -> Result<Described, String> {
     let text = utf8(bytes)?;
-    let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
+    let doc = parse_document(text)?;
     let root = doc.get_ref();
     let value = |key: &str| {
         root.get(key)
