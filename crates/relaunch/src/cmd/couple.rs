@@ -137,6 +137,7 @@ pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitC
         });
         return Ok(ExitCode::from(summary.exit_code()));
     };
+    args.fleet.refuse_without_list()?;
     let app = load_all(global, reference)?;
     let (app, parts) = decoupled(global, app, reference, run_image, force)?;
     finish(global, app, parts, tag, &args.switch, "decoupled")
