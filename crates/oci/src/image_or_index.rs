@@ -35,9 +35,14 @@ impl ImageOrIndex {
 
     /// Digest of the image manifest or of the index.
     pub fn digest(&self) -> Digest {
+        self.raw_manifest().digest()
+    }
+
+    /// The manifest (image or index) as it will be written.
+    pub fn raw_manifest(&self) -> crate::transport::RawManifest {
         match self {
-            ImageOrIndex::Image(image) => image.digest(),
-            ImageOrIndex::Index { index, .. } => index.raw.digest(),
+            ImageOrIndex::Image(image) => image.raw_manifest(),
+            ImageOrIndex::Index { index, .. } => index.raw.clone(),
         }
     }
 

@@ -96,18 +96,19 @@ fn main() {
 
     println!("fleet rebase of {count} CNB app images onto a new run image (loopback registry, anonymous)");
     println!(
-        "{:<44} {:>9} {:>10} {:>14} {:>14}",
-        "", "images/s", "req/image", "bytes/image", "down/image"
+        "{:<44} {:>9} {:>10} {:>12} {:>11} {:>14}",
+        "", "images/s", "req/image", "bytes/image", "down/image", "cpu ms/image"
     );
     let mut fleet8 = 0.0;
     for jobs in [8, 1] {
         reset();
-        let (rate, summary) = fleet(&relaunch, &host, &list, jobs);
+        let (rate, cpu, summary) = fleet(&relaunch, &host, &list, jobs);
         let r = &summary["registry"];
         assert_eq!(summary["rebased"], count, "every image rebased: {summary}");
         let down = r["bytes-down"].as_f64().unwrap_or(0.0) / count as f64;
+        let cpu = cpu.map_or("-".into(), |c| format!("{:.2}", c * 1000.0 / count as f64));
         println!(
-            "{:<44} {rate:>9.1} {:>10.2} {:>14.0} {down:>14.0}",
+            "{:<44} {rate:>9.1} {:>10.2} {:>12.0} {down:>11.0} {cpu:>14}",
             format!("relaunch rebase --from-file --jobs {jobs}"),
             r["requests-per-image"].as_f64().unwrap_or(0.0),
             r["bytes-per-image"].as_f64().unwrap_or(0.0),
@@ -226,10 +227,19 @@ fn push_apps(
 }
 
 /// `relaunch rebase --from-file LIST --jobs N --json`: (images/s as the shell sees the
-/// process, its summary).
-fn fleet(relaunch: &Path, host: &str, list: &Path, jobs: usize) -> (f64, Value) {
+/// process, its CPU seconds (user + system, from /usr/bin/time when present), its summary).
+fn fleet(relaunch: &Path, host: &str, list: &Path, jobs: usize) -> (f64, Option<f64>, Value) {
+    let timed = Path::new("/usr/bin/time").is_file();
+    let mut cmd = match timed {
+        true => {
+            let mut c = Command::new("/usr/bin/time");
+            c.args(["-f", "cpu %U %S"]).arg(relaunch);
+            c
+        }
+        false => Command::new(relaunch),
+    };
     let started = Instant::now();
-    let out = Command::new(relaunch)
+    let out = cmd
         .args(["rebase", "--from-file"])
         .arg(list)
         .args([
@@ -239,7 +249,6 @@ fn fleet(relaunch: &Path, host: &str, list: &Path, jobs: usize) -> (f64, Value) 
             "--insecure-registry",
             host,
         ])
-        .stderr(Stdio::inherit())
         .output()
         .expect("spawn relaunch");
     let elapsed = started.elapsed().as_secs_f64();
@@ -249,8 +258,16 @@ fn fleet(relaunch: &Path, host: &str, list: &Path, jobs: usize) -> (f64, Value) 
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find_map(|v| v.get("summary").cloned())
         .unwrap_or_else(|| panic!("no summary ({}): {text}", out.status));
+    let cpu = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("cpu "))
+        .next_back()
+        .and_then(|l| {
+            let t: Vec<f64> = l.split(' ').filter_map(|x| x.parse().ok()).collect();
+            (t.len() == 2).then(|| t[0] + t[1])
+        });
     let images = summary["images"].as_f64().unwrap_or(0.0);
-    (images / elapsed, summary)
+    (images / elapsed, cpu, summary)
 }
 
 /// A two-layer run image (OS layer + launcher stamp) with a stack id.

@@ -218,6 +218,10 @@ fn bad_fleet_input_is_a_one_line_error() {
             vec!["decouple", "--from-file", "/nonexistent/list"],
             "reading the image list /nonexistent/list",
         ),
+        (
+            vec!["rebase", "oci:/nowhere:1", "--shard", "0/2"],
+            "--shard 0/2 needs --from-file",
+        ),
     ] {
         let out = relaunch(&args);
         let err = stderr(&out);

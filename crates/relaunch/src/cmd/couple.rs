@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::{decouple_onto, recouple, BaseImage, Switched};
 use relaunch_lifecycle::run_image::RunImage;
-use relaunch_oci::{Image, ImageOrIndex, ImageRef, NoProgress, Platform};
+use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, NoProgress, Platform};
 use serde_json::json;
 
 use super::images::{load_all, publish, run_image_for, write_all, LauncherArgs};
@@ -139,6 +139,7 @@ pub fn run_decouple(global: &Global, args: DecoupleArgs) -> anyhow::Result<ExitC
         });
         return Ok(ExitCode::from(summary.exit_code()));
     };
+    args.fleet.refuse_without_list()?;
     let app = load_all(global, reference)?;
     let (app, parts) = decoupled(global, app, reference, run_image, force)?;
     finish(global, app, parts, tag, &args.switch, "decoupled")
@@ -169,8 +170,21 @@ fn decouple_in_place(
     if parts.iter().all(|p| p.switched.unchanged) {
         return Ok(Outcome::unchanged(old));
     }
-    let new = publish(global, &app, &target, &NoProgress)?;
-    Ok(Outcome::changed(old, new))
+    match publish(global, &app, &target, &NoProgress) {
+        Ok(new) => Ok(Outcome::changed(old, new)),
+        // The tag write may have reached the registry with its answer lost: then the image
+        // is decoupled, and the report must say so.
+        Err(e) => match tagged_digest(global, &target) {
+            Some(now) if now == app.digest() => Ok(Outcome::changed(old, now)),
+            _ => Err(e),
+        },
+    }
+}
+
+/// The digest `target`'s tag names now, if it can be read.
+fn tagged_digest(global: &Global, target: &ImageRef) -> Option<Digest> {
+    let repo = global.session().open(target).ok()?;
+    Some(repo.transport.get_manifest(&repo.reference).ok()?.digest())
 }
 
 /// Whether the operation declined (the launcher does not fit the app) rather than failed.

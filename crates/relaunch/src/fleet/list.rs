@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 
 /// Longest list line read (a reference is at most a few hundred bytes).
 const MAX_LINE: usize = 4096;
+/// Largest list read (about a million references).
+const MAX_LIST: u64 = 256 << 20;
 
 /// One reference of the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,13 +31,18 @@ pub fn read_list(source: &str) -> anyhow::Result<Vec<Item>> {
         "-" => Box::new(std::io::stdin()),
         file => Box::new(std::fs::File::open(file).with_context(what)?),
     };
-    parse_list(BufReader::new(reader)).with_context(what)
+    parse_list(BufReader::new(reader.take(MAX_LIST + 1))).with_context(what)
 }
 
 fn parse_list(reader: impl BufRead) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
+    let mut read = 0u64;
     for (n, line) in reader.split(b'\n').enumerate() {
         let line = line?;
+        read += line.len() as u64 + 1;
+        if read > MAX_LIST {
+            bail!("the list is larger than {MAX_LIST} bytes");
+        }
         if line.len() > MAX_LINE {
             bail!("line {} is longer than {MAX_LINE} bytes", n + 1);
         }

@@ -49,6 +49,14 @@ pub struct FleetArgs {
 }
 
 impl FleetArgs {
+    /// For the single-image form of a command: `--shard` there is a mistake, not a no-op.
+    pub fn refuse_without_list(&self) -> anyhow::Result<()> {
+        match &self.shard {
+            Some(shard) => Err(anyhow!("--shard {shard} needs --from-file")),
+            None => Ok(()),
+        }
+    }
+
     /// The list's references this process handles (all of them without `--shard`).
     pub fn items(&self) -> anyhow::Result<Vec<Item>> {
         let source = self

@@ -98,6 +98,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let Some(image) = &args.image else {
         return fleet::run(&session, &args);
     };
+    args.fleet.refuse_without_list()?;
     let outcome = session.rebase(&Job {
         image: image.clone(),
         extra_tags: args.extra_tags.clone(),

@@ -366,6 +366,11 @@ impl Session {
         let skip_first = unchanged && job.previous.is_none();
         match self.write(&rebased, &app_repo, &names, skip_first) {
             Ok(size) => out.manifest_size = size,
+            // The tag write may have reached the registry with its answer lost: then the
+            // image is rebased, and the outcome must say so (a fleet report relies on it).
+            Err(_) if names.len() == 1 && self.names(&names[0], &rebased.digest()) => {
+                out.manifest_size = rebased.raw_manifest().bytes.len() as u64;
+            }
             Err(e) => return out.failed(Failure::Write(e)),
         }
         out.status = if unchanged {
@@ -402,6 +407,15 @@ impl Session {
             None if self.launcher.is_some() => Ok((None, None)),
             None => Err(Failure::NoRunImage),
         }
+    }
+
+    /// Whether `name` (a tag) now names `digest`; false when that cannot be read.
+    fn names(&self, name: &str, digest: &Digest) -> bool {
+        let read = || -> relaunch_oci::Result<Digest> {
+            let repo = self.open(&ImageRef::parse(name)?, false)?;
+            Ok(repo.transport.get_manifest(&repo.reference)?.digest())
+        };
+        read().is_ok_and(|d| &d == digest)
     }
 
     /// The run image the app's metadata names: `runImage.image` (Platform >= 0.12), else
@@ -487,10 +501,7 @@ impl Session {
                 None => targets.push((transport, vec![tag])),
             }
         }
-        let size = match image {
-            ImageOrIndex::Image(image) => image.raw_manifest().bytes.len(),
-            ImageOrIndex::Index { index, .. } => index.raw.bytes.len(),
-        } as u64;
+        let size = image.raw_manifest().bytes.len() as u64;
         for (transport, tags) in &targets {
             image
                 .write(transport.as_ref(), tags, &NoProgress)
