@@ -25,7 +25,7 @@ use relaunch_sandbox::{
     busybox_rootfs, containers_unavailable, run_bundle, umoci_unpack, RunOptions,
 };
 
-use super::images::{layout_digest_ref, load, write};
+use super::images::{layout_digest_ref, load_for, write};
 use super::rebase::session::{Job, Outcome, Session, Settings};
 use super::Global;
 
@@ -104,7 +104,7 @@ impl Demo<'_> {
                 String::from_utf8_lossy(&out.stdout)
             );
         }
-        let image = load(self.global, &target)?;
+        let image = load_for(self.global, &target, None)?;
         outln!("    wrote {target} ({})", image.digest());
         Ok(image)
     }
