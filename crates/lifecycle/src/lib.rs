@@ -13,6 +13,7 @@ pub mod error;
 pub mod fixtures;
 pub mod launcher;
 pub mod metadata;
+pub mod rebase;
 pub mod run_image;
 pub mod stamp;
 #[cfg(test)]

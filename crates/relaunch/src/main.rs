@@ -43,11 +43,20 @@ enum Command {
     Recouple(cmd::couple::RecoupleArgs),
     /// Will the app start with a run image's launcher? Exit 2 when it would not.
     Check(cmd::check::Args),
+    /// Rebase an app image onto a new run image and/or swap its launcher layer (drop-in
+    /// for the lifecycle rebaser, which is also this binary when run as `rebaser`).
+    Rebase(cmd::rebase::Args),
     /// Run the whole decoupling story on OCI layouts in a local directory.
     Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
+    // Multicall: run as `rebaser` (e.g. a symlink at /cnb/lifecycle/rebaser) it is the
+    // lifecycle's rebaser, flags and all.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name() == Some("rebaser".as_ref()) {
+        return cmd::rebase::rebaser::main();
+    }
     let cli = Cli::parse();
     cli.global.init_tracing();
     let result = match cli.command {
@@ -57,6 +66,7 @@ fn main() -> ExitCode {
         Command::Decouple(args) => cmd::couple::run_decouple(&cli.global, args),
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::Rebase(args) => cmd::rebase::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
     };
     cmd::finish(result)
