@@ -14,7 +14,7 @@ use crate::apis::ApiList;
 pub const LAUNCHER_SIZE_LIMIT: u64 = 64 << 20;
 
 /// Name of the ELF section holding the launcher's compact JSON self-description.
-pub const SECTION: &str = ".cnb_launcher";
+pub use launcher::self_description::SECTION;
 
 /// What a launcher says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,12 +201,23 @@ pub fn read_descriptor(elf: &[u8]) -> Result<Option<Descriptor>, DescriptorError
     let data = section
         .data()
         .map_err(|e| DescriptorError::Malformed(e.to_string()))?;
-    // The section may be padded (alignment, or a same-size rewrite); the JSON ends at the
-    // first NUL and surrounding whitespace is insignificant.
-    let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
-    serde_json::from_slice(&data[..end])
-        .map(Some)
-        .map_err(|e| DescriptorError::Malformed(e.to_string()))
+    // The launcher's own decoder (the meta launcher reads delegates with it), so a
+    // description relaunch accepts is one the launcher accepts. It ends at the first NUL
+    // (the section may be padded); surrounding whitespace is insignificant.
+    let d = launcher::self_description::parse(data).map_err(DescriptorError::Malformed)?;
+    let list = |l: &[String]| {
+        l.iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<crate::apis::Api>, _>>()
+            .map(ApiList::new)
+            .map_err(|e| DescriptorError::Malformed(e.to_string()))
+    };
+    Ok(Some(Descriptor {
+        platform_apis: list(&d.platform_apis)?,
+        buildpack_apis: list(&d.buildpack_apis)?,
+        name: d.name,
+        version: d.version,
+    }))
 }
 
 /// Byte range of the `.cnb_launcher` section's contents inside the file, if present.

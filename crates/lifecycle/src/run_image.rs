@@ -5,11 +5,14 @@
 //! Any other failure (auth, DNS, 5xx, corrupt data) is an error: labels that went stale on a
 //! base swap (G-26) could otherwise call an app compatible on a transient error.
 
+use std::collections::BTreeMap;
+
 use relaunch_oci::read::load_fetched;
 use relaunch_oci::{Digest, Image, ImageRef, Platform, Repo, Session};
 use tracing::warn;
 
 use crate::app::string_labels;
+use crate::bundle::LauncherBundle;
 use crate::contract::AdvertisedLauncher;
 use crate::error::{Error, Result};
 use crate::metadata::LifecycleMetadata;
@@ -21,25 +24,52 @@ pub struct RunImage {
     pub name: String,
     pub digest: Option<Digest>,
     pub advertised: Option<AdvertisedLauncher>,
+    /// The launchers at and beside the advertised path (just that one without delegates).
+    pub bundle: Option<LauncherBundle>,
     /// Set when `advertised` comes from the labels the app inherited at export: why the
     /// run image itself could not be used (it is gone).
     pub inherited_because: Option<String>,
 }
 
+/// The launcher `labels` advertise and the bundle it belongs to.
+fn advertised_bundle(
+    labels: &BTreeMap<String, String>,
+    image: &str,
+) -> Result<(Option<AdvertisedLauncher>, Option<LauncherBundle>)> {
+    let advertised =
+        AdvertisedLauncher::from_labels(labels).map_err(|cause| Error::RunImageLabels {
+            image: image.to_string(),
+            cause,
+        })?;
+    let bundle = match &advertised {
+        Some(a) => Some(LauncherBundle::from_labels(a, labels)?),
+        None => None,
+    };
+    Ok((advertised, bundle))
+}
+
 impl RunImage {
     /// `image`, read under `name`.
     pub fn from_image(name: &str, image: &Image) -> Result<RunImage> {
+        let (advertised, bundle) =
+            advertised_bundle(&string_labels(image), &format!("run image {name}"))?;
         Ok(RunImage {
             name: name.to_string(),
             digest: Some(image.digest()),
-            advertised: AdvertisedLauncher::from_labels(&string_labels(image)).map_err(
-                |cause| Error::RunImageLabels {
-                    image: format!("run image {name}"),
-                    cause,
-                },
-            )?,
+            advertised,
+            bundle,
             inherited_because: None,
         })
+    }
+
+    /// The advertised launcher and its bundle, as dispatch will see them.
+    pub fn launcher_bundle(&self) -> Result<(&AdvertisedLauncher, &LauncherBundle)> {
+        let launcher = self.launcher()?;
+        let bundle = self
+            .bundle
+            .as_ref()
+            .ok_or_else(|| Error::NoAdvertisedLauncher(self.name.clone()))?;
+        Ok((launcher, bundle))
     }
 
     /// The advertised launcher, or an error saying the run image provides none.
@@ -134,13 +164,8 @@ pub fn current_run_image_with(
         Lookup::Gone(why) => {
             let because = format!("run image {reference} (runImage.reference) is gone: {why}");
             warn!("{because}; using the launcher labels the app inherited from its run image at export (stale if its base was swapped since)");
-            let advertised =
-                AdvertisedLauncher::from_labels(&string_labels(app)).map_err(|cause| {
-                    Error::RunImageLabels {
-                        image: "the app's inherited run-image labels".into(),
-                        cause,
-                    }
-                })?;
+            let (advertised, bundle) =
+                advertised_bundle(&string_labels(app), "the app's inherited run-image labels")?;
             let digest = match parsed {
                 ImageRef::Layout { digest, .. } => digest,
                 ImageRef::Registry(r) => r.digest,
@@ -149,6 +174,7 @@ pub fn current_run_image_with(
                 name: name.to_string(),
                 digest,
                 advertised,
+                bundle,
                 inherited_because: Some(because),
             })
         }

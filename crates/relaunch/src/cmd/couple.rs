@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use relaunch_lifecycle::app::lifecycle_metadata;
-use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
+use relaunch_lifecycle::decouple::{decouple_onto, recouple, BaseImage, Switched};
 use relaunch_lifecycle::run_image::RunImage;
 use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, NoProgress, Platform};
 use serde_json::json;
@@ -111,9 +111,11 @@ fn decoupled(
     force: bool,
 ) -> anyhow::Result<(ImageOrIndex, Vec<Part>)> {
     each_platform(global, app, reference, explicit, |image, run, _| {
-        Ok(decouple(
+        let (launcher, bundle) = run.launcher_bundle()?;
+        Ok(decouple_onto(
             image,
-            run.launcher()?,
+            launcher,
+            bundle,
             base_of(run).as_ref(),
             force,
         )?)

@@ -30,7 +30,7 @@ use relaunch_oci::remote::Counters;
 use relaunch_oci::ImageRef;
 
 pub use list::{read_list, Item, Shard};
-pub use outcome::{Outcome, Summary, Words};
+pub use outcome::{Outcome, Status, Summary, Words};
 
 /// The fleet flags a command flattens into its arguments.
 #[derive(clap::Args, Debug, Clone)]
