@@ -9,9 +9,11 @@ pub mod contract;
 pub mod decouple;
 pub mod descriptor;
 pub mod effective;
+pub mod elf;
 pub mod error;
 pub mod fixtures;
 pub mod launcher;
+pub mod lifecycle_image;
 pub mod metadata;
 pub mod stamp;
 #[cfg(test)]
