@@ -35,6 +35,9 @@ enum Command {
     Recouple(cmd::couple::RecoupleArgs),
     /// Will the app start with a run image's launcher? Exit 2 when it would not.
     Check(cmd::check::Args),
+    /// Derive a lifecycle image whose /cnb/lifecycle/launcher (and its SBOM) is relaunch's
+    /// launcher, for `pack build --lifecycle-image`, builders and kpack ClusterLifecycles.
+    LifecycleImage(cmd::lifecycle_image::Args),
     /// Run the whole decoupling story on OCI layouts in a local directory.
     Demo(cmd::demo::Args),
 }
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Decouple(args) => cmd::couple::run_decouple(&cli.global, args),
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::LifecycleImage(args) => cmd::lifecycle_image::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
     };
     cmd::finish(result)

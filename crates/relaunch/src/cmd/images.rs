@@ -18,7 +18,7 @@ use tracing::warn;
 use super::{BarProgress, Global};
 
 /// Largest launcher accepted from an image (the reference Go launcher must stay under 4 MiB).
-const LAUNCHER_LIMIT: u64 = 64 << 20;
+pub const LAUNCHER_LIMIT: u64 = 64 << 20;
 
 /// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
 pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
@@ -76,8 +76,7 @@ impl LauncherArgs {
             version: self.launcher_version.clone(),
         };
         let path = Path::new(&self.launcher);
-        // An existing file, or anything spelled like a path, is a file; the rest names an image.
-        if path.exists() || self.launcher.starts_with('/') || self.launcher.starts_with('.') {
+        if is_file_argument(&self.launcher) {
             return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
         }
         let image = load(global, &self.launcher)?;
@@ -89,6 +88,12 @@ impl LauncherArgs {
         let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
         Ok(resolve(binary, Some(&string_labels(&image)), &overrides)?)
     }
+}
+
+/// `--launcher FILE|IMAGE`: an existing file, or anything spelled like a path, is a file;
+/// the rest names an image.
+pub fn is_file_argument(given: &str) -> bool {
+    Path::new(given).exists() || given.starts_with('/') || given.starts_with('.')
 }
 
 /// The run image an app is (now) based on, and the launcher it advertises.
