@@ -4,10 +4,8 @@
 //! copies `/cnb/lifecycle/launcher` and its SBOM into every app it builds, so platforms that
 //! let users pick the lifecycle image adopt the launcher without any other change.
 
-use std::collections::BTreeMap;
-
-use relaunch_oci::layer::read::{list_files, FsEntry, FsKind};
-use relaunch_oci::layer::{Entry, LayerBuilder, NORMALIZED_TIME};
+use relaunch_oci::layer::read::{layer_files, FsEntry, FsKind};
+use relaunch_oci::layer::{Content, Entry, LayerBuilder, NORMALIZED_TIME};
 use relaunch_oci::mutate::{self, History, LayerSel};
 use relaunch_oci::{Child, Digest, Image};
 use serde::{Deserialize, Serialize};
@@ -29,6 +27,10 @@ pub const SBOM_FILES: [&str; 3] = [
 ];
 /// Largest SBOM accepted (ours is a few KiB).
 pub const SBOM_LIMIT: u64 = 4 << 20;
+/// Most file content read from the layer holding the launcher (upstream's is ~35 MB).
+const LAYER_LIMIT: u64 = 512 << 20;
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleImageError {
@@ -63,6 +65,8 @@ pub enum LifecycleImageError {
     },
     #[error("{image} has no {APP_LAUNCHER_PATH}: is it a lifecycle image?")]
     NoLauncher { image: String },
+    #[error("{image}: {path} in the launcher's layer is a hard link or special file; only files, directories and symlinks can be copied")]
+    UnsupportedEntry { image: String, path: String },
     #[error("{image}: {APP_LAUNCHER_PATH} is not a regular file ({kind})")]
     LauncherNotAFile { image: String, kind: String },
     #[error("{image}: {source}")]
@@ -188,9 +192,11 @@ pub fn launcher_for<'a>(
 }
 
 /// Derives one lifecycle image (named `name` in messages): checks API coverage, then adds
-/// one layer putting `launcher` at `/cnb/lifecycle/launcher` with the original mode and
-/// owner, its CycloneDX SBOM at `launcher.sbom.cdx.json` and whiteouts for the other
-/// launcher SBOM files; a layer from an earlier derivation is replaced in place.
+/// one layer that is the layer providing `/cnb/lifecycle/launcher` rewritten: the launcher
+/// replaced (same mode and owner), its CycloneDX SBOM at `launcher.sbom.cdx.json`, the
+/// other launcher SBOM files dropped and whited out. The new top layer is thus a complete
+/// lifecycle layer: pack (builder `lifecycle.uri = "docker://…"`) and kpack take only the
+/// last layer of a lifecycle image. A layer of an earlier derivation is replaced in place.
 pub fn derive(
     source: Image,
     name: &str,
@@ -205,56 +211,9 @@ pub fn derive(
         .label(LAUNCHER_LABEL)
         .and_then(|v| serde_json::from_str(&v).ok())
         .filter(|r: &LauncherRecord| source.layers().iter().any(|l| l.diff_id == r.layer));
-    // The tree the derivation layer goes on: without an earlier derivation's layer.
-    let mut below = source.clone();
-    if let Some(r) = &earlier {
-        let layers = source.layers().iter().filter(|l| l.diff_id != r.layer);
-        below.set_layers(layers.cloned().collect()).map_err(oci)?;
-    }
-    let files: BTreeMap<String, FsEntry> = list_files(&below)
-        .map_err(oci)?
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
-    let original = files
-        .get(APP_LAUNCHER_PATH)
-        .ok_or_else(|| LifecycleImageError::NoLauncher {
-            image: name.to_string(),
-        })?;
-    if original.kind != FsKind::File {
-        return Err(LifecycleImageError::LauncherNotAFile {
-            image: name.to_string(),
-            kind: format!("{:?}", original.kind).to_lowercase(),
-        });
-    }
-
-    let mut builder = LayerBuilder::new().entry(
-        Entry::file(
-            APP_LAUNCHER_PATH,
-            original.mode,
-            launcher.binary.bytes.clone(),
-        )
-        .owned_by(original.uid, original.gid),
-    );
-    let (mut written, mut removed) = (Vec::new(), Vec::new());
-    if let Some(sbom) = &launcher.sbom {
-        // Same mode and owner as the file it replaces, else as upstream ships them.
-        let (mode, uid, gid) = files
-            .get(SBOM_FILES[0])
-            .map_or((0o644, original.uid, original.gid), |e| {
-                (e.mode, e.uid, e.gid)
-            });
-        builder = builder.entry(Entry::file(SBOM_FILES[0], mode, sbom.clone()).owned_by(uid, gid));
-        written.push(SBOM_FILES[0].to_string());
-    }
-    for path in SBOM_FILES {
-        if files.contains_key(path) && !written.iter().any(|w| w == path) {
-            let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
-            builder = builder.entry(Entry::file(format!("{dir}/.wh.{file}"), 0o644, Vec::new()));
-            removed.push(path.to_string());
-        }
-    }
-    let layer = builder.build().map_err(oci)?;
+    let files = launcher_layer_files(&source, earlier.as_ref().map(|r| &r.layer), name)?;
+    let (layer, written, removed) = rewrite(files, launcher, name)?;
+    let layer = layer.build().map_err(oci)?;
 
     let d = &launcher.descriptor;
     let record = LauncherRecord {
@@ -300,6 +259,141 @@ pub fn derive(
         replaced: earlier.map(|r| r.layer),
         unchanged: false,
     })
+}
+
+/// The entries (with contents) of the topmost layer holding `/cnb/lifecycle/launcher`,
+/// reading layers from the top down and stopping there, so lower layers (the base image)
+/// are never downloaded. `skip` is an earlier derivation's layer.
+fn launcher_layer_files(
+    image: &Image,
+    skip: Option<&Digest>,
+    name: &str,
+) -> Result<Vec<(FsEntry, Vec<u8>)>, LifecycleImageError> {
+    let no_launcher = || LifecycleImageError::NoLauncher {
+        image: name.to_string(),
+    };
+    for (i, layer) in image.layers().iter().enumerate().rev() {
+        if Some(&layer.diff_id) == skip {
+            continue;
+        }
+        let files = layer_files(layer, i, LAYER_LIMIT).map_err(|e| LifecycleImageError::Oci {
+            image: name.to_string(),
+            source: Box::new(e),
+        })?;
+        if files.iter().any(|(e, _)| e.path == APP_LAUNCHER_PATH) {
+            return Ok(files);
+        }
+        if files.iter().any(|(e, _)| hides_launcher(e)) {
+            return Err(no_launcher());
+        }
+    }
+    Err(no_launcher())
+}
+
+/// Whether `e` hides a launcher in lower layers: a whiteout of it or of a parent, an opaque
+/// whiteout in a parent, or a parent replaced by something that is not a directory.
+fn hides_launcher(e: &FsEntry) -> bool {
+    let is_parent = |p: &str| {
+        APP_LAUNCHER_PATH
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+    if file == OPAQUE_WHITEOUT {
+        return is_parent(dir);
+    }
+    if let Some(hidden) = file.strip_prefix(WHITEOUT_PREFIX) {
+        let target = format!("{dir}/{hidden}");
+        return target == APP_LAUNCHER_PATH || is_parent(&target);
+    }
+    e.kind != FsKind::Dir && is_parent(&e.path)
+}
+
+/// The launcher layer's entries with the launcher and its SBOM files swapped; returns the
+/// builder, the SBOM files written and those whited out.
+fn rewrite(
+    files: Vec<(FsEntry, Vec<u8>)>,
+    launcher: &Replacement,
+    name: &str,
+) -> Result<(LayerBuilder, Vec<String>, Vec<String>), LifecycleImageError> {
+    let original = files
+        .iter()
+        .map(|(e, _)| e)
+        .rfind(|e| e.path == APP_LAUNCHER_PATH)
+        .cloned()
+        .expect("the launcher layer holds the launcher");
+    if original.kind != FsKind::File {
+        return Err(LifecycleImageError::LauncherNotAFile {
+            image: name.to_string(),
+            kind: format!("{:?}", original.kind).to_lowercase(),
+        });
+    }
+    let cdx = SBOM_FILES[0];
+    let sbom_in_layer = files.iter().any(|(e, _)| e.path == cdx);
+    let ours = |path: &str, mode, uid, gid, bytes: &[u8]| Entry {
+        path: path.to_string(),
+        mode,
+        uid,
+        gid,
+        content: Content::Bytes(bytes.to_vec()),
+    };
+    let mut builder = LayerBuilder::new();
+    let mut written = Vec::new();
+    for (e, data) in files {
+        let whiteout_of_sbom = SBOM_FILES.iter().any(|f| {
+            let (dir, file) = f.rsplit_once('/').unwrap_or(("", f));
+            e.path == format!("{dir}/{WHITEOUT_PREFIX}{file}")
+        });
+        if whiteout_of_sbom {
+            continue; // written again below
+        }
+        if e.path == APP_LAUNCHER_PATH {
+            let (mode, uid, gid) = (original.mode, original.uid, original.gid);
+            builder = builder.entry(ours(&e.path, mode, uid, gid, &launcher.binary.bytes));
+            if let (Some(sbom), false) = (&launcher.sbom, sbom_in_layer) {
+                // Upstream's mode and owner for SBOM files.
+                builder = builder.entry(ours(cdx, 0o644, uid, gid, sbom));
+                written.push(cdx.to_string());
+            }
+            continue;
+        }
+        if SBOM_FILES.contains(&e.path.as_str()) {
+            if let (Some(sbom), true) = (&launcher.sbom, e.path == cdx) {
+                builder = builder.entry(ours(cdx, e.mode, e.uid, e.gid, sbom));
+                written.push(cdx.to_string());
+            }
+            continue;
+        }
+        let content = match e.kind {
+            FsKind::Dir => Content::Dir,
+            FsKind::File => Content::Bytes(data),
+            FsKind::Symlink(target) => Content::Symlink(target),
+            FsKind::Hardlink(_) | FsKind::Other => {
+                return Err(LifecycleImageError::UnsupportedEntry {
+                    image: name.to_string(),
+                    path: e.path,
+                })
+            }
+        };
+        builder = builder.entry(Entry {
+            path: e.path,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            content,
+        });
+    }
+    // Whiteouts hide the Go launcher's SBOM files in the layer below.
+    let mut removed = Vec::new();
+    for path in SBOM_FILES {
+        if !written.iter().any(|w| w == path) {
+            let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+            let whiteout = format!("{dir}/{WHITEOUT_PREFIX}{file}");
+            builder = builder.entry(Entry::file(whiteout, 0o644, Vec::new()));
+            removed.push(path.to_string());
+        }
+    }
+    Ok((builder, written, removed))
 }
 
 /// Refuses a launcher that does not support every API the lifecycle advertises.
@@ -379,11 +473,13 @@ pub fn check_distinct(launchers: &[Replacement]) -> Result<(), LifecycleImageErr
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use object::Architecture;
-    use relaunch_oci::layer::read::read_file;
+    use relaunch_oci::layer::read::{layer_entries, list_files, read_file};
 
     use super::*;
-    use crate::fixtures::{apis_label, upstream_lifecycle_image, LifecycleFiles};
+    use crate::fixtures::{upstream_lifecycle_image, LifecycleFiles, PHASES};
     use crate::testing::elf_for;
 
     const SBOM: &[u8] = br#"{"bomFormat":"CycloneDX","specVersion":"1.5"}"#;
@@ -409,7 +505,8 @@ mod tests {
     fn upstream(arch: &str) -> Image {
         upstream_lifecycle_image(&LifecycleFiles {
             version: "0.21.17".into(),
-            apis: apis_label(&P_ALL, &B_ALL),
+            platform_apis: P_ALL.map(String::from).to_vec(),
+            buildpack_apis: B_ALL.map(String::from).to_vec(),
             architecture: arch.into(),
             lifecycle: relaunch_oci::layer::Content::Bytes(b"go lifecycle".to_vec()),
             launcher: relaunch_oci::layer::Content::Bytes(b"go launcher".to_vec()),
@@ -472,6 +569,44 @@ mod tests {
             d.image.label(LIFECYCLE_APIS_LABEL),
             src.label(LIFECYCLE_APIS_LABEL)
         );
+    }
+
+    #[test]
+    fn the_new_top_layer_alone_is_a_complete_lifecycle_layer() {
+        let launcher = full(Architecture::X86_64);
+        let d = derive(upstream("amd64"), "src", &launcher).unwrap();
+        let top = d.image.layers().len() - 1;
+        let entries = layer_entries(&d.image.layers()[top], top).unwrap();
+        // pack strips the first entry (`/cnb`) and the `/cnb/` prefix; kpack copies it as is.
+        assert_eq!(entries[0].path, "/cnb");
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        for phase in PHASES
+            .iter()
+            .chain(&["lifecycle", "lifecycle.toml", "launcher"])
+        {
+            assert!(
+                paths.contains(&format!("/cnb/lifecycle/{phase}").as_str()),
+                "{phase}: {paths:?}"
+            );
+        }
+        assert!(paths.contains(&SBOM_FILES[0]));
+        for gone in &SBOM_FILES[1..] {
+            assert!(!paths.contains(gone), "{gone}");
+            let whiteout = gone.replace("/launcher.sbom", "/.wh.launcher.sbom");
+            assert!(paths.contains(&whiteout.as_str()), "{whiteout}");
+        }
+    }
+
+    #[test]
+    fn layers_below_the_launchers_are_never_read() {
+        let mut src = upstream("amd64");
+        let mut layers = src.layers().to_vec();
+        // The base layer's blob is garbage: reading it would fail verification.
+        layers[0].source =
+            relaunch_oci::BlobSource::Memory(std::sync::Arc::new(b"garbage".to_vec()));
+        src.set_layers(layers).unwrap();
+        assert!(list_files(&src).is_err(), "reading every layer fails");
+        derive(src, "src", &full(Architecture::X86_64)).unwrap();
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use relaunch_lifecycle::descriptor::read_descriptor;
 use relaunch_lifecycle::fixtures::{
-    apis_label, run_image_from_rootfs, upstream_lifecycle_image, LifecycleFiles, PHASES,
+    run_image_from_rootfs, upstream_lifecycle_image, LifecycleFiles, PHASES,
 };
 use relaunch_lifecycle::lifecycle_image::{LauncherRecord, LAUNCHER_LABEL, SBOM_FILES};
 use relaunch_oci::layer::read::read_file;
@@ -46,11 +46,16 @@ fn reference_dir() -> Option<PathBuf> {
     None
 }
 
+fn strings(apis: &[&str]) -> Vec<String> {
+    apis.iter().map(|a| a.to_string()).collect()
+}
+
 /// The upstream-shaped lifecycle image of the reference v0.21.17 binaries.
 fn reference_lifecycle_image(reference: &Path) -> Image {
     upstream_lifecycle_image(&LifecycleFiles {
         version: "0.21.17".into(),
-        apis: apis_label(&PLATFORM_APIS, &BUILDPACK_APIS),
+        platform_apis: strings(&PLATFORM_APIS),
+        buildpack_apis: strings(&BUILDPACK_APIS),
         architecture: "amd64".into(),
         lifecycle: Content::Path(reference.join("lifecycle-v0.21.17")),
         launcher: Content::Path(reference.join("lifecycle-v0.21.17-launcher")),
@@ -62,7 +67,8 @@ fn reference_lifecycle_image(reference: &Path) -> Image {
 fn small_lifecycle_image(arch: &str, platform_apis: &[&str]) -> Image {
     upstream_lifecycle_image(&LifecycleFiles {
         version: "0.21.17".into(),
-        apis: apis_label(platform_apis, &BUILDPACK_APIS),
+        platform_apis: strings(platform_apis),
+        buildpack_apis: strings(&BUILDPACK_APIS),
         architecture: arch.into(),
         lifecycle: Content::Bytes(b"lifecycle stand-in".to_vec()),
         launcher: Content::Bytes(format!("go launcher for {arch}").into_bytes()),
@@ -218,6 +224,24 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
         );
     }
 
+    // pack (builder `lifecycle.uri = "docker://…"`) and kpack take only the last layer of a
+    // lifecycle image: extracted alone, it holds the same /cnb/lifecycle.
+    let top = &derived.layers()[derived.layers().len() - 1];
+    let blob = layout
+        .join("blobs/sha256")
+        .join(top.descriptor.digest.hex());
+    let alone = t.join("top-layer");
+    fs::create_dir_all(&alone).unwrap();
+    let untar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&blob)
+        .arg("-C")
+        .arg(&alone)
+        .output()
+        .unwrap();
+    assert!(untar.status.success(), "{untar:?}");
+    assert_eq!(tree_of(&alone.join("cnb/lifecycle")), tree_of(&cnb));
+
     // 3. The derived image's exporter exports an app onto a run image in a registry.
     let registry = Registry::start(Auth::Anonymous);
     let host = registry.host();
@@ -313,7 +337,27 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
     assert_eq!(stdout(&run_out).trim(), "hello from env / set by exec.d");
 }
 
-/// Writes `image` or an index of `images` as `dir:tag`.
+/// Name → (symlink target or sha256 of the contents, mode) of a directory's entries, without
+/// whiteout markers.
+fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, (String, u32)> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".wh."))
+        .map(|e| {
+            let meta = fs::symlink_metadata(e.path()).unwrap();
+            let what = if meta.file_type().is_symlink() {
+                fs::read_link(e.path()).unwrap().display().to_string()
+            } else {
+                relaunch_oci::Digest::of(&fs::read(e.path()).unwrap()).to_string()
+            };
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, (what, meta.permissions().mode() & 0o7777))
+        })
+        .collect()
+}
+
+/// Writes an index of `images` as `dir:tag`.
 fn put_index(dir: &Path, tag: &str, images: Vec<Image>) {
     let mut index = Index::empty_oci();
     index.manifests = images.iter().map(IndexManifest::child_descriptor).collect();
