@@ -162,6 +162,7 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
     let store = Store::Layout(t.join("layouts"));
     let source = reference_lifecycle_image(&reference);
     store.put(&source, "lifecycle", "0.21.17");
+    let started = std::time::Instant::now();
     let out = ok(relaunch(&[
         "lifecycle-image",
         &store.r("lifecycle", "0.21.17"),
@@ -177,7 +178,15 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
     assert_eq!(record.source, source.digest());
     assert_eq!(record.sbom, [SBOM_FILES[0]]);
     assert_eq!(record.removed, SBOM_FILES[1..]);
+    let elapsed = started.elapsed();
     let derived = store.get("lifecycle", "relaunch");
+    let top = &derived.layers()[derived.layers().len() - 1];
+    eprintln!(
+        "relaunch lifecycle-image (v0.21.17, layout to layout): {:.2} s; added layer {} bytes (lifecycle layer {} bytes)",
+        elapsed.as_secs_f64(),
+        top.descriptor.size,
+        source.layers()[1].descriptor.size
+    );
     assert_eq!(derived.layers().len(), source.layers().len() + 1);
     assert_eq!(
         derived.diff_ids()[..source.layers().len()],
@@ -226,7 +235,6 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
 
     // pack (builder `lifecycle.uri = "docker://…"`) and kpack take only the last layer of a
     // lifecycle image: extracted alone, it holds the same /cnb/lifecycle.
-    let top = &derived.layers()[derived.layers().len() - 1];
     let blob = layout
         .join("blobs/sha256")
         .join(top.descriptor.digest.hex());
@@ -554,4 +562,89 @@ fn bad_input_is_one_line_and_writes_nothing() {
         &out,
         "two launchers are for amd64",
     );
+}
+
+/// Deriving in a registry reads the manifest, the config and the launcher's layer only, and
+/// writes the new layer, config and manifest only (figures printed for the README).
+#[test]
+fn deriving_in_a_registry_moves_only_the_launchers_layer() {
+    use relaunch_lifecycle::descriptor::LauncherBinary;
+    use relaunch_lifecycle::lifecycle_image::{derive, Replacement};
+    use relaunch_oci::remote::{ClientConfig, RegistryClient, RegistryTransport};
+    use std::sync::Arc;
+
+    let launcher = launcher_path();
+    let registry = Registry::start(Auth::Anonymous);
+    let host = registry.host();
+    // A base layer big enough to notice if it were downloaded.
+    let mut source = small_lifecycle_image("amd64", &PLATFORM_APIS);
+    let noise: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let base = relaunch_oci::layer::LayerBuilder::new()
+        .entry(relaunch_oci::layer::Entry::file(
+            "/usr/lib/blob",
+            0o644,
+            noise,
+        ))
+        .build()
+        .unwrap();
+    let mut layers = source.layers().to_vec();
+    layers[0] = base;
+    source.set_layers(layers).unwrap();
+    let store = Store::Registry(registry);
+    store.put(&source, "lifecycle", "src");
+
+    let client = Arc::new(RegistryClient::new(ClientConfig {
+        insecure_registries: vec![host.clone()],
+        ..ClientConfig::default()
+    }));
+    let transport: Arc<dyn relaunch_oci::Transport> =
+        Arc::new(RegistryTransport::new(client.clone(), &host, "lifecycle"));
+    let loaded =
+        match relaunch_oci::read::load(&transport, &relaunch_oci::ManifestRef::Tag("src".into()))
+            .unwrap()
+        {
+            relaunch_oci::Artifact::Image(i) => i,
+            relaunch_oci::Artifact::Index(_) => unreachable!("an image was written"),
+        };
+    let sbom = PathBuf::from(format!("{}.cdx.json", launcher.display()));
+    let replacement = Replacement::new(
+        LauncherBinary::from_file(&launcher).unwrap(),
+        Some((sbom.display().to_string(), fs::read(&sbom).unwrap())),
+    )
+    .unwrap();
+    let derived = derive(loaded, "src", &replacement).unwrap();
+    relaunch_oci::write_image(
+        &derived.image,
+        transport.as_ref(),
+        &["relaunch".into()],
+        &NoProgress,
+    )
+    .unwrap();
+
+    let c = client.counters();
+    let layers = source.layers();
+    let (base, lifecycle) = (&layers[0].descriptor, &layers[1].descriptor);
+    let new = &derived.image.layers()[2].descriptor;
+    assert!(
+        !c.downloaded.contains_key(&base.digest),
+        "base layer downloaded: {c:?}"
+    );
+    assert_eq!(c.downloaded.get(&lifecycle.digest), Some(&lifecycle.size));
+    let uploaded: Vec<_> = c.uploaded.keys().collect();
+    assert_eq!(
+        uploaded.len(),
+        2,
+        "the new layer and the config only: {uploaded:?}"
+    );
+    assert!(c.uploaded.contains_key(&new.digest));
+    eprintln!(
+        "derive in a registry: {} requests; downloaded {} bytes (image {} bytes of layers); uploaded {} bytes",
+        c.total_requests(),
+        c.bytes_downloaded(),
+        base.size + lifecycle.size,
+        c.bytes_uploaded()
+    );
+    skopeo_inspect(&format!("docker://{host}/lifecycle:relaunch"), &[]);
 }
