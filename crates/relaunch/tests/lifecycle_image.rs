@@ -440,6 +440,21 @@ fn every_platform_of_an_index_gets_the_launcher_of_its_machine() {
         );
         assert_eq!(image.platform().to_string(), platform);
     }
+    // One platform of an index, as a single image.
+    let single = tmp.path().join("single");
+    ok(relaunch(&[
+        "lifecycle-image",
+        &format!("oci:{}:multi", src.display()),
+        "--platform",
+        "linux/arm64",
+        "--launcher",
+        arm.to_str().unwrap(),
+        "--tag",
+        &format!("oci:{}:arm64", single.display()),
+    ]));
+    let inspected = skopeo_inspect(&format!("oci:{}:arm64", single.display()), &[]);
+    assert_eq!(inspected["Architecture"], "arm64");
+
     // An image can be the launcher source too: here each platform of the derived index.
     let again = tmp.path().join("again");
     put_index(

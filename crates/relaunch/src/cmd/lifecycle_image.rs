@@ -13,7 +13,7 @@ use relaunch_lifecycle::lifecycle_image::{
 };
 use relaunch_oci::layer::read::read_file;
 use relaunch_oci::{
-    write_image, write_index, Artifact, Child, Digest, Image, ImageRef, ManifestRef, Repo,
+    write_image, write_index, Artifact, Child, Digest, Image, ImageRef, ManifestRef, Platform, Repo,
 };
 use serde_json::json;
 use tracing::warn;
@@ -30,6 +30,10 @@ pub struct Args {
     /// platform of an index). Repeat for each architecture of a multi-arch lifecycle index.
     #[arg(long, value_name = "FILE|IMAGE", required = true)]
     pub launcher: Vec<String>,
+    /// Derive only this platform (os/arch[/variant]) of a lifecycle index; the output is
+    /// then a single image.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Output image reference.
     #[arg(long, value_name = "IMAGE")]
     pub tag: ImageRef,
@@ -51,7 +55,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::from)
         .and_then(|r| Ok(Repo::open(&r, &opts)?))
         .with_context(|| format!("opening {name}"))?;
-    let artifact = src.load().with_context(|| format!("reading {name}"))?;
+    let mut artifact = src.load().with_context(|| format!("reading {name}"))?;
+    if let (Some(p), Artifact::Index(_)) = (&args.platform, &artifact) {
+        let platform = Platform::parse(p)?;
+        artifact = Artifact::Image(src.image_of(artifact, Some(&platform))?);
+    }
     // Everything is derived (and checked) before anything is written.
     let (derived, index) = match artifact {
         Artifact::Image(image) => {
