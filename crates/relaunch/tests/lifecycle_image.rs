@@ -314,6 +314,11 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
     assert_eq!(entry.mode & 0o7777, 0o755);
     let described = read_descriptor(&bytes).unwrap().expect("self-description");
     assert_eq!(described.name, "relaunch-launcher");
+    // The exporter still records its own version as the launcher's (README).
+    let build: Value =
+        serde_json::from_str(&app.label("io.buildpacks.build.metadata").unwrap()).unwrap();
+    let recorded = build["launcher"]["version"].as_str().unwrap_or_default();
+    assert!(recorded.starts_with("0.21.17"), "{build}");
     let sbom_dir = format!(
         "{}/sbom/launch/buildpacksio_lifecycle/launcher",
         layers.display()
