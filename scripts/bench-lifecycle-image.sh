@@ -13,7 +13,7 @@ for f in "$ref/lifecycle-v0.21.17" "$ref/lifecycle-v0.21.17-launcher" "$relaunch
   [[ -e "$f" ]] || { echo "missing $f (cargo build --release -p relaunch; scripts/build-launcher.sh)" >&2; exit 1; }
 done
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap '[[ -n "${KEEP_WORK:-}" ]] || rm -rf "$work"' EXIT
 
 # The source image, built with umoci: base layer, then the lifecycle layer, upstream's labels.
 mkdir -p "$work/base/etc" "$work/lc/cnb/lifecycle"
@@ -36,14 +36,20 @@ umoci config --image "$work/src:lc" --os linux --architecture amd64 \
   --config.label "io.buildpacks.lifecycle.version=0.21.17" >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-time_ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
-derive_ms=() copy_ms=()
+# "wall_ms cpu_ms" of one command (CPU = user + sys: the machine may be shared and busy).
+measure() {
+  /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" >/dev/null 2>&1
+  awk '{printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000}' "$work/time"
+}
+derive=() copy=()
 for i in $(seq "$runs"); do
   rm -rf "$work/out" "$work/copy"
-  derive_ms+=("$(time_ms "$relaunch" lifecycle-image "oci:$work/src:lc" --launcher dist/launcher --tag "oci:$work/out:lc")")
-  copy_ms+=("$(time_ms skopeo --insecure-policy copy "oci:$work/src:lc" "oci:$work/copy:lc")")
+  derive+=("$(measure "$relaunch" lifecycle-image "oci:$work/src:lc" --launcher dist/launcher --tag "oci:$work/out:lc")")
+  copy+=("$(measure skopeo --insecure-policy copy "oci:$work/src:lc" "oci:$work/copy:lc")")
 done
-d=$(printf '%s\n' "${derive_ms[@]}" | median)
-c=$(printf '%s\n' "${copy_ms[@]}" | median)
+col() { printf '%s\n' "${@:2}" | awk -v c="$1" '{print $c}' | median; }
+dw=$(col 1 "${derive[@]}") dc=$(col 2 "${derive[@]}") cw=$(col 1 "${copy[@]}") cc=$(col 2 "${copy[@]}")
 lc_bytes=$(stat -c %s "$work/lc/cnb/lifecycle/lifecycle")
-echo "relaunch lifecycle-image: median ${d} ms; skopeo copy of the same image: median ${c} ms; ratio $(awk "BEGIN {printf \"%.2f\", $d/$c}") (lifecycle binary ${lc_bytes} bytes, ${runs} runs)"
+echo "relaunch lifecycle-image: median ${dw} ms wall, ${dc} ms CPU"
+echo "skopeo copy (same image): median ${cw} ms wall, ${cc} ms CPU"
+echo "ratio: $(awk "BEGIN {printf \"%.2f\", $dw/$cw}") wall (lifecycle binary ${lc_bytes} bytes, ${runs} runs; load: $(cut -d' ' -f1 /proc/loadavg))"
