@@ -259,3 +259,23 @@ fn each_platform_gets_the_launcher_of_its_machine() {
     let twice = [full(Architecture::X86_64), full(Architecture::X86_64)];
     assert!(derive_children(vec![], "idx", &twice).is_err());
 }
+
+#[test]
+fn a_docker_lifecycle_image_stays_docker() {
+    let mut src = upstream("amd64");
+    src.set_flavor(relaunch_oci::v1::Flavor::Docker);
+    let d = derive(src, "src", &full(Architecture::X86_64)).unwrap();
+    let manifest = d.image.manifest();
+    for layer in &manifest.layers {
+        assert!(
+            layer.media_type.starts_with("application/vnd.docker."),
+            "{}",
+            layer.media_type
+        );
+    }
+    assert!(d
+        .image
+        .raw_manifest()
+        .media_type
+        .starts_with("application/vnd.docker."));
+}
