@@ -460,6 +460,42 @@ fn every_platform_of_an_index_gets_the_launcher_of_its_machine() {
     let inspected = skopeo_inspect(&format!("oci:{}:arm64", single.display()), &[]);
     assert_eq!(inspected["Architecture"], "arm64");
 
+    // Several platforms of a bigger index, as an index of just those.
+    let three = tmp.path().join("three");
+    put_index(
+        &three,
+        "multi",
+        vec![
+            small_lifecycle_image("amd64", &PLATFORM_APIS),
+            small_lifecycle_image("ppc64le", &PLATFORM_APIS),
+            small_lifecycle_image("arm64", &PLATFORM_APIS),
+        ],
+    );
+    let three_ref = format!("oci:{}:multi", three.display());
+    let both = [
+        "--launcher",
+        launcher.to_str().unwrap(),
+        "--launcher",
+        arm.to_str().unwrap(),
+    ];
+    let tag = format!("oci:{}:two", three.display());
+    let head = ["lifecycle-image", three_ref.as_str(), "--tag", tag.as_str()];
+    let e = fails(relaunch(&[&head[..], &both[..]].concat()), 1);
+    assert!(
+        e.contains("(linux/ppc64le) is linux/ppc64le but no --launcher is for ppc64le"),
+        "{e}"
+    );
+    let only = ["--platform", "linux/amd64", "--platform", "linux/arm64"];
+    ok(relaunch(&[&head[..], &both[..], &only[..]].concat()));
+    let raw = skopeo_inspect(&tag, &["--raw"]);
+    let archs: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+
     // An image can be the launcher source too: here each platform of the derived index.
     let again = tmp.path().join("again");
     put_index(

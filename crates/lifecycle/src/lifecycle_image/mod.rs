@@ -41,9 +41,9 @@ pub enum LifecycleImageError {
     NotDescribed { origin: String },
     #[error("SBOM '{origin}' is not a CycloneDX JSON document ({reason})")]
     BadSbom { origin: String, reason: String },
-    #[error("{image} is {platform}: relaunch's launcher runs on Linux only")]
+    #[error("{image} is {platform}: relaunch's launcher runs on Linux only; pick Linux platforms with --platform")]
     NotLinux { image: String, platform: String },
-    #[error("{image} is {platform} but no --launcher is for {arch} (given: {given})")]
+    #[error("{image} is {platform} but no --launcher is for {arch} (given: {given}); add one, or pick platforms with --platform")]
     NoLauncherFor {
         image: String,
         platform: String,

@@ -254,7 +254,7 @@ fn each_platform_gets_the_launcher_of_its_machine() {
     let e = derive_children(children, "idx", &only_amd).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "idx (linux/arm64) is linux/arm64 but no --launcher is for arm64 (given: amd64)"
+        "idx (linux/arm64) is linux/arm64 but no --launcher is for arm64 (given: amd64); add one, or pick platforms with --platform"
     );
     let twice = [full(Architecture::X86_64), full(Architecture::X86_64)];
     assert!(derive_children(vec![], "idx", &twice).is_err());

@@ -13,7 +13,8 @@ use relaunch_lifecycle::lifecycle_image::{
 };
 use relaunch_oci::layer::read::read_file;
 use relaunch_oci::{
-    write_image, write_index, Artifact, Child, Digest, Image, ImageRef, ManifestRef, Platform, Repo,
+    write_image, write_index, Artifact, Child, Digest, Image, ImageRef, IndexManifest, ManifestRef,
+    Platform, Repo,
 };
 use serde_json::json;
 use tracing::warn;
@@ -30,10 +31,10 @@ pub struct Args {
     /// platform of an index). Repeat for each architecture of a multi-arch lifecycle index.
     #[arg(long, value_name = "FILE|IMAGE", required = true)]
     pub launcher: Vec<String>,
-    /// Derive only this platform (os/arch[/variant]) of a lifecycle index; the output is
-    /// then a single image.
+    /// Derive only this platform (os/arch[/variant]) of a lifecycle index. Once: the output
+    /// is that platform's image; repeated: an index of just those platforms.
     #[arg(long)]
-    pub platform: Option<String>,
+    pub platform: Vec<String>,
     /// Output image reference.
     #[arg(long, value_name = "IMAGE")]
     pub tag: ImageRef,
@@ -55,11 +56,21 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::from)
         .and_then(|r| Ok(Repo::open(&r, &opts)?))
         .with_context(|| format!("opening {name}"))?;
-    let mut artifact = src.load().with_context(|| format!("reading {name}"))?;
-    if let (Some(p), Artifact::Index(_)) = (&args.platform, &artifact) {
-        let platform = Platform::parse(p)?;
-        artifact = Artifact::Image(src.image_of(artifact, Some(&platform))?);
-    }
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| Platform::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let artifact = match (
+        src.load().with_context(|| format!("reading {name}"))?,
+        &platforms[..],
+    ) {
+        (index @ Artifact::Index(_), [one]) => Artifact::Image(src.image_of(index, Some(one))?),
+        (Artifact::Index(idx), [_, _, ..]) => {
+            Artifact::Index(only_platforms(&idx, &platforms, name)?)
+        }
+        (artifact, _) => artifact,
+    };
     // Everything is derived (and checked) before anything is written.
     let (derived, index) = match artifact {
         Artifact::Image(image) => {
@@ -132,6 +143,26 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("wrote {} ({digest})", args.tag);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `idx` reduced to the manifests of `wanted` platforms, each of which must be there.
+fn only_platforms(
+    idx: &IndexManifest,
+    wanted: &[Platform],
+    name: &str,
+) -> anyhow::Result<IndexManifest> {
+    for w in wanted {
+        idx.select(w, name)?;
+    }
+    let mut index = idx.index.clone();
+    index.manifests.retain(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| wanted.iter().any(|w| w.matches(p)))
+    });
+    let mut out = IndexManifest::new(index);
+    out.raw.media_type = idx.raw.media_type.clone();
+    Ok(out)
 }
 
 fn list(items: &[String]) -> String {
