@@ -1,6 +1,7 @@
 //! `relaunch lifecycle-image`: a lifecycle image (or index) whose `/cnb/lifecycle/launcher`
 //! is relaunch's launcher, for `pack build --lifecycle-image`, builders and kpack.
 
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -189,13 +190,19 @@ fn replacements(global: &Global, given: &str) -> anyhow::Result<Vec<Replacement>
     if is_file_argument(given) {
         let binary = LauncherBinary::from_file(Path::new(given))?;
         let sbom_path = format!("{given}.cdx.json");
-        let sbom = match std::fs::metadata(&sbom_path) {
-            Ok(m) if m.len() > SBOM_LIMIT => bail!("SBOM {sbom_path} is over {SBOM_LIMIT} bytes"),
-            Ok(_) => Some((
-                sbom_path.clone(),
-                std::fs::read(&sbom_path).with_context(|| format!("reading {sbom_path}"))?,
-            )),
-            Err(_) => None,
+        let sbom = match std::fs::File::open(&sbom_path) {
+            Ok(file) => {
+                let mut bytes = Vec::new();
+                file.take(SBOM_LIMIT + 1)
+                    .read_to_end(&mut bytes)
+                    .with_context(|| format!("reading {sbom_path}"))?;
+                if bytes.len() as u64 > SBOM_LIMIT {
+                    bail!("SBOM {sbom_path} is over {SBOM_LIMIT} bytes");
+                }
+                Some((sbom_path, bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("opening {sbom_path}")),
         };
         return Ok(vec![Replacement::new(binary, sbom)?]);
     }
