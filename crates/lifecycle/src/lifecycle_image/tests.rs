@@ -279,3 +279,17 @@ fn a_docker_lifecycle_image_stays_docker() {
         .media_type
         .starts_with("application/vnd.docker."));
 }
+
+#[test]
+fn without_an_sbom_every_launcher_sbom_is_removed() {
+    let mut launcher = full(Architecture::X86_64);
+    launcher.sbom = None;
+    let d = derive(upstream("amd64"), "src", &launcher).unwrap();
+    assert!(d.record.sbom.is_empty());
+    assert_eq!(d.record.removed, SBOM_FILES);
+    let after = tree(&d.image);
+    for path in SBOM_FILES {
+        assert!(!after.contains_key(path), "{path}");
+    }
+    assert!(after.contains_key("/cnb/lifecycle/lifecycle.sbom.cdx.json"));
+}
