@@ -77,7 +77,12 @@ pub(super) fn rewrite(
     if original.kind != FsKind::File {
         return Err(LifecycleImageError::LauncherNotAFile {
             image: name.to_string(),
-            kind: format!("{:?}", original.kind).to_lowercase(),
+            kind: match &original.kind {
+                FsKind::Dir => "a directory".into(),
+                FsKind::Symlink(t) => format!("a symlink to {t}"),
+                FsKind::Hardlink(t) => format!("a hard link to {t}"),
+                FsKind::File | FsKind::Other => "a special file".into(),
+            },
         });
     }
     let cdx = SBOM_FILES[0];

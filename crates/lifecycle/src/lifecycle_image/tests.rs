@@ -293,3 +293,18 @@ fn without_an_sbom_every_launcher_sbom_is_removed() {
     }
     assert!(after.contains_key("/cnb/lifecycle/lifecycle.sbom.cdx.json"));
 }
+
+#[test]
+fn a_launcher_that_is_not_a_regular_file_is_refused() {
+    let mut src = upstream("amd64");
+    let link = LayerBuilder::new()
+        .entry(Entry::symlink(APP_LAUNCHER_PATH, "lifecycle"))
+        .build()
+        .unwrap();
+    mutate::append_layers(&mut src, vec![(link, None)]).unwrap();
+    let e = derive(src, "src", &full(Architecture::X86_64)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "src: /cnb/lifecycle/launcher is not a regular file (a symlink to lifecycle)"
+    );
+}
