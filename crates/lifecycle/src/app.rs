@@ -75,7 +75,7 @@ pub fn app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
         Error::MissingFile {
             image: format!("config layer {}", md.config.sha),
             path: path.clone(),
-            source: Box::new(source),
+            cause: Box::new(source),
         }
     })?;
     Ok(AppApis {

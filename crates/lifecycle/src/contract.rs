@@ -31,10 +31,10 @@ pub enum ContractError {
     ReservedPath { path: String, dir: &'static str },
     #[error("run image has label {PATH_LABEL} but lacks label {0}")]
     MissingLabel(&'static str),
-    #[error("run image label {label}: {source}")]
+    #[error("run image label {label}: {cause}")]
     BadApis {
         label: &'static str,
-        source: ParseApiError,
+        cause: ParseApiError,
     },
     #[error("run image label {PATH_LABEL}: {0}")]
     BadAdvertisedPath(Box<ContractError>),
@@ -83,7 +83,7 @@ impl AdvertisedLauncher {
         let get = |label: &'static str| labels.get(label).ok_or(ContractError::MissingLabel(label));
         let apis = |label: &'static str| {
             let list = ApiList::parse_label(get(label)?)
-                .map_err(|source| ContractError::BadApis { label, source })?;
+                .map_err(|cause| ContractError::BadApis { label, cause })?;
             if list.is_empty() {
                 return Err(ContractError::MissingLabel(label));
             }

@@ -5,9 +5,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use object::{Object, ObjectSection};
+use relaunch_oci::local;
 use serde::{Deserialize, Serialize};
 
 use crate::apis::ApiList;
+
+/// Largest launcher read from a file or an image (the reference Go launcher is under 4 MiB).
+pub const LAUNCHER_SIZE_LIMIT: u64 = 64 << 20;
 
 /// Name of the ELF section holding the launcher's compact JSON self-description.
 pub const SECTION: &str = ".cnb_launcher";
@@ -25,13 +29,17 @@ pub struct Descriptor {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LauncherFileError {
-    #[error("cannot read launcher '{origin}': {source}")]
+    #[error("cannot read launcher '{origin}': {cause}")]
     Io {
         origin: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("launcher '{origin}' is not a regular file")]
     NotRegular { origin: String },
+    #[error(
+        "launcher '{origin}' is {size} bytes, more than the limit of {LAUNCHER_SIZE_LIMIT} bytes"
+    )]
+    TooLarge { origin: String, size: u64 },
     #[error("launcher '{origin}' is not executable (mode {mode:04o}); it must be mode 0755")]
     NotExecutable { origin: String, mode: u32 },
     #[error("launcher '{origin}' is not an ELF executable ({reason})")]
@@ -51,18 +59,34 @@ pub struct LauncherBinary {
 
 impl LauncherBinary {
     /// Reads and validates a launcher file; symlinks are followed like the exporter does.
+    /// Type, mode and size are checked on the open file before a byte is read, and no
+    /// more than [`LAUNCHER_SIZE_LIMIT`] is read (a FIFO or device is refused, not read).
     pub fn from_file(path: &Path) -> Result<Self, LauncherFileError> {
         let origin = path.display().to_string();
-        let io = |source| LauncherFileError::Io {
-            origin: origin.clone(),
-            source,
+        let (file, meta) = match local::open_regular(path, &format!("launcher '{origin}'")) {
+            Ok(opened) => opened,
+            Err(relaunch_oci::Error::Io { cause, .. }) => {
+                return Err(LauncherFileError::Io { origin, cause })
+            }
+            Err(_) => return Err(LauncherFileError::NotRegular { origin }),
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(LauncherFileError::NotRegular { origin });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
-        Self::from_bytes(origin, bytes, meta.permissions().mode())
+        let mode = meta.permissions().mode();
+        check_executable(&origin, mode)?;
+        let bytes = local::read_open_bounded(file, meta.len(), LAUNCHER_SIZE_LIMIT, &origin)
+            .map_err(|e| match e {
+                relaunch_oci::Error::Io { cause, .. } => LauncherFileError::Io {
+                    origin: origin.clone(),
+                    cause,
+                },
+                relaunch_oci::Error::TooLarge { size, .. } => LauncherFileError::TooLarge {
+                    origin: origin.clone(),
+                    size,
+                },
+                _ => LauncherFileError::NotRegular {
+                    origin: origin.clone(),
+                },
+            })?;
+        Self::from_bytes(origin, bytes, mode)
     }
 
     /// Validates launcher bytes taken from somewhere with a known file mode (e.g. a tar entry).
@@ -71,12 +95,7 @@ impl LauncherBinary {
         bytes: Vec<u8>,
         mode: u32,
     ) -> Result<Self, LauncherFileError> {
-        if mode & 0o111 == 0 {
-            return Err(LauncherFileError::NotExecutable {
-                origin,
-                mode: mode & 0o7777,
-            });
-        }
+        check_executable(&origin, mode)?;
         let descriptor = read_descriptor(&bytes).map_err(|e| match e {
             DescriptorError::NotElf(reason) => LauncherFileError::NotElf {
                 origin: origin.clone(),
@@ -93,6 +112,16 @@ impl LauncherBinary {
             descriptor,
         })
     }
+}
+
+fn check_executable(origin: &str, mode: u32) -> Result<(), LauncherFileError> {
+    if mode & 0o111 == 0 {
+        return Err(LauncherFileError::NotExecutable {
+            origin: origin.to_string(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +178,48 @@ mod tests {
         assert_eq!(
             read_descriptor(&elf_with(Some(&padded))).unwrap().unwrap(),
             d
+        );
+    }
+
+    /// Type and mode are checked before a byte is read, and the size bounds the read: a
+    /// FIFO is refused without blocking, a sparse 2 GiB file without reading it.
+    #[test]
+    fn launcher_files_are_checked_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let run = |args: &[&str]| {
+            assert!(std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap()
+                .success())
+        };
+        let fifo = path("fifo");
+        run(&["mkfifo", "-m", "0755", fifo.to_str().unwrap()]);
+        assert!(matches!(
+            LauncherBinary::from_file(&fifo),
+            Err(LauncherFileError::NotRegular { .. })
+        ));
+        let big = path("big");
+        run(&["truncate", "-s", "2G", big.to_str().unwrap()]);
+        let err = LauncherBinary::from_file(&big).unwrap_err();
+        assert!(
+            matches!(err, LauncherFileError::NotExecutable { .. }),
+            "{err}"
+        );
+        run(&["chmod", "0755", big.to_str().unwrap()]);
+        let err = LauncherBinary::from_file(&big).unwrap_err();
+        assert!(
+            matches!(err, LauncherFileError::TooLarge { size, .. } if size == 2 << 30),
+            "{err}"
+        );
+        let err = LauncherBinary::from_file(&path("absent")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot read launcher '{}': No such file or directory (os error 2)",
+                path("absent").display()
+            )
         );
     }
 

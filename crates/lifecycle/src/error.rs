@@ -34,13 +34,27 @@ pub enum Error {
     },
     #[error("run image {0} advertises no launcher: it lacks the label {label} (stamp it with `relaunch run-image add-launcher`)", label = crate::contract::PATH_LABEL)]
     NoAdvertisedLauncher(String),
+    #[error("{image}: {cause}")]
+    RunImageLabels { image: String, cause: ContractError },
+    #[error(
+        "the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image"
+    )]
+    NoRunImageReference,
+    /// Not "gone": the inherited labels, which may be stale, are no stand-in.
+    #[error("cannot read run image {reference} (runImage.reference): {cause}")]
+    RunImageUnreadable {
+        reference: String,
+        cause: Box<relaunch_oci::Error>,
+    },
+    #[error("the app is no longer based on runImage.reference {0} (its base layers differ, e.g. after a base swap that did not update the label); pass --run-image with the run image it is based on now")]
+    NotBasedOnRunImage(String),
     #[error("{0}; pass --force to do it anyway")]
     Incompatible(String),
-    #[error("image {image} has no file {path}: {source}")]
+    #[error("image {image} has no file {path}: {cause}")]
     MissingFile {
         image: String,
         path: String,
-        source: Box<relaunch_oci::Error>,
+        cause: Box<relaunch_oci::Error>,
     },
 }
 

@@ -16,10 +16,10 @@ pub const BUILD_METADATA_LABEL: &str = "io.buildpacks.build.metadata";
 pub enum MetadataError {
     #[error("image has no {0} label: it is not a CNB app image")]
     MissingLabel(&'static str),
-    #[error("label {label} is not valid JSON of the expected shape: {source}")]
+    #[error("label {label} is not valid JSON of the expected shape: {cause}")]
     BadLabel {
         label: &'static str,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{LIFECYCLE_METADATA_LABEL} has no {0}")]
     MissingField(&'static str),
@@ -110,9 +110,9 @@ impl LifecycleMetadata {
     pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
         let value = value.ok_or(MetadataError::MissingLabel(LIFECYCLE_METADATA_LABEL))?;
         let mut md: Self =
-            serde_json::from_str(value).map_err(|source| MetadataError::BadLabel {
+            serde_json::from_str(value).map_err(|cause| MetadataError::BadLabel {
                 label: LIFECYCLE_METADATA_LABEL,
-                source,
+                cause,
             })?;
         md.order = key_order(value);
         if md.launcher.sha.is_empty() {
@@ -167,9 +167,9 @@ impl BuildMetadata {
             None => Ok(Self::default()),
             Some(v) => {
                 let mut md: Self =
-                    serde_json::from_str(v).map_err(|source| MetadataError::BadLabel {
+                    serde_json::from_str(v).map_err(|cause| MetadataError::BadLabel {
                         label: BUILD_METADATA_LABEL,
-                        source,
+                        cause,
                     })?;
                 md.order = key_order(v);
                 Ok(md)

@@ -9,7 +9,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 
-/// A validated `sha256:<64 lowercase hex>` digest.
+/// A validated content digest, `<algorithm>:<encoded>` as the OCI image spec defines it.
+/// Only sha256 can be computed and verified here; a descriptor with another algorithm
+/// (e.g. `sha512:`) still parses, and reading what it points at is refused as unsupported.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest(String);
 
@@ -23,16 +25,24 @@ impl Digest {
         Digest(format!("sha256:{}", hex::encode(raw)))
     }
 
+    /// Registered algorithms (sha256, sha512) must have their length of lowercase hex;
+    /// others only need the spec's grammar.
     pub fn parse(s: &str) -> Result<Digest> {
-        let hex_part = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| Error::InvalidDigest(s.to_string()))?;
-        let valid = hex_part.len() == 64
-            && hex_part
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let invalid = || Error::InvalidDigest(s.to_string());
+        let (algorithm, encoded) = s.split_once(':').ok_or_else(invalid)?;
+        let lower_hex = |n: usize| {
+            encoded.len() == n
+                && encoded
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        let valid = match algorithm {
+            "sha256" => lower_hex(64),
+            "sha512" => lower_hex(128),
+            _ => valid_algorithm(algorithm) && valid_encoded(encoded),
+        };
         if !valid {
-            return Err(Error::InvalidDigest(s.to_string()));
+            return Err(invalid());
         }
         Ok(Digest(s.to_string()))
     }
@@ -41,14 +51,49 @@ impl Digest {
         &self.0
     }
 
-    /// The hex part, e.g. for `blobs/sha256/<hex>` paths.
+    /// The encoded part (hex for sha256), e.g. for `blobs/sha256/<hex>` paths.
     pub fn hex(&self) -> &str {
-        &self.0["sha256:".len()..]
+        self.0.split_once(':').map_or("", |(_, encoded)| encoded)
     }
 
     pub fn algorithm(&self) -> &str {
-        "sha256"
+        self.0
+            .split_once(':')
+            .map_or("", |(algorithm, _)| algorithm)
     }
+
+    /// Whether content can be checked against it (sha256 is the one algorithm supported).
+    pub fn is_verifiable(&self) -> bool {
+        self.algorithm() == "sha256"
+    }
+
+    /// `UnsupportedDigest` for `what` unless this digest can be verified.
+    pub fn check_verifiable(&self, what: &str) -> Result<()> {
+        match self.is_verifiable() {
+            true => Ok(()),
+            false => Err(Error::UnsupportedDigest {
+                what: what.to_string(),
+                digest: self.clone(),
+            }),
+        }
+    }
+}
+
+/// `[a-z0-9]+([+._-][a-z0-9]+)*`
+fn valid_algorithm(a: &str) -> bool {
+    a.split(['+', '.', '_', '-']).all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// `[a-zA-Z0-9=_-]+` (no '/' or '.', so it is safe as a file name too).
+fn valid_encoded(e: &str) -> bool {
+    !e.is_empty()
+        && e.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
 }
 
 impl fmt::Display for Digest {
@@ -165,6 +210,7 @@ impl<R: Read> VerifyingReader<R> {
     }
 
     fn check_end(&mut self) -> io::Result<()> {
+        self.expected.check_verifiable(&self.what)?;
         if self.verified {
             return Ok(());
         }
@@ -187,6 +233,8 @@ impl<R: Read> Read for VerifyingReader<R> {
         if buf.is_empty() {
             return Ok(0);
         }
+        // Not one byte of content that cannot be checked.
+        self.expected.check_verifiable(&self.what)?;
         // Ask for one byte more than remains so an over-long stream is caught.
         let remaining = self.size.saturating_sub(self.hasher.len());
         let want = buf
@@ -217,6 +265,7 @@ pub fn verify_bytes(bytes: &[u8], expected: &Digest, what: &str) -> Result<()> {
 
 /// `DigestMismatch` for `what` unless `actual` is `expected`.
 pub fn check_digest(expected: &Digest, actual: &Digest, what: &str) -> Result<()> {
+    expected.check_verifiable(what)?;
     if expected != actual {
         return Err(Error::DigestMismatch {
             what: what.to_string(),
@@ -245,9 +294,35 @@ mod tests {
             "sha512:00",
             "sha256:E3B0",
             &d.as_str().replace('e', "E"),
+            "Upper:abc",
+            "alg:a/b",
+            "alg:../x",
+            "+x:abc",
         ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Other algorithms parse (a manifest naming one stays readable) but nothing is ever
+    /// verified against them: reading says unsupported instead of "digest mismatch".
+    #[test]
+    fn other_algorithms_parse_and_are_unsupported_for_verification() {
+        let sha512 = format!("sha512:{}", "ab".repeat(64));
+        for s in [sha512.as_str(), "blake3:abc", "multihash+base58:QmXyz=_-"] {
+            let d = Digest::parse(s).unwrap();
+            assert!(!d.is_verifiable());
+            let err = verify_bytes(b"x", &d, "blob").unwrap_err();
+            assert!(matches!(err, Error::UnsupportedDigest { .. }), "{err}");
+            let err = VerifyingReader::new(&b"x"[..], d.clone(), 1, "blob")
+                .read_to_end(&mut Vec::new())
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("is not supported (only sha256 can be verified)"),
+                "{err}"
+            );
+        }
+        assert_eq!(Digest::parse(&sha512).unwrap().algorithm(), "sha512");
     }
 
     #[test]

@@ -8,8 +8,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid digest {0:?}: expected \"sha256:\" followed by 64 lowercase hex characters")]
+    #[error("invalid digest {0:?}: expected \"sha256:\" followed by 64 lowercase hex characters (or another <algorithm>:<encoded>)")]
     InvalidDigest(String),
+
+    #[error("{what}: digest algorithm {:?} of {digest} is not supported (only sha256 can be verified)", digest.algorithm())]
+    UnsupportedDigest { what: String, digest: Digest },
 
     #[error("invalid image reference {reference:?}: {reason}")]
     InvalidReference { reference: String, reason: String },
@@ -37,19 +40,16 @@ pub enum Error {
     #[error("invalid {what}: {reason}")]
     Invalid { what: String, reason: String },
 
-    #[error("parsing {what} as JSON: {source}")]
+    // The cause is part of the message and deliberately not `source()`: error chains
+    // printed whole (`{:#}`) would otherwise repeat it.
+    #[error("parsing {what} as JSON: {cause}")]
     Json {
         what: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{context}: {cause}")]
+    Io { context: String, cause: io::Error },
 
     #[error("no manifest in {index} matches platform {platform}")]
     NoMatchingPlatform { index: String, platform: String },
@@ -81,9 +81,9 @@ impl Error {
         // A verification failure raised inside a reader travels as io::Error; unwrap it.
         match source.downcast::<Error>() {
             Ok(inner) => inner,
-            Err(source) => Error::Io {
+            Err(cause) => Error::Io {
                 context: context.into(),
-                source,
+                cause,
             },
         }
     }
@@ -91,7 +91,7 @@ impl Error {
     pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
         Error::Json {
             what: what.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -104,6 +104,11 @@ impl Error {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+
+    /// A local file or directory that does not exist (ENOENT).
+    pub fn is_missing_file(&self) -> bool {
+        matches!(self, Error::Io { cause, .. } if cause.kind() == io::ErrorKind::NotFound)
     }
 }
 

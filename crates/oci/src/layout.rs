@@ -3,6 +3,10 @@
 //! file in the blob directory and are renamed into place once verified; index.json is
 //! replaced by rename, last, under an advisory lock on the directory so that concurrent
 //! writers (other processes included) never lose each other's tags.
+//!
+//! A layout is hostile input: `oci-layout` and `index.json` are validated, every file is
+//! read through [`crate::local`] (regular files only, bounded), a blob already present is
+//! verified before it is reused, and writes never go through a symlinked `blobs/` directory.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
@@ -10,15 +14,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use tracing::warn;
 
 use crate::digest::{check_digest, Digest, VerifyingReader};
 use crate::error::{Error, Result};
+use crate::local::{open_regular, read_bounded, read_open_bounded};
 use crate::transport::{BlobReader, Location, ManifestRef, Mount, RawManifest, Transport};
 use crate::v1::{media_type, to_canonical_json, Descriptor, Index};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT_VERSION: &str = "1.0.0";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Largest `oci-layout` file read (it holds one short JSON object).
+const MAX_LAYOUT_FILE_SIZE: u64 = 4 << 10;
+/// Largest index.json read: some 50,000 tagged manifests.
+pub const MAX_INDEX_SIZE: u64 = 16 << 20;
+/// Largest manifest read when no descriptor gives its size (by digest), as for registries.
+pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
 
 #[derive(Debug)]
 pub struct Layout {
@@ -26,37 +39,54 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Opens an existing layout.
+    /// Opens an existing layout; its `oci-layout` must say version 1.0.0.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Layout> {
-        let dir = dir.into();
-        let marker = dir.join(LAYOUT_FILE);
-        if !marker.is_file() {
-            return Err(Error::NotFound {
-                what: "OCI layout (oci-layout file)".into(),
-                location: dir.display().to_string(),
-            });
+        let layout = Layout { dir: dir.into() };
+        let marker = layout.dir.join(LAYOUT_FILE);
+        let bytes = read_bounded(&marker, MAX_LAYOUT_FILE_SIZE, &marker.display().to_string())
+            .map_err(|e| match e.is_missing_file() {
+                true => Error::NotFound {
+                    what: "OCI layout (oci-layout file)".into(),
+                    location: layout.dir.display().to_string(),
+                },
+                false => e,
+            })?;
+        let version = serde_json::from_slice::<Value>(&bytes)
+            .map_err(|e| Error::json(marker.display().to_string(), e))?
+            .get("imageLayoutVersion")
+            .cloned();
+        if version.as_ref().and_then(Value::as_str) != Some(LAYOUT_VERSION) {
+            return Err(Error::invalid(
+                format!("OCI layout {}", layout.dir.display()),
+                format!(
+                    "oci-layout has imageLayoutVersion {}, not \"{LAYOUT_VERSION}\"",
+                    version.map_or("(none)".into(), |v| v.to_string())
+                ),
+            ));
         }
-        Ok(Layout { dir })
+        Ok(layout)
     }
 
     /// Opens a layout, creating an empty one (directory, oci-layout, index.json) if absent.
     pub fn create(dir: impl Into<PathBuf>) -> Result<Layout> {
-        let dir = dir.into();
-        if !dir.join(LAYOUT_FILE).is_file() {
+        let layout = Layout { dir: dir.into() };
+        let dir = &layout.dir;
+        if fs::symlink_metadata(dir.join(LAYOUT_FILE)).is_err() {
             let ctx = |what: &str| format!("creating OCI layout {}: {what}", dir.display());
-            fs::create_dir_all(dir.join("blobs/sha256")).map_err(|e| Error::io(ctx("blobs"), e))?;
+            fs::create_dir_all(dir).map_err(|e| Error::io(ctx("directory"), e))?;
+            layout.writable_blob_dir("sha256")?;
             // Another process may be creating (and already tagging into) it right now.
-            let _lock = lock_dir(&dir)?;
+            let _lock = lock_dir(dir)?;
             if !dir.join("index.json").exists() {
                 write_atomic(
-                    &dir,
+                    dir,
                     &dir.join("index.json"),
                     &to_canonical_json(&Index::empty_oci()),
                 )?;
             }
-            write_atomic(&dir, &dir.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
+            write_atomic(dir, &dir.join(LAYOUT_FILE), LAYOUT_CONTENT)?;
         }
-        Layout::open(dir)
+        Layout::open(layout.dir)
     }
 
     pub fn dir(&self) -> &Path {
@@ -71,11 +101,19 @@ impl Layout {
         self.dir.join("blobs").join(digest.algorithm())
     }
 
+    /// index.json, which must be an image index of schemaVersion 2.
     pub fn index(&self) -> Result<Index> {
         let path = self.dir.join("index.json");
-        let bytes =
-            fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::json(path.display().to_string(), e))
+        let what = path.display().to_string();
+        let bytes = read_bounded(&path, MAX_INDEX_SIZE, &what)?;
+        let index: Index = serde_json::from_slice(&bytes).map_err(|e| Error::json(&what, e))?;
+        if index.schema_version != 2 {
+            return Err(Error::invalid(
+                what,
+                format!("schemaVersion is {}, not 2", index.schema_version),
+            ));
+        }
+        Ok(index)
     }
 
     /// Tags (ref names) in index.json order.
@@ -96,11 +134,25 @@ impl Layout {
             location: format!("oci:{}", self.dir.display()),
         };
         match tag {
-            Some(t) => index
-                .manifests
-                .into_iter()
-                .find(|d| d.annotation(REF_NAME) == Some(t))
-                .ok_or_else(|| not_found(format!("tag {t:?}"))),
+            Some(t) => {
+                let mut named = index
+                    .manifests
+                    .into_iter()
+                    .filter(|d| d.annotation(REF_NAME) == Some(t));
+                let first = named
+                    .next()
+                    .ok_or_else(|| not_found(format!("tag {t:?}")))?;
+                match named.find(|d| d.digest != first.digest) {
+                    None => Ok(first),
+                    Some(other) => Err(Error::invalid(
+                        format!("oci:{}", self.dir.display()),
+                        format!(
+                            "index.json names two manifests {t:?}: {} and {}",
+                            first.digest, other.digest
+                        ),
+                    )),
+                }
+            }
             None => match <[Descriptor; 1]>::try_from(index.manifests) {
                 Ok([only]) => Ok(only),
                 Err(manifests) if manifests.is_empty() => Err(not_found("any manifest".into())),
@@ -119,22 +171,57 @@ impl Layout {
         }
     }
 
-    /// A failed read of `what` at `path`: absent → `NotFound` in this layout.
-    fn read_error(&self, e: io::Error, what: String, path: &Path) -> Error {
-        match e.kind() {
-            io::ErrorKind::NotFound => Error::NotFound {
+    /// A failed read of `what`: a missing file → `NotFound` in this layout.
+    fn absent_as_not_found(&self, e: Error, what: String) -> Error {
+        match e.is_missing_file() {
+            true => Error::NotFound {
                 what,
                 location: format!("oci:{}", self.dir.display()),
             },
-            _ => Error::io(format!("reading {}", path.display()), e),
+            false => e,
         }
     }
 
     fn write_blob_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
-        if self.blob_path(digest).is_file() {
+        if self.has_blob(digest, bytes.len() as u64)? {
             return Ok(());
         }
         self.put_blob(digest, bytes.len() as u64, &mut &bytes[..])
+    }
+
+    /// `blobs/<algorithm>`, created if missing; neither it nor `blobs` may be a symlink or
+    /// anything but a directory, so that no write lands outside the layout.
+    fn writable_blob_dir(&self, algorithm: &str) -> Result<PathBuf> {
+        let mut dir = self.dir.clone();
+        for part in ["blobs", algorithm] {
+            dir.push(part);
+            let ctx = || format!("writing to oci:{}", self.dir.display());
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) => {
+                    let kind = match m.file_type().is_symlink() {
+                        true => "a symlink",
+                        false => "not a directory",
+                    };
+                    return Err(Error::invalid(
+                        format!("OCI layout {}", self.dir.display()),
+                        format!(
+                            "{} is {kind}; refusing to write blobs outside the layout",
+                            dir.display()
+                        ),
+                    ));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&dir) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                        return Err(Error::io(ctx(), e))
+                    }
+                    // Created (by us or a concurrent writer): check the whole path again.
+                    _ => return self.writable_blob_dir(algorithm),
+                },
+                Err(e) => return Err(Error::io(ctx(), e)),
+            }
+        }
+        Ok(dir)
     }
 
     fn set_tag(&self, tag: &str, desc: &Descriptor) -> Result<()> {
@@ -167,19 +254,29 @@ impl Transport for Layout {
         let (digest, declared) = match reference {
             ManifestRef::Tag(t) => {
                 let d = self.resolve(Some(t))?;
-                (d.digest, Some(d.media_type))
+                (d.digest.clone(), Some(d))
             }
             ManifestRef::Digest(d) => (d.clone(), None),
         };
         let path = self.blob_path(&digest);
-        let bytes =
-            fs::read(&path).map_err(|e| self.read_error(e, format!("manifest {digest}"), &path))?;
-        crate::digest::verify_bytes(
-            &bytes,
-            &digest,
-            &format!("manifest blob {}", path.display()),
-        )?;
-        let fallback = declared.unwrap_or_else(|| media_type::OCI_MANIFEST.into());
+        let what = format!("manifest blob {}", path.display());
+        digest.check_verifiable(&what)?;
+        let absent = |e| self.absent_as_not_found(e, format!("manifest {digest}"));
+        let (file, meta) = open_regular(&path, &what).map_err(absent)?;
+        // The descriptor's size is the bound; without one, the general manifest cap.
+        let bytes = match &declared {
+            Some(d) if meta.len() != d.size => {
+                return Err(Error::SizeMismatch {
+                    what,
+                    expected: d.size,
+                    actual: meta.len(),
+                })
+            }
+            Some(d) => read_open_bounded(file, meta.len(), d.size, &what)?,
+            None => read_open_bounded(file, meta.len(), MAX_MANIFEST_SIZE, &what)?,
+        };
+        crate::digest::verify_bytes(&bytes, &digest, &what)?;
+        let fallback = declared.map_or_else(|| media_type::OCI_MANIFEST.into(), |d| d.media_type);
         Ok(RawManifest::new(bytes, &fallback))
     }
 
@@ -201,18 +298,37 @@ impl Transport for Layout {
         }
     }
 
+    /// Present with the right size and content: a corrupt copy is not reused (the caller
+    /// writes it again, replacing it).
+    fn has_blob(&self, digest: &Digest, size: u64) -> Result<bool> {
+        if self.blob_size(digest)? != Some(size) {
+            return Ok(false);
+        }
+        let mut verified = self.open_blob_verified(digest, size)?;
+        match io::copy(&mut verified, &mut io::sink()) {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = Error::io(format!("checking blob {digest}"), e);
+                if !matches!(e, Error::DigestMismatch { .. }) {
+                    return Err(e);
+                }
+                warn!("{e}; writing it again");
+                Ok(false)
+            }
+        }
+    }
+
     fn open_blob(&self, digest: &Digest) -> Result<BlobReader<'_>> {
         let path = self.blob_path(digest);
-        let f =
-            File::open(&path).map_err(|e| self.read_error(e, format!("blob {digest}"), &path))?;
-        Ok(Box::new(BufReader::new(f)))
+        let (file, _) = open_regular(&path, &format!("blob {}", path.display()))
+            .map_err(|e| self.absent_as_not_found(e, format!("blob {digest}")))?;
+        Ok(Box::new(BufReader::new(file)))
     }
 
     fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
         let final_path = self.blob_path(digest);
-        let parent = self.blob_dir(digest);
+        let parent = self.writable_blob_dir(digest.algorithm())?;
         let ctx = || format!("writing blob {digest} to oci:{}", self.dir.display());
-        fs::create_dir_all(&parent).map_err(|e| Error::io(ctx(), e))?;
         let tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .tempfile_in(&parent)
@@ -237,7 +353,7 @@ impl Transport for Layout {
         let Location::Layout { dir } = from else {
             return Ok(Mount::Unsupported);
         };
-        if self.blob_size(digest)? == Some(size) {
+        if self.has_blob(digest, size)? {
             return Ok(Mount::Present);
         }
         let other = Layout::open(dir.clone())?;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod local;
 pub mod mutate;
 pub mod read;
 pub mod reference;

@@ -256,7 +256,12 @@ impl OpaqueManifest {
 
 /// Loads what `reference` names: manifest verified (by digest), config verified.
 pub fn load(transport: &Arc<dyn Transport>, reference: &ManifestRef) -> Result<Artifact> {
-    let raw = transport.get_manifest_verified(reference)?;
+    load_fetched(transport, transport.get_manifest_verified(reference)?)
+}
+
+/// Loads the artifact a manifest already fetched from `transport` describes (config verified):
+/// lets a caller tell a missing manifest apart from a failure to read what it references.
+pub fn load_fetched(transport: &Arc<dyn Transport>, raw: RawManifest) -> Result<Artifact> {
     if media_type::is_index(&raw.media_type) {
         let index: Index = serde_json::from_slice(&raw.bytes).map_err(|e| {
             let where_ = transport.location();

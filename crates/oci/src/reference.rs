@@ -1,4 +1,4 @@
-//! Image references: `oci:<dir>[:<tag>|@<digest>]` (OCI image layout) or a registry
+//! Image references: `oci:<dir>[:<name>][@<digest>]` (OCI image layout, as skopeo reads it) or a registry
 //! reference in the distribution grammar, `[host[:port]/]path[:tag][@digest]`, with Docker
 //! Hub defaults. Errors name the part that is wrong.
 
@@ -18,8 +18,9 @@ const NAME_MAX: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
-    /// OCI image layout directory; `tag` selects via `org.opencontainers.image.ref.name`,
-    /// `digest` a manifest by digest (how `runImage.reference` names a layout image).
+    /// OCI image layout directory; `tag` is the image name (`org.opencontainers.image.ref.name`,
+    /// may hold ':' and '/'), `digest` selects a manifest by digest (how `runImage.reference`
+    /// names a layout image).
     Layout {
         dir: PathBuf,
         tag: Option<String>,
@@ -231,33 +232,78 @@ impl ImageRef {
     }
 }
 
+/// As containers/image (skopeo) parses `oci:` references: the directory ends at the first
+/// ':', the rest is the image name (`org.opencontainers.image.ref.name`), which may itself
+/// hold ':' (`oci:/d:app:binary` → `/d`, `app:binary`). A trailing `@sha256:<hex>` selects
+/// a manifest by digest (a relaunch extension: how `runImage.reference` names a layout image).
 fn parse_layout(full: &str, rest: &str) -> Result<ImageRef> {
     let bad = |reason: String| Error::InvalidReference {
         reference: full.to_string(),
         reason,
     };
-    // `@<algorithm>:…` at the end is a digest (a directory name may hold '@' otherwise).
     let (rest, digest) = match rest.rsplit_once('@') {
-        Some((dir, d)) if looks_like_digest(d) => (dir, Some(parse_digest(d).map_err(bad)?)),
+        Some((before, d)) if looks_like_digest(d) => (before, Some(parse_digest(d).map_err(bad)?)),
         _ => (rest, None),
     };
-    // The tag follows the last ':' when what follows is a valid tag (paths may hold ':').
-    let (dir, tag) = match rest.rfind(':') {
-        Some(i) if digest.is_none() && valid_tag(&rest[i + 1..]) => {
-            (&rest[..i], Some(rest[i + 1..].to_string()))
-        }
-        _ => (rest, None),
+    let (dir, name) = match rest.split_once(':') {
+        Some((dir, name)) => (dir, Some(name)),
+        None => (rest, None),
     };
     if dir.is_empty() {
         return Err(bad(
-            "missing layout directory (oci:<dir>[:<tag>|@<digest>])".into(),
+            "missing layout directory (oci:<dir>[:<name>][@<digest>])".into(),
         ));
     }
+    let name = match name {
+        Some(n) if n.starts_with('@') && n[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(bad(format!(
+                "source index {n} (skopeo's oci:<dir>:@<index>) is not supported; name the image or its digest"
+            )))
+        }
+        Some(n) if !valid_layout_image_name(n) => {
+            return Err(bad(format!(
+                "image name {n:?} must be '/'-separated components of letters and digits \
+                 joined by one of - . _ : @ + or --"
+            )))
+        }
+        // `oci:<dir>:` names no image, as with skopeo.
+        Some("") | None => None,
+        Some(n) => Some(n.to_string()),
+    };
     Ok(ImageRef::Layout {
         dir: PathBuf::from(dir),
-        tag,
+        tag: name,
         digest,
     })
+}
+
+/// An OCI `org.opencontainers.image.ref.name` as containers/image accepts it.
+fn valid_layout_image_name(name: &str) -> bool {
+    name.is_empty()
+        || name.split('/').all(|component| {
+            let b = component.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                let run = b[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .count();
+                if run == 0 {
+                    return false;
+                }
+                i += run;
+                if i == b.len() {
+                    return true;
+                }
+                // One separator between alphanumeric runs: - . _ : @ + or "--".
+                i += match &b[i..] {
+                    [b'-', b'-', ..] => 2,
+                    [b'-' | b'.' | b'_' | b':' | b'@' | b'+', ..] => 1,
+                    _ => return false,
+                };
+            }
+            false // empty, or ends with a separator
+        })
 }
 
 /// `<letters/digits>:<hex>`: meant as a digest, so parsed (and refused if bad) as one.
@@ -328,6 +374,50 @@ mod tests {
             ImageRef::parse("oci:/a:b/c").unwrap().to_string(),
             "oci:/a:b/c"
         );
+    }
+
+    /// As containers/image: the directory ends at the first ':'; the image name may hold ':'.
+    #[test]
+    fn layout_refs_split_at_the_first_colon() {
+        let cases = [
+            ("oci:/d:app:binary", "/d", Some("app:binary")),
+            ("oci:/d:a/b:c", "/d", Some("a/b:c")),
+            (
+                "oci:/d:registry.io/app:v1.2-rc",
+                "/d",
+                Some("registry.io/app:v1.2-rc"),
+            ),
+            ("oci:/d:a--b+c@x", "/d", Some("a--b+c@x")),
+            ("oci:rel:v1", "rel", Some("v1")),
+            ("oci:/d:", "/d", None),
+        ];
+        for (input, dir, name) in cases {
+            assert_eq!(
+                ImageRef::parse(input).unwrap(),
+                ImageRef::layout(dir, name),
+                "{input}"
+            );
+        }
+        let d = Digest::of(b"m");
+        assert_eq!(
+            ImageRef::parse(&format!("oci:/d:app:binary@{d}")).unwrap(),
+            ImageRef::Layout {
+                dir: "/d".into(),
+                tag: Some("app:binary".into()),
+                digest: Some(d.clone())
+            }
+        );
+        for bad in [
+            "oci:/d:-x",
+            "oci:/d:a::b",
+            "oci:/d:a/",
+            "oci:/d:a b",
+            "oci:/d:a---b",
+        ] {
+            assert!(reason(bad).contains("image name"), "{bad}");
+        }
+        assert!(reason("oci::x").contains("missing layout directory"));
+        assert!(reason("oci:/d:@0").contains("source index @0"));
     }
 
     #[test]

@@ -109,6 +109,13 @@ pub trait Transport: Send + Sync {
     /// Size of the blob if present (HEAD), `None` if absent.
     fn blob_size(&self, digest: &Digest) -> Result<Option<u64>>;
 
+    /// Whether the blob is here and may be reused as is. By default its presence with the
+    /// right size (a registry verified it on upload); storage that can be corrupted behind
+    /// the engine's back (a layout) also checks the content.
+    fn has_blob(&self, digest: &Digest, size: u64) -> Result<bool> {
+        Ok(self.blob_size(digest)? == Some(size))
+    }
+
     /// Raw blob stream, unverified. Callers use [`Transport::open_blob_verified`].
     fn open_blob(&self, digest: &Digest) -> Result<BlobReader<'_>>;
 
@@ -138,6 +145,7 @@ pub trait Transport: Send + Sync {
     /// Blob stream that fails (at the latest at EOF) unless it matches `digest` and `size`.
     fn open_blob_verified(&self, digest: &Digest, size: u64) -> Result<BlobReader<'_>> {
         let what = format!("blob {digest} from {}", self.location());
+        digest.check_verifiable(&what)?;
         let inner = self.open_blob(digest)?;
         Ok(Box::new(VerifyingReader::new(
             inner,

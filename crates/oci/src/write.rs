@@ -280,7 +280,13 @@ fn copy_blob<'a>(
             Mount::Unsupported => {}
         }
     }
-    if !presence_known && target.blob_size(&d.digest)? == Some(d.size) {
+    // A blob whose source is this very repository is reused by size: rewriting it could
+    // only copy the same bytes (and reading them verifies them anyway).
+    let present = || match from == Some(&target.location()) {
+        true => Ok(target.blob_size(&d.digest)? == Some(d.size)),
+        false => target.has_blob(&d.digest, d.size),
+    };
+    if !presence_known && present()? {
         debug!(digest = %d.digest, "blob already present");
         return Ok(BlobOutcome::AlreadyPresent);
     }

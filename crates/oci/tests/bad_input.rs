@@ -53,7 +53,7 @@ fn malformed_manifests_are_errors_naming_the_manifest() {
         ("an array", b"[1,2]".to_vec(), "expected struct Manifest"),
         ("no layers", br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2}}"#.to_vec(), "missing field `layers`"),
         ("a bad digest", with("/layers/0/digest", json!("sha256:xyz")), "invalid digest"),
-        ("an md5 digest", with("/config/digest", json!("md5:00")), "invalid digest"),
+        ("an md5 digest", with("/config/digest", json!("md5:00")), "digest algorithm \"md5\" of md5:00 is not supported"),
         ("a negative size", with("/layers/0/size", json!(-1)), "invalid value"),
         ("a fractional size", with("/config/size", json!(1.5)), "invalid type"),
         ("a huge config", with("/config/size", json!(u64::MAX)), "more than the limit"),

@@ -91,6 +91,25 @@ fn second_write_skips_present_blobs() {
     assert_eq!((second.uploaded, second.skipped), (0, 2));
 }
 
+/// Writing a layout's image back into the same layout (e.g. `decouple` in place) reads no
+/// layer: a blob that is its own source is reused by size (copying it could only copy the
+/// same bytes). Blobs from elsewhere are verified first (layout_hostile.rs).
+#[test]
+fn rewriting_into_the_same_layout_reads_no_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("l");
+    write_layout(&base_image(Flavor::Oci, "x", 2), &dir, "a");
+    let img = read_layout(&dir, "a");
+    let layout = Layout::open(&dir).unwrap();
+    for l in img.layers() {
+        let path = layout.blob_path(&l.descriptor.digest);
+        let len = fs::metadata(&path).unwrap().len();
+        fs::write(&path, vec![0u8; len as usize]).unwrap(); // would fail any read
+    }
+    let report = write_image(&img, &layout, &["b".into()], &NoProgress).unwrap();
+    assert_eq!((report.uploaded, report.skipped), (0, 2));
+}
+
 /// Layout → layout copies use `mount_blob` (a verified local copy), not the source reader.
 #[test]
 fn copy_between_layouts_mounts() {

@@ -2,6 +2,14 @@
 //! Each subcommand lives in `cmd/<name>.rs` with an `Args` struct and a `run` function;
 //! adding one is a variant here plus a match arm.
 
+/// `println!` for command output, without the panic on a closed stdout (see
+/// `cmd::print_line`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cmd::print_line(format_args!($($arg)*))
+    };
+}
+
 mod cmd;
 
 use std::process::ExitCode;

@@ -181,10 +181,15 @@ fn story(store: &Store, scratch: &std::path::Path) {
         }
     }
 
-    // Unchanged images are a no-op that writes nothing.
+    // Unchanged images change nothing, but --tag is still written (the next pipeline step
+    // expects it), pointing at the same manifest.
     let out = ok(store.decouple(&store.r("app", "decoupled"), &store.r("app", "again"), &[]));
-    assert!(out.contains("unchanged"), "{out}");
-    assert!(!store.exists("app", "again"));
+    let digest = decoupled.digest();
+    assert!(
+        out.contains("unchanged") && out.contains(digest.as_str()),
+        "{out}"
+    );
+    assert_eq!(store.get("app", "again").digest(), digest);
 
     // skopeo accepts both the decoupled app and its run image.
     let skopeo_args = store.skopeo_args();
@@ -247,6 +252,21 @@ fn story(store: &Store, scratch: &std::path::Path) {
     assert!(out.contains("replaced launcher layer"), "{out}");
     let restamped = store.get("run", "restamped");
     assert_eq!(restamped.diff_ids(), run_v2.diff_ids());
+    // Stamping it again changes nothing, and still writes the requested tag.
+    let out = ok(store.add_launcher(
+        &store.r("run", "restamped"),
+        v2_path.to_str().unwrap(),
+        &store.r("run", "restamped-again"),
+        &[],
+    ));
+    assert!(
+        out.contains("unchanged") && out.contains(restamped.digest().as_str()),
+        "{out}"
+    );
+    assert_eq!(
+        store.get("run", "restamped-again").digest(),
+        restamped.digest()
+    );
 
     // A plain base swap, no lifecycle tooling: the app now runs the new launcher.
     let mut swapped = decoupled.clone();

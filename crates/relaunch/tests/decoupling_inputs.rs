@@ -290,16 +290,20 @@ fn recouple_restores_the_exporters_launcher_layer(w: World) {
     .unwrap();
     assert_eq!(inspected["cnb"]["runs"]["path"], "/cnb/lifecycle/launcher");
     assert_eq!(inspected["cnb"]["launcher"]["layerIndex"], index);
-    // Recoupling again is a no-op.
+    // Recoupling again changes nothing but still writes the requested tag.
     let out = ok(s.recouple(&s.r("app", "recoupled"), l, &s.r("app", "again")));
-    assert!(out.contains("unchanged"), "{out}");
-    assert!(!s.exists("app", "again"));
+    let digest = s.get("app", "recoupled").digest();
+    assert!(
+        out.contains("unchanged") && out.contains(digest.as_str()),
+        "{out}"
+    );
+    assert_eq!(s.get("app", "again").digest(), digest);
 }
 
-/// When the run image `runImage.reference` names cannot be read, decouple falls back to the
+/// When the run image `runImage.reference` names is gone, decouple falls back to the
 /// launcher labels the app inherited at export, and says so.
 #[test]
-fn unreadable_run_image_falls_back_to_the_inherited_labels() {
+fn gone_run_image_falls_back_to_the_inherited_labels() {
     let w = on_a_layout();
     let s = &w.store;
     let gone = s.digest_ref("gone", &s.get("run", "v1").digest());
@@ -311,6 +315,7 @@ fn unreadable_run_image_falls_back_to_the_inherited_labels() {
     let err = support::stderr(&out);
     ok(out);
     assert!(err.contains("inherited from its run image"), "{err}");
+    assert!(err.contains("is gone"), "{err}");
     let (md, _) = lifecycle_metadata(&s.get("app", "decoupled")).unwrap();
     assert_eq!(
         md.launcher.target.as_deref(),
@@ -327,4 +332,82 @@ fn unreadable_run_image_falls_back_to_the_inherited_labels() {
         runs["source"].as_str().unwrap().contains("inherited"),
         "{inspected:#}"
     );
+}
+
+/// A registry answering 404 for the run image's manifest: gone, so the inherited labels
+/// stand in (with a warning naming why).
+#[test]
+fn run_image_unknown_to_its_registry_falls_back_to_the_inherited_labels() {
+    let w = on_a_registry();
+    let s = &w.store;
+    let gone = s.digest_ref("gone", &s.get("run", "v1").digest());
+    let moved = with_lifecycle_metadata(&w.built, |md| {
+        md["runImage"]["reference"] = gone.clone().into();
+    });
+    s.put(&moved, "app", "moved");
+    let out = s.decouple(&s.r("app", "moved"), &s.r("app", "decoupled"), &[]);
+    let err = support::stderr(&out);
+    ok(out);
+    assert!(
+        err.contains(&format!("run image {gone} (runImage.reference) is gone")),
+        "{err}"
+    );
+    assert!(s.exists("app", "decoupled"));
+}
+
+/// Any failure other than "gone" (here: nothing listens where the run image's registry
+/// should be; a manifest whose config blob is missing) is an error: stale inherited labels
+/// could call the app compatible. Nothing is written.
+#[test]
+fn unreadable_run_image_is_an_error_not_a_fallback() {
+    let w = on_a_layout();
+    let s = &w.store;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let run_digest = s.get("run", "v1").digest();
+    let unreachable = format!("127.0.0.1:{closed}/run@{run_digest}");
+    let broken_dir = w.dir.join("broken-run");
+    copy_dir(&w.dir.join("images/run"), &broken_dir);
+    let config = s.get("run", "v1").raw_manifest();
+    let config: Value = serde_json::from_slice(&config.bytes).unwrap();
+    let config_hex = config["config"]["digest"].as_str().unwrap()["sha256:".len()..].to_string();
+    std::fs::remove_file(broken_dir.join("blobs/sha256").join(config_hex)).unwrap();
+    let broken = format!("oci:{}@{run_digest}", broken_dir.display());
+    for reference in [unreachable, broken] {
+        let moved = with_lifecycle_metadata(&w.built, |md| {
+            md["runImage"]["reference"] = reference.clone().into();
+        });
+        s.put(&moved, "app", "moved");
+        for args in [
+            vec![
+                "decouple",
+                &s.r("app", "moved") as &str,
+                "--tag",
+                &s.r("app", "out"),
+            ],
+            vec!["check", &s.r("app", "moved")],
+        ] {
+            let err = fails(s.relaunch(&args), 1);
+            assert!(
+                err.contains(&format!(
+                    "cannot read run image {reference} (runImage.reference)"
+                )),
+                "{err}"
+            );
+            assert!(!err.contains("inherited"), "{err}");
+        }
+        assert!(!s.exists("app", "out"));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -12,11 +12,8 @@ pub use rootfs::{busybox_rootfs, BUSYBOX_APPLETS};
 /// container tools (umoci, runc).
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: std::io::Error },
     #[error("`{command}` failed ({status}): {stderr}")]
     Tool {
         command: String,
@@ -30,6 +27,6 @@ pub enum HostError {
 impl HostError {
     /// For `map_err`: an I/O error while doing `what`.
     pub fn io(what: String) -> impl FnOnce(std::io::Error) -> HostError {
-        move |source| HostError::Io { what, source }
+        move |cause| HostError::Io { what, cause }
     }
 }

@@ -49,9 +49,12 @@ pub(crate) fn is_tls_failure(error: &ureq::Error) -> bool {
     }
 }
 
+/// Largest CA bundle read (a system bundle of every Mozilla root is about 200 KiB).
+const MAX_CA_BUNDLE_SIZE: u64 = 8 << 20;
+
 fn read_bundle(file: &Path) -> Result<Vec<Certificate<'static>>> {
     let what = || format!("CA certificate file {}", file.display());
-    let pem = std::fs::read(file).map_err(|e| Error::io(format!("reading {}", what()), e))?;
+    let pem = crate::local::read_bounded(file, MAX_CA_BUNDLE_SIZE, &what())?;
     let mut certs = Vec::new();
     for item in parse_pem(&pem) {
         match item {
@@ -85,6 +88,21 @@ mod tests {
     fn no_files_means_the_builtin_roots() {
         let roots = ExtraRoots::load(&[]).unwrap();
         assert!(matches!(roots.root_certs(), RootCerts::WebPki));
+    }
+
+    #[test]
+    fn devices_and_huge_files_are_refused_unread() {
+        let err = ExtraRoots::load(&[PathBuf::from("/dev/zero")]).unwrap_err();
+        assert!(err.to_string().contains("character device"), "{err}");
+        let (_dir, big) = temp_file(b"");
+        std::fs::File::options()
+            .write(true)
+            .open(&big)
+            .unwrap()
+            .set_len(2 << 30)
+            .unwrap();
+        let err = ExtraRoots::load(&[big]).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     }
 
     #[test]

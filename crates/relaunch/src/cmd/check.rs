@@ -34,10 +34,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut out = serde_json::to_value(&report)?;
         out["run-image"] = run.name.clone().into();
-        println!("{out:#}");
+        outln!("{out:#}");
     } else {
-        println!("app {} with run image {}", args.app_image, run.name);
-        println!("{report}");
+        outln!("app {} with run image {}", args.app_image, run.name);
+        outln!("{report}");
     }
     Ok(if report.compatible {
         ExitCode::SUCCESS

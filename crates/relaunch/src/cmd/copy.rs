@@ -67,9 +67,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             "manifestSize": report.manifest_size,
             "blobs": {"skipped": report.skipped, "mounted": report.mounted, "uploaded": report.uploaded},
         });
-        println!("{out:#}");
+        outln!("{out:#}");
     } else {
-        println!("{digest}");
+        outln!("{digest}");
         eprintln!(
             "copied {} to {} (blobs: {} uploaded, {} mounted, {} already present)",
             args.src, args.dst, report.uploaded, report.mounted, report.skipped

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::decouple::{decouple, recouple, BaseImage, Switched};
+use relaunch_lifecycle::run_image::RunImage;
 use relaunch_oci::{Image, ImageRef};
 use serde_json::json;
 
-use super::images::{load, run_image_for, write, LauncherArgs, RunImage};
+use super::images::{load, run_image_for, write, LauncherArgs};
 use super::Global;
 
 #[derive(clap::Args, Debug)]
@@ -90,38 +91,41 @@ pub fn run_recouple(global: &Global, args: RecoupleArgs) -> anyhow::Result<ExitC
 
 fn finish(global: &Global, s: Switched, opts: &SwitchArgs, verb: &str) -> anyhow::Result<ExitCode> {
     let tag = &opts.tag;
-    let digest = if s.unchanged {
-        None
-    } else {
-        Some(write(global, &s.image, tag)?)
-    };
+    // Written even when unchanged: the next pipeline step expects --tag to exist.
+    let digest = write(global, &s.image, tag)?;
     if opts.json {
         let out = json!({
             "changed": !s.unchanged,
-            "digest": digest.as_ref().map(ToString::to_string),
+            "digest": digest.to_string(),
             "previous": s.previous,
             "launcher-sha": s.layer.to_string(),
             "check": s.report,
         });
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
     let l = &s.report.launcher;
-    match digest {
-        None => println!(
-            "unchanged: the launcher layer is already {} ({}); nothing written",
-            s.layer, l.path
+    match s.unchanged {
+        true => outln!(
+            "unchanged: the launcher layer is already {} ({}); tagged {tag} ({digest})",
+            s.layer,
+            l.path
         ),
-        Some(d) => {
-            println!(
+        false => {
+            outln!(
                 "{verb}: launcher layer {} -> {} ({} {}, Platform APIs {}; Buildpack APIs {})",
-                s.previous.sha, s.layer, l.path, l.version, l.platform_apis, l.buildpack_apis
+                s.previous.sha,
+                s.layer,
+                l.path,
+                l.version,
+                l.platform_apis,
+                l.buildpack_apis
             );
-            println!("wrote {tag} ({d})");
+            outln!("wrote {tag} ({digest})");
         }
     }
     if let Some(problem) = s.report.problem() {
-        println!("WARNING (forced): {problem}");
+        outln!("WARNING (forced): {problem}");
     }
     Ok(ExitCode::SUCCESS)
 }

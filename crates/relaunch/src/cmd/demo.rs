@@ -49,7 +49,7 @@ struct Demo<'a> {
 impl Demo<'_> {
     fn step(&mut self, what: &str) {
         self.step += 1;
-        println!("\n==> {}. {what}", self.step);
+        outln!("\n==> {}. {what}", self.step);
     }
 
     fn layout(&self, name: &str) -> PathBuf {
@@ -60,13 +60,13 @@ impl Demo<'_> {
         let dir = self.layout(name);
         let reference = ImageRef::layout(&dir, Some(tag));
         let digest = write(self.global, image, &reference)?;
-        println!("    wrote oci:{}:{tag} ({digest})", dir.display());
+        outln!("    wrote oci:{}:{tag} ({digest})", dir.display());
         Ok(layout_digest_ref(&dir, &digest))
     }
 
     fn run_container(&self, name: &str, tag: &str) -> anyhow::Result<()> {
         if let Some(why) = containers_unavailable() {
-            println!("    (not running the container: {why})");
+            outln!("    (not running the container: {why})");
             return Ok(());
         }
         let bundle = self.dir.join(format!("bundle-{tag}"));
@@ -83,9 +83,9 @@ impl Demo<'_> {
         if !out.status.success() {
             bail!("the container exited with {}: {output}", out.status);
         }
-        println!("    container output:");
+        outln!("    container output:");
         for line in output.lines() {
-            println!("      | {line}");
+            outln!("      | {line}");
         }
         Ok(())
     }
@@ -139,7 +139,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let (md, _) = lifecycle_metadata(&built)?;
     let report = check(&app_apis(&built, &md)?, &advertised_v1);
     for line in report.to_string().lines() {
-        println!("    {line}");
+        outln!("    {line}");
     }
 
     demo.step("Decouple: replace the launcher binary layer by a symlink into the run image (relaunch decouple)");
@@ -148,7 +148,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         digest: run_v1.digest(),
     };
     let decoupled = decouple(built.clone(), &advertised_v1, Some(&base_v1), false)?;
-    println!(
+    outln!(
         "    launcher.sha {} -> {} (same position, {} layers before and after)",
         decoupled.previous.sha,
         decoupled.layer,
@@ -162,7 +162,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Some(&base_v1),
         false,
     )?;
-    println!(
+    outln!(
         "    decoupling again changes nothing: unchanged = {}",
         again.unchanged
     );
@@ -194,7 +194,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .diff_id
         .clone();
     mutate::rebase(&mut swapped, &old_top, &run_v2)?;
-    println!("    the app's own layers are untouched; only the run-image layers changed");
+    outln!("    the app's own layers are untouched; only the run-image layers changed");
     demo.save(&swapped, "app", "swapped")?;
     demo.run_container("app", "swapped")?;
 
@@ -212,10 +212,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let (_, advertised_v3) = stamp(&demo, &base, &v3, "p012")?;
     match decouple(built, &advertised_v3, None, false) {
         Ok(_) => bail!("decoupling onto a Platform 0.12+ launcher was not refused"),
-        Err(e) => println!("    refused, nothing written: {e}"),
+        Err(e) => outln!("    refused, nothing written: {e}"),
     }
 
-    println!("\nDone. Layouts are in {}", demo.dir.display());
+    outln!("\nDone. Layouts are in {}", demo.dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -227,9 +227,12 @@ fn stamp(
 ) -> anyhow::Result<(Image, AdvertisedLauncher)> {
     let stamped = stamp_run_image(base.clone(), launcher, DEFAULT_PATH)?;
     let a = &stamped.advertised;
-    println!(
+    outln!(
         "    launcher {} at {}: Platform APIs {}, Buildpack APIs {}",
-        a.version, a.path, a.platform_apis, a.buildpack_apis
+        a.version,
+        a.path,
+        a.platform_apis,
+        a.buildpack_apis
     );
     demo.save(&stamped.image, "run", tag)?;
     Ok((stamped.image, stamped.advertised))
@@ -239,7 +242,7 @@ fn describe_launcher(app: &Image) -> anyhow::Result<()> {
     let (md, index) = lifecycle_metadata(app)?;
     let mode = md.launcher.mode();
     let target = md.launcher.target.as_deref().unwrap_or("-");
-    println!(
+    outln!(
         "    launcher layer {index} of {}: type {mode}, target {target}, sha {}",
         app.layers().len(),
         md.launcher.sha

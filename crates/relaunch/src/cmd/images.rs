@@ -1,24 +1,21 @@
 //! Image access shared by the launcher subcommands: loading (including the digest
 //! references `runImage.reference` holds), writing, resolving `--launcher`, and finding the
-//! run image an app is based on.
+//! run image an app is based on (policy: `relaunch_lifecycle::run_image`).
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use relaunch_lifecycle::apis::ApiList;
 use relaunch_lifecycle::app::string_labels;
-use relaunch_lifecycle::contract::{AdvertisedLauncher, APP_LAUNCHER_PATH};
-use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::contract::APP_LAUNCHER_PATH;
+use relaunch_lifecycle::descriptor::{LauncherBinary, LAUNCHER_SIZE_LIMIT};
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
+use relaunch_lifecycle::run_image::{current_run_image, RunImage};
 use relaunch_oci::layer::read::read_file;
 use relaunch_oci::{Digest, Image, ImageRef, ManifestRef, Repo};
-use tracing::warn;
 
 use super::{BarProgress, Global};
-
-/// Largest launcher accepted from an image (the reference Go launcher must stay under 4 MiB).
-pub const LAUNCHER_LIMIT: u64 = 64 << 20;
 
 /// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
 pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
@@ -80,8 +77,8 @@ impl LauncherArgs {
             return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
         }
         let image = load(global, &self.launcher)?;
-        let (entry, bytes) =
-            read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_LIMIT).with_context(|| {
+        let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
+            .with_context(|| {
                 format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
             })?;
         let origin = format!("{}:{APP_LAUNCHER_PATH}", self.launcher);
@@ -96,75 +93,17 @@ pub fn is_file_argument(given: &str) -> bool {
     Path::new(given).exists() || given.starts_with('/') || given.starts_with('.')
 }
 
-/// The run image an app is (now) based on, and the launcher it advertises.
-pub struct RunImage {
-    /// Name used in messages and in `org.opencontainers.image.base.name`.
-    pub name: String,
-    pub digest: Option<Digest>,
-    pub advertised: Option<AdvertisedLauncher>,
-    /// `advertised` comes from the labels the app inherited, not from the run image.
-    pub inherited: bool,
-}
-
-impl RunImage {
-    /// The advertised launcher, or an error saying the run image provides none.
-    pub fn launcher(&self) -> anyhow::Result<&AdvertisedLauncher> {
-        self.advertised.as_ref().ok_or_else(|| {
-            relaunch_lifecycle::Error::NoAdvertisedLauncher(self.name.clone()).into()
-        })
-    }
-}
-
-/// `explicit` (--run-image) if given, else `runImage.reference`, which must still be the
-/// base of the app; when that image cannot be read, the launcher labels the app inherited
-/// from it at export are used (with a warning: they go stale on a base swap, G-26).
+/// `explicit` (--run-image) if given, else the run image the app is based on now, with the
+/// inherited-label fallback policy of [`current_run_image`].
 pub fn run_image_for(
     global: &Global,
     app: &Image,
     md: &LifecycleMetadata,
     explicit: Option<&str>,
 ) -> anyhow::Result<RunImage> {
-    let from_image = |name: &str, image: &Image| -> anyhow::Result<RunImage> {
-        Ok(RunImage {
-            name: name.to_string(),
-            digest: Some(image.digest()),
-            advertised: AdvertisedLauncher::from_labels(&string_labels(image))
-                .with_context(|| format!("run image {name}"))?,
-            inherited: false,
-        })
-    };
-    if let Some(name) = explicit {
-        return from_image(name, &load(global, name)?);
-    }
-    let reference = md.run_image.reference.as_str();
-    if reference.is_empty() {
-        bail!("the app's io.buildpacks.lifecycle.metadata has no runImage.reference; pass --run-image");
-    }
-    let name = md.run_image.image.as_deref().unwrap_or(reference);
-    match load(global, reference) {
-        Ok(run) => {
-            let n = run.layers().len();
-            if app.layers().len() < n || app.diff_ids()[..n] != run.diff_ids()[..] {
-                bail!(
-                    "the app is no longer based on runImage.reference {reference} (its base layers differ, e.g. after a base swap that did not update the label); pass --run-image with the run image it is based on now"
-                );
-            }
-            from_image(name, &run)
-        }
-        Err(e) => {
-            warn!(
-                "{e:#}; using the launcher labels the app inherited from its run image at export"
-            );
-            Ok(RunImage {
-                name: name.to_string(),
-                digest: reference
-                    .rsplit_once('@')
-                    .and_then(|(_, d)| Digest::parse(d).ok()),
-                advertised: AdvertisedLauncher::from_labels(&string_labels(app))
-                    .context("the app's inherited run-image labels")?,
-                inherited: true,
-            })
-        }
+    match explicit {
+        Some(name) => Ok(RunImage::from_image(name, &load(global, name)?)?),
+        None => Ok(current_run_image(app, md, &global.transport_options())?),
     }
 }
 
@@ -182,7 +121,7 @@ pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
     };
     let why;
     let facts = match &run {
-        Ok(Some(r)) if !r.inherited => RunImageFacts::Read {
+        Ok(Some(r)) if !r.is_inherited() => RunImageFacts::Read {
             name: &r.name,
             advertised: r.advertised.as_ref(),
         },

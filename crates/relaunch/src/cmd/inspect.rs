@@ -48,7 +48,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         (None, Artifact::Image(img)) => image_report(global, &args.image, &img),
     };
     if args.json {
-        println!("{report:#}");
+        outln!("{report:#}");
     } else {
         print_text(&report);
     }
@@ -142,13 +142,13 @@ fn print_text(r: &Value) {
         Value::Null => "-".into(),
         other => other.to_string(),
     };
-    println!("Reference:  {}", s(&r["reference"]));
-    println!("Digest:     {}", s(&r["digest"]));
-    println!("Media type: {}", s(&r["mediaType"]));
+    outln!("Reference:  {}", s(&r["reference"]));
+    outln!("Digest:     {}", s(&r["digest"]));
+    outln!("Media type: {}", s(&r["mediaType"]));
     if let Some(manifests) = r["manifests"].as_array() {
-        println!("Manifests:");
+        outln!("Manifests:");
         for m in manifests {
-            println!(
+            outln!(
                 "  {}  {}  {} bytes",
                 s(&m["platform"]),
                 s(&m["digest"]),
@@ -157,16 +157,16 @@ fn print_text(r: &Value) {
         }
         return;
     }
-    println!(
+    outln!(
         "Config:     {} ({} bytes)",
         s(&r["config"]["digest"]),
         s(&r["config"]["size"])
     );
-    println!("Platform:   {}", s(&r["platform"]));
-    println!("Created:    {}", s(&r["created"]));
-    println!("Layers:");
+    outln!("Platform:   {}", s(&r["platform"]));
+    outln!("Created:    {}", s(&r["created"]));
+    outln!("Layers:");
     for l in r["layers"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {:>3}  diffID {}  blob {}  {} bytes  {}",
             s(&l["index"]),
             s(&l["diffID"]),
@@ -176,37 +176,37 @@ fn print_text(r: &Value) {
         );
     }
     if let Some(labels) = r["labels"].as_object().filter(|l| !l.is_empty()) {
-        println!("Labels:");
+        outln!("Labels:");
         for (k, v) in labels {
-            println!("  {k}={}", s(v));
+            outln!("  {k}={}", s(v));
         }
     }
     if let Some(ann) = r["annotations"].as_object().filter(|a| !a.is_empty()) {
-        println!("Annotations:");
+        outln!("Annotations:");
         for (k, v) in ann {
-            println!("  {k}={}", s(v));
+            outln!("  {k}={}", s(v));
         }
     }
     let cnb = &r["cnb"];
     if !cnb.is_null() {
-        println!("CNB launcher:");
-        println!("  launcher.sha:       {}", s(&cnb["launcher"]["sha"]));
-        println!(
+        outln!("CNB launcher:");
+        outln!("  launcher.sha:       {}", s(&cnb["launcher"]["sha"]));
+        outln!(
             "  launcher layer:     {} of {}",
             s(&cnb["launcher"]["layerIndex"]),
             s(&cnb["layerCount"])
         );
-        println!(
+        outln!(
             "  runImage.topLayer:  {} (layer {})",
             s(&cnb["runImage"]["topLayer"]),
             s(&cnb["runImage"]["topLayerIndex"])
         );
-        println!(
+        outln!(
             "  above run image:    {}",
             s(&cnb["launcher"]["aboveRunImage"])
         );
         if !cnb["launcher"]["type"].is_null() {
-            println!(
+            outln!(
                 "  launcher.type:      {} → {}",
                 s(&cnb["launcher"]["type"]),
                 s(&cnb["launcher"]["target"])
@@ -218,15 +218,15 @@ fn print_text(r: &Value) {
             None => s(v),
         };
         if !runs.is_null() {
-            println!(
+            outln!(
                 "  launcher that runs: {} version {} (Platform APIs {}; Buildpack APIs {})",
                 s(&runs["path"]),
                 s(&runs["version"]),
                 apis(&runs["platform-apis"]),
                 apis(&runs["buildpack-apis"])
             );
-            println!("    from: {}", s(&runs["source"]));
-            println!("    SBOM: {}", s(&runs["sbom"]));
+            outln!("    from: {}", s(&runs["source"]));
+            outln!("    SBOM: {}", s(&runs["sbom"]));
         }
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use relaunch_lifecycle::contract::{APP_LAUNCHER_PATH, PATH_LABEL};
-use relaunch_lifecycle::descriptor::LauncherBinary;
+use relaunch_lifecycle::descriptor::{LauncherBinary, LAUNCHER_SIZE_LIMIT};
 use relaunch_lifecycle::lifecycle_image::{
     check_distinct, derive, derive_children, launcher_for, Derived, Replacement, SBOM_FILES,
     SBOM_LIMIT,
@@ -20,7 +20,7 @@ use relaunch_oci::{
 use serde_json::json;
 use tracing::warn;
 
-use super::images::{is_file_argument, LAUNCHER_LIMIT};
+use super::images::is_file_argument;
 use super::{BarProgress, Global};
 
 #[derive(clap::Args, Debug)]
@@ -235,7 +235,7 @@ fn from_image(given: &str, image: &Image) -> anyhow::Result<Replacement> {
         .label(PATH_LABEL)
         .unwrap_or_else(|| APP_LAUNCHER_PATH.to_string());
     let origin = format!("{given} ({}):{path}", image.platform());
-    let (entry, bytes) = read_file(image, &path, LAUNCHER_LIMIT)
+    let (entry, bytes) = read_file(image, &path, LAUNCHER_SIZE_LIMIT)
         .with_context(|| format!("image {given} has no usable {path}"))?;
     let binary = LauncherBinary::from_bytes(origin.clone(), bytes, entry.mode)?;
     let sbom = if path == APP_LAUNCHER_PATH {

@@ -69,6 +69,23 @@ impl Global {
     }
 }
 
+/// Exit status when stdout was closed under us: 128 + SIGPIPE, what a shell reports for a
+/// Unix tool that SIGPIPE ended (Rust ignores the signal, so writes fail instead).
+const CLOSED_STDOUT: i32 = 128 + 13;
+
+/// Writes one line of output. A closed stdout (`relaunch inspect … | head -0`) ends the
+/// process quietly, as it would `cat`; any other write failure is reported the same way.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("ERROR: writing to stdout: {e}");
+        }
+        std::process::exit(CLOSED_STDOUT);
+    }
+}
+
 /// Prints an error chain and maps it to the process exit code.
 pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {

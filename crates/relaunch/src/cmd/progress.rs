@@ -35,7 +35,7 @@ impl Progress for BarProgress {
     fn blob_started(&self, digest: &Digest, size: u64) {
         if let Some(bar) = &self.bar {
             bar.inc_length(size);
-            bar.set_message(digest.hex()[..12].to_string());
+            bar.set_message(digest.hex().chars().take(12).collect::<String>());
         }
     }
     fn bytes_copied(&self, n: u64) {

@@ -46,34 +46,39 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let run = load(global, &args.run_image)?;
     let stamped = stamp_run_image(run, &launcher, &args.path)
         .with_context(|| format!("stamping {}", args.run_image))?;
-    let digest = if stamped.unchanged {
-        None
-    } else {
-        Some(write(global, &stamped.image, &args.tag)?)
-    };
+    // Written even when unchanged: the next pipeline step expects --tag to exist.
+    let digest = write(global, &stamped.image, &args.tag)?;
     let a = &stamped.advertised;
     if args.json {
         let out = json!({
             "changed": !stamped.unchanged,
-            "digest": digest.as_ref().map(ToString::to_string),
+            "digest": digest.to_string(),
             "launcher": a,
             "layer": stamped.layer.to_string(),
             "replaced": stamped.replaced.as_ref().map(ToString::to_string),
         });
-        println!("{out:#}");
+        outln!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "launcher {} at {} (Platform APIs {}; Buildpack APIs {}), layer {}",
-        a.version, a.path, a.platform_apis, a.buildpack_apis, stamped.layer
+        a.version,
+        a.path,
+        a.platform_apis,
+        a.buildpack_apis,
+        stamped.layer
     );
-    match (&digest, &stamped.replaced) {
-        (None, _) => println!(
-            "unchanged: {} already carries this launcher; nothing written",
-            args.run_image
+    match (stamped.unchanged, &stamped.replaced) {
+        (true, _) => outln!(
+            "unchanged: {} already carries this launcher; tagged {} ({digest})",
+            args.run_image,
+            args.tag
         ),
-        (Some(d), Some(old)) => println!("replaced launcher layer {old}; wrote {} ({d})", args.tag),
-        (Some(d), None) => println!("added launcher layer; wrote {} ({d})", args.tag),
+        (false, Some(old)) => outln!(
+            "replaced launcher layer {old}; wrote {} ({digest})",
+            args.tag
+        ),
+        (false, None) => outln!("added launcher layer; wrote {} ({digest})", args.tag),
     }
     Ok(ExitCode::SUCCESS)
 }
