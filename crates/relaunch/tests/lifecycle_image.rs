@@ -606,9 +606,16 @@ fn bad_input_is_one_line_and_writes_nothing() {
         "(linux/arm64) is linux/arm64 but no --launcher is for arm64 (given: amd64)",
     );
 
-    // The test binary: an ELF, but dynamically linked and without a self-description.
-    let me = std::env::current_exe().unwrap();
-    refused(&good, &[&me], &out, "dynamically linked");
+    // A dynamically linked host program (an ELF without a self-description).
+    let dynamic = ["/usr/bin/env", "/bin/ls", "/bin/sh"]
+        .iter()
+        .map(Path::new)
+        .find(|p| {
+            fs::read(p)
+                .is_ok_and(|b| relaunch_lifecycle::elf::elf_facts(&b).is_ok_and(|f| f.dynamic))
+        })
+        .expect("a dynamically linked program on the host");
+    refused(&good, &[dynamic], &out, "dynamically linked");
     let script = t.join("script");
     write(&script, "#!/bin/sh\n", 0o755);
     refused(&good, &[&script], &out, "is not an ELF executable");
