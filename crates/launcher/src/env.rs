@@ -150,7 +150,7 @@ pub fn apply_env_files(env: &mut Env, files: &[EnvFile]) {
             Some(b"default") if old.is_empty() => new.to_vec(),
             Some(b"default") => continue,
             Some(b"prepend") => prefixed(new, delim(files, name, b""), old),
-            Some(b"append") => prefixed(old, delim(files, name, b""), new),
+            Some(b"append") => appended(old, delim(files, name, b""), new),
             // `NAME.` names the reference's path-prepend action (default delimiter `:`).
             Some(b"") => prefixed(new, delim(files, name, b":"), old),
             // `.delim` and unknown suffixes are not actions.
@@ -169,15 +169,21 @@ fn delim<'a>(files: &'a [EnvFile], name: &OsStr, default: &'a [u8]) -> &'a [u8] 
         .map_or(default, |f| &f.contents[..])
 }
 
-/// `first + delim + second`, without the delimiter when either side is empty.
-fn prefixed(first: &[u8], delim: &[u8], second: &[u8]) -> Vec<u8> {
-    if first.is_empty() {
-        return second.to_vec();
+/// `new + delim + old`; the delimiter is left out only when `old` is empty (an empty
+/// `new` still adds it, as in the reference).
+fn prefixed(new: &[u8], delim: &[u8], old: &[u8]) -> Vec<u8> {
+    if old.is_empty() {
+        return new.to_vec();
     }
-    if second.is_empty() {
-        return first.to_vec();
+    [new, delim, old].concat()
+}
+
+/// `old + delim + new`; the delimiter is left out only when `old` is empty.
+fn appended(old: &[u8], delim: &[u8], new: &[u8]) -> Vec<u8> {
+    if old.is_empty() {
+        return new.to_vec();
     }
-    [first, delim, second].concat()
+    [old, delim, new].concat()
 }
 
 #[cfg(test)]
@@ -420,6 +426,29 @@ mod tests {
             env.get("A").is_empty(),
             "unknown suffix `b.prepend` is ignored"
         );
+    }
+
+    #[test]
+    fn empty_prepend_and_append_files_still_add_the_delimiter() {
+        // Issue 11 item 2: the reference leaves out the delimiter only when the old value
+        // is empty, so an empty file adds it (an empty PATH entry for `PATH.`).
+        let mut env = env_of(&[("FOO", "orig"), ("BAR", "orig"), ("PATH", "/bin")]);
+        apply_env_files(
+            &mut env,
+            &[
+                file("BAR.append", b""),
+                file("BAR.delim", b":"),
+                file("FOO.delim", b":"),
+                file("FOO.prepend", b""),
+                file("NEW.append", b""),
+                file("PATH.", b""),
+            ],
+        );
+        assert_eq!(env.get("FOO"), ":orig");
+        assert_eq!(env.get("BAR"), "orig:");
+        assert_eq!(env.get("PATH"), ":/bin");
+        assert_eq!(sorted(&env).len(), 4, "NEW is set, to empty");
+        assert!(env.get("NEW").is_empty());
     }
 
     #[test]

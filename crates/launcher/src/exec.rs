@@ -13,7 +13,7 @@ use crate::paths;
 /// Finds `file` like Go's `exec.LookPath`, using `path_var` as PATH. The error text is
 /// the reference's (`exec: "x": executable file not found in $PATH`).
 pub fn look_path(file: &OsStr, path_var: &OsStr) -> Result<PathBuf, String> {
-    let quoted = go_quote(&file.to_string_lossy());
+    let quoted = go_quote(file.as_bytes());
     if file.as_bytes().contains(&b'/') {
         return match find_executable(Path::new(file)) {
             Ok(()) => Ok(PathBuf::from(file)),
@@ -108,19 +108,34 @@ pub fn cstring(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
-/// Go's `%q`: double-quoted with `"`, `\` and control characters escaped.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+/// Go's `%q` (`strconv.Quote`): double-quoted; `"`, `\\`, control characters and
+/// non-printable characters escaped; bytes that are not UTF-8 as `\xNN`.
+pub fn go_quote(s: impl AsRef<[u8]>) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(s.as_ref().len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
+    for chunk in s.as_ref().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let _ = match c {
+                '"' => write!(out, "\\\""),
+                '\\' => write!(out, "\\\\"),
+                '\x07' => write!(out, "\\a"),
+                '\x08' => write!(out, "\\b"),
+                '\x0c' => write!(out, "\\f"),
+                '\n' => write!(out, "\\n"),
+                '\r' => write!(out, "\\r"),
+                '\t' => write!(out, "\\t"),
+                '\x0b' => write!(out, "\\v"),
+                c if c < ' ' || c == '\x7f' => write!(out, "\\x{:02x}", c as u32),
+                c if c.is_control() => write!(out, "\\u{:04x}", c as u32),
+                c => {
+                    out.push(c);
+                    Ok(())
+                }
+            };
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
         }
     }
     out.push('"');
@@ -191,6 +206,10 @@ mod tests {
     fn quoting_like_go() {
         assert_eq!(go_quote(""), r#""""#);
         assert_eq!(go_quote("a \"b\"\\\n"), r#""a \"b\"\\\n""#);
+        assert_eq!(
+            go_quote(b"\xffraw\x07\x01\xc2\x85"),
+            r#""\xffraw\a\x01\u0085""#
+        );
     }
 
     #[test]

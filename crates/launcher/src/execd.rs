@@ -2,6 +2,7 @@
 //! `NAME = "value"` pairs it writes there to the launch env.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -11,8 +12,7 @@ use std::path::Path;
 use crate::env::Env;
 use crate::errors::{os_error_text, LaunchError};
 use crate::exec::{c_argv, c_envp, null_terminated};
-use crate::metadata::{toml_error, utf8, Decoder};
-use toml::de::DeTable;
+use crate::metadata::{parse_document, utf8, Decoder};
 
 /// Runs one exec.d file in the launch env (cwd is already `<app>`) and applies its output.
 pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
@@ -24,7 +24,21 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
     };
     let (read_end, write_end) =
         pipe().map_err(|e| LaunchError(format!("failed to create pipe: {}", os_error_text(&e))))?;
-    let spawned = spawn(path, env, &write_end);
+    // As Go's exec.Cmd starts it: stdin from a fresh /dev/null (never the app's stdin),
+    // then the environment check, then the spawn.
+    let stdin = File::open("/dev/null").map_err(|e| {
+        fail(
+            "failed to execute",
+            format!("open /dev/null: {}", os_error_text(&e)),
+        )
+    })?;
+    let envp = c_envp(env).map_err(|_| {
+        fail(
+            "failed to execute",
+            "exec: environment variable contains NUL".into(),
+        )
+    })?;
+    let spawned = spawn(path, &envp, &stdin, &write_end);
     // Close our write end so that reading sees EOF when the child (and its children) finish.
     drop(write_end);
     let pid = spawned.map_err(|e| {
@@ -50,16 +64,11 @@ pub fn run(path: &Path, env: &mut Env) -> Result<(), LaunchError> {
 /// Decodes exec.d output: a TOML document of string values only. Public for fuzzing.
 pub fn parse_output(output: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let text = utf8(output)?;
-    let doc = DeTable::parse(text).map_err(|e| toml_error(text, &e))?;
+    let doc = parse_document(text)?;
     let d = Decoder { text };
     doc.get_ref()
-        .keys()
-        .map(|k| {
-            Ok((
-                k.get_ref().to_string(),
-                d.string(doc.get_ref(), k.get_ref())?,
-            ))
-        })
+        .iter()
+        .map(|(k, v)| Ok((k.get_ref().to_string(), d.map_string(k.get_ref(), v)?)))
         .collect()
 }
 
@@ -73,12 +82,12 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Starts `path` with the pipe's write end as fd 3, stdout/stderr inherited, exactly
-/// `env` as its environment and SIGPIPE back at its default (Rust ignores it).
-fn spawn(path: &Path, env: &Env, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
+/// Starts `path` with `stdin` as fd 0, the pipe's write end as fd 3, stdout/stderr
+/// inherited, exactly `envp` as its environment and SIGPIPE back at its default (Rust
+/// ignores it).
+fn spawn(path: &Path, envp: &[CString], stdin: &File, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
     let argv = c_argv(&[path.as_os_str()])?;
-    let envp = c_envp(env)?;
-    let (argv_ptrs, envp_ptrs) = (null_terminated(&argv), null_terminated(&envp));
+    let (argv_ptrs, envp_ptrs) = (null_terminated(&argv), null_terminated(envp));
     // SAFETY: the attr/action objects are initialised before use and destroyed after;
     // every pointer handed to posix_spawn stays alive until it returns.
     unsafe {
@@ -86,11 +95,17 @@ fn spawn(path: &Path, env: &Env, fd3: &OwnedFd) -> io::Result<libc::pid_t> {
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
         libc::posix_spawn_file_actions_init(&mut actions);
         libc::posix_spawnattr_init(&mut attr);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, stdin.as_raw_fd(), 0);
         // dup2 onto itself clears close-on-exec (musl and glibc >= 2.34 follow POSIX here).
         libc::posix_spawn_file_actions_adddup2(&mut actions, fd3.as_raw_fd(), 3);
         let mut sigdefault: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut sigdefault);
         libc::sigaddset(&mut sigdefault, libc::SIGPIPE);
+        // libc-internal signals 32-34 that are at their default here stay so in the child
+        // (glibc's posix_spawn would set them to ignored). sigaddset refuses them, so set
+        // their bits directly: both glibc and musl keep signal n at bit n-1.
+        let bits = &mut sigdefault as *mut libc::sigset_t as *mut u64;
+        *bits |= crate::signals::internal_at_default();
         libc::posix_spawnattr_setsigdefault(&mut attr, &sigdefault);
         libc::posix_spawnattr_setflags(&mut attr, libc::POSIX_SPAWN_SETSIGDEF as libc::c_short);
         let mut pid: libc::pid_t = 0;
@@ -150,6 +165,7 @@ fn exit_text(status: libc::c_int) -> String {
 mod tests {
     use super::*;
     use crate::testutil::TempDir;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
 
     fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
@@ -175,6 +191,21 @@ mod tests {
                 b"A = \"\xff\"",
             ],
         );
+    }
+
+    #[test]
+    fn decode_errors_in_the_references_words() {
+        let mismatch =
+            "incompatible types: TOML value has type map[string]any; destination has type string";
+        for (output, want) in [
+            ("A = 1", "toml: line 1 (last key \"A\"): incompatible types: TOML value has type int64; destination has type string".to_string()),
+            ("\n[t]\nA = \"x\"", format!("toml: line 2 (last key \"t\"): {mismatch}")),
+            ("T = {a = \"b\"}", format!("toml: line 1 (last key \"T\"): {mismatch}")),
+            // A table only implied by a dotted key has no position in the reference.
+            ("\na.b = \"x\"", format!("toml: (last key \"a\"): {mismatch}")),
+        ] {
+            assert_eq!(parse_output(output.as_bytes()).unwrap_err(), want, "{output}");
+        }
     }
 
     #[test]
@@ -232,6 +263,16 @@ printf 'APPEND_VAR = "%s"\nOTHER_VAR = "OTHER_VAL"\n' "$v" >&3
         assert_eq!(
             e.0,
             format!("failed to execute exec.d file at path '{d}/not-executable': fork/exec {d}/not-executable: permission denied")
+        );
+
+        // Issue 11 item 7: Go's exec.Cmd refuses the env before any fork/exec.
+        let p = script(tmp.path(), "ok", "true");
+        let mut with_nul = env.clone();
+        with_nul.set("BAD", std::ffi::OsStr::from_bytes(b"a\0b"));
+        let e = run(&p, &mut with_nul).unwrap_err();
+        assert_eq!(
+            e.0,
+            format!("failed to execute exec.d file at path '{d}/ok': exec: environment variable contains NUL")
         );
 
         let p = script(tmp.path(), "killed", "kill -9 $$");

@@ -9,7 +9,7 @@ use crate::env::Env;
 use crate::errors::{os_error_text, path_error, Context, LaunchError};
 use crate::exec::{execve, go_quote, look_path};
 use crate::execd;
-use crate::layers::{self, BuildpackLayers};
+use crate::layers;
 use crate::metadata::Buildpack;
 use crate::paths;
 use crate::process::Selected;
@@ -30,7 +30,7 @@ impl Launcher<'_> {
     /// Launches `proc`; returns only if the launch failed.
     pub fn launch(mut self, caller: &OsStr, proc: Selected) -> LaunchError {
         match self.prepare(&proc) {
-            Ok(tree) => {
+            Ok(()) => {
                 let working_dir = if proc.working_dir.is_empty() {
                     self.app_dir.clone().into_os_string()
                 } else {
@@ -39,7 +39,7 @@ impl Launcher<'_> {
                 if proc.direct {
                     self.launch_direct(&proc, &working_dir)
                 } else {
-                    match self.shell_process(caller, &proc, &tree, working_dir) {
+                    match self.shell_process(caller, &proc, working_dir) {
                         Ok(shell) => self.launch_shell(&shell),
                         Err(e) => e,
                     }
@@ -49,42 +49,30 @@ impl Launcher<'_> {
         }
     }
 
-    /// Everything before the exec: app dir, launch env, exec.d.
-    fn prepare(&mut self, proc: &Selected) -> Result<Vec<BuildpackLayers>, LaunchError> {
+    /// Everything before the exec: app dir, launch env, exec.d. Like the reference, each
+    /// pass lists `<layers>` again, per buildpack, just before it acts on it.
+    fn prepare(&mut self, proc: &Selected) -> Result<(), LaunchError> {
         std::env::set_current_dir(&self.app_dir).map_err(|e| {
             LaunchError(format!(
                 "change to app directory: {}",
                 path_error("chdir", &self.app_dir, &e).0
             ))
         })?;
-        let tree =
-            layers::launch_layers(&self.layers_dir, self.buildpacks).context("modify env")?;
         let process_type = proc.process_type.as_str();
-        for bp in &tree {
-            for layer in &bp.layers {
-                self.env
-                    .add_root_dir(layer)
-                    .context("modify env: add layer root")?;
-            }
-            for layer in &bp.layers {
-                self.add_layer_env(layer, process_type)
-                    .context("modify env: add layer env")?;
-            }
-        }
-        for script in layers::scripts(&tree, "exec.d", process_type).context("exec.d")? {
-            execd::run(&script, &mut self.env).context("exec.d")?;
-        }
-        Ok(tree)
-    }
-
-    fn add_layer_env(&mut self, layer: &Path, process_type: &str) -> Result<(), LaunchError> {
-        self.env.add_env_dir(&layer.join("env"))?;
-        let launch = layer.join("env.launch");
-        // No env.launch/ means no env.launch/<type>/ either: skip the second lookup.
-        if self.env.add_env_dir(&launch)? && !process_type.is_empty() {
-            self.env.add_env_dir(&launch.join(process_type))?;
-        }
-        Ok(())
+        let env = &mut self.env;
+        layers::each_buildpack(&self.layers_dir, self.buildpacks, |bp_dir| {
+            layers::each_layer(bp_dir, |layer| env.add_root_dir(layer))
+                .context("add layer root")?;
+            layers::each_layer(bp_dir, |layer| add_layer_env(env, layer, process_type))
+                .context("add layer env")
+        })
+        .context("modify env")?;
+        layers::each_buildpack(&self.layers_dir, self.buildpacks, |bp_dir| {
+            layers::each_layer(bp_dir, |layer| {
+                layers::each_script(layer, "exec.d", process_type, |p| execd::run(p, env))
+            })
+        })
+        .context("exec.d")
     }
 
     fn launch_direct(&self, proc: &Selected, working_dir: &OsStr) -> LaunchError {
@@ -129,12 +117,9 @@ impl Launcher<'_> {
         &self,
         caller: &OsStr,
         proc: &Selected,
-        tree: &[BuildpackLayers],
         working_dir: OsString,
     ) -> Result<ShellProcess, LaunchError> {
-        let profiles = self
-            .profiles(tree, &proc.process_type)
-            .context("find profiles")?;
+        let profiles = self.profiles(&proc.process_type).context("find profiles")?;
         if !proc.args.is_empty()
             && !proc.buildpack_id.is_empty()
             && !self.buildpacks.iter().any(|bp| bp.id == proc.buildpack_id)
@@ -162,15 +147,16 @@ impl Launcher<'_> {
     }
 
     /// Layer `profile.d` scripts (generic then typed, per layer), then `<app>/.profile`.
-    fn profiles(
-        &self,
-        tree: &[BuildpackLayers],
-        process_type: &str,
-    ) -> Result<Vec<OsString>, LaunchError> {
-        let mut profiles: Vec<OsString> = layers::scripts(tree, "profile.d", process_type)?
-            .into_iter()
-            .map(PathBuf::into_os_string)
-            .collect();
+    fn profiles(&self, process_type: &str) -> Result<Vec<OsString>, LaunchError> {
+        let mut profiles: Vec<OsString> = Vec::new();
+        layers::each_buildpack(&self.layers_dir, self.buildpacks, |bp_dir| {
+            layers::each_layer(bp_dir, |layer| {
+                layers::each_script(layer, "profile.d", process_type, |p| {
+                    profiles.push(p.as_os_str().to_owned());
+                    Ok(())
+                })
+            })
+        })?;
         let app_profile = paths::join(&self.app_dir, &[APP_PROFILE.as_bytes()]);
         match std::fs::metadata(&app_profile) {
             Ok(meta) if !meta.is_dir() => profiles.push(APP_PROFILE.into()),
@@ -186,4 +172,15 @@ impl Launcher<'_> {
         }
         Ok(profiles)
     }
+}
+
+/// The env files of one layer: `env/`, `env.launch/`, then `env.launch/<type>/`.
+fn add_layer_env(env: &mut Env, layer: &Path, process_type: &str) -> Result<(), LaunchError> {
+    env.add_env_dir(&layer.join("env"))?;
+    let launch = layer.join("env.launch");
+    // No env.launch/ means no env.launch/<type>/ either: skip the second lookup.
+    if env.add_env_dir(&launch)? && !process_type.is_empty() {
+        env.add_env_dir(&launch.join(process_type))?;
+    }
+    Ok(())
 }

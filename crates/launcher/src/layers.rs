@@ -51,63 +51,73 @@ fn entries_where(
     }))
 }
 
-/// Script files to run or source, in order: per layer `<layer>/<sub>/*` then, for a
-/// typed process, `<layer>/<sub>/<type>/*`. Used for `exec.d` and `profile.d`, which the
-/// reference interleaves per layer (G-4) rather than in two global passes. Non-directory
-/// entries count (symlinks included, even to directories, as in the reference).
-pub fn scripts(
-    tree: &[BuildpackLayers],
-    sub: &str,
-    process_type: &str,
-) -> Result<Vec<PathBuf>, LaunchError> {
-    let not_dir = |t: &FileType| !t.is_dir();
-    let mut files = Vec::new();
-    for layer in tree.iter().flat_map(|bp| &bp.layers) {
-        let generic = layer.join(sub);
-        let Some(found) = entries_where(&generic, not_dir)? else {
-            continue; // no <sub>/ means no <sub>/<type>/ either
-        };
-        files.extend(found);
-        if !process_type.is_empty() {
-            files.extend(entries_where(&generic.join(process_type), not_dir)?.unwrap_or_default());
-        }
-    }
-    Ok(files)
-}
-
-/// The launch layers of one buildpack: its real sub-directories (symlinks do not count).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildpackLayers {
-    pub layers: Vec<PathBuf>,
-}
-
-/// Lists every buildpack's layers once; buildpacks without a directory are skipped.
-/// Errors carry the context the reference reports first (during env setup).
-pub fn launch_layers(
+/// Runs `f` on each buildpack's directory in `[[buildpacks]]` order, like the reference's
+/// `eachBuildpack`: a missing directory is skipped, any other `stat` failure is an error.
+/// Every pass (env, exec.d, profiles) looks again, so it sees what exec.d changed.
+pub fn each_buildpack(
     layers_dir: &Path,
     buildpacks: &[Buildpack],
-) -> Result<Vec<BuildpackLayers>, LaunchError> {
-    let mut out = Vec::with_capacity(buildpacks.len());
+    mut f: impl FnMut(&Path) -> Result<(), LaunchError>,
+) -> Result<(), LaunchError> {
     for bp in buildpacks {
         let dir = paths::join(layers_dir, &[paths::escape_id(&bp.id).as_bytes()]);
-        // List directly (one syscall less than the reference's stat + open); on failure,
-        // stat to report the same error the reference would.
-        let layers = match entries_where(&dir, FileType::is_dir) {
-            Ok(Some(layers)) => layers,
-            Ok(None) => continue,
-            Err(list_err) => {
-                return Err(match std::fs::metadata(&dir) {
-                    Err(e) if e.kind() != ErrorKind::NotFound => LaunchError(format!(
-                        "find buildpack directory: {}",
-                        path_error("stat", &dir, &e).0
-                    )),
-                    _ => LaunchError(format!("add layer root: {}", list_err.0)),
-                })
+        match std::fs::metadata(&dir) {
+            Ok(_) => f(&dir)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(LaunchError(format!(
+                    "find buildpack directory: {}",
+                    path_error("stat", &dir, &e).0
+                )))
             }
-        };
-        out.push(BuildpackLayers { layers });
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Runs `f` on each layer of a buildpack directory (its real sub-directories; symlinks do
+/// not count), listed when called.
+pub fn each_layer(
+    bp_dir: &Path,
+    f: impl FnMut(&Path) -> Result<(), LaunchError>,
+) -> Result<(), LaunchError> {
+    each_entry(bp_dir, FileType::is_dir, f)
+}
+
+/// Runs `f` on each non-directory entry of `dir` (symlinks count, even to directories, as
+/// in the reference), listed when called: an exec.d program may change what comes next.
+pub fn each_file(
+    dir: &Path,
+    f: impl FnMut(&Path) -> Result<(), LaunchError>,
+) -> Result<(), LaunchError> {
+    each_entry(dir, |t| !t.is_dir(), f)
+}
+
+/// `f` on each file of `<layer>/<sub>/`, then (typed process) of `<layer>/<sub>/<type>/`,
+/// each directory listed just before its files are used (reference S-10/S-11 order).
+pub fn each_script(
+    layer: &Path,
+    sub: &str,
+    process_type: &str,
+    mut f: impl FnMut(&Path) -> Result<(), LaunchError>,
+) -> Result<(), LaunchError> {
+    let generic = layer.join(sub);
+    each_file(&generic, &mut f)?;
+    if process_type.is_empty() {
+        return Ok(());
+    }
+    each_file(&generic.join(process_type), f)
+}
+
+fn each_entry(
+    dir: &Path,
+    keep: fn(&FileType) -> bool,
+    mut f: impl FnMut(&Path) -> Result<(), LaunchError>,
+) -> Result<(), LaunchError> {
+    for path in entries_where(dir, keep)?.unwrap_or_default() {
+        f(&path)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -120,6 +130,17 @@ mod tests {
             id: id.into(),
             api: "0.9".into(),
         }
+    }
+
+    fn layers(layers_dir: &Path, bps: &[Buildpack]) -> Result<Vec<PathBuf>, LaunchError> {
+        let mut out = Vec::new();
+        each_buildpack(layers_dir, bps, |dir| {
+            each_layer(dir, |layer| {
+                out.push(layer.to_owned());
+                Ok(())
+            })
+        })?;
+        Ok(out)
     }
 
     #[test]
@@ -136,7 +157,7 @@ mod tests {
         std::fs::write(l.join("0.7_buildpack/file"), "").unwrap();
         std::os::unix::fs::symlink(l.join("0.8_buildpack/layer3"), l.join("0.7_buildpack/link"))
             .unwrap();
-        let tree = launch_layers(
+        let got = layers(
             l,
             &[
                 bp("no-layers/buildpack"),
@@ -145,7 +166,6 @@ mod tests {
             ],
         )
         .unwrap();
-        let got: Vec<_> = tree.iter().flat_map(|b| b.layers.clone()).collect();
         assert_eq!(
             got,
             [
@@ -171,19 +191,28 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();
         }
-        let tree = launch_layers(l, &[bp("0.7/buildpack"), bp("0.8/buildpack")]).unwrap();
-        let files = |t| scripts(&tree, "profile.d", t).unwrap();
-        let untyped = files("");
+        let files = |process_type: &str| {
+            let mut out = Vec::new();
+            each_buildpack(l, &[bp("0.7/buildpack"), bp("0.8/buildpack")], |dir| {
+                each_layer(dir, |layer| {
+                    each_script(layer, "profile.d", process_type, |p| {
+                        out.push(p.to_owned());
+                        Ok(())
+                    })
+                })
+            })
+            .unwrap();
+            out
+        };
         assert_eq!(
-            untyped,
+            files(""),
             [
                 l.join("0.7_buildpack/layer/profile.d/prof1"),
                 l.join("0.8_buildpack/layer/profile.d/prof2")
             ]
         );
-        let typed = files("some-process-type");
         assert_eq!(
-            typed,
+            files("some-process-type"),
             [
                 l.join("0.7_buildpack/layer/profile.d/prof1"),
                 l.join("0.7_buildpack/layer/profile.d/some-process-type/prof1"),
@@ -194,14 +223,46 @@ mod tests {
     }
 
     #[test]
+    fn files_are_listed_when_reached() {
+        // Issue 11 item 6: a file created by an earlier action is seen by a later listing.
+        let tmp = TempDir::new();
+        let d = tmp.path();
+        std::fs::write(d.join("a"), "").unwrap();
+        std::fs::create_dir(d.join("dir")).unwrap();
+        let mut seen = Vec::new();
+        each_file(d, |p| {
+            seen.push(p.to_owned());
+            std::fs::write(d.join("z"), "").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [d.join("a")], "one listing per call");
+        let mut again = Vec::new();
+        each_file(d, |p| {
+            again.push(p.to_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(again, [d.join("a"), d.join("z")]);
+    }
+
+    #[test]
     fn listing_errors_name_the_directory() {
         let tmp = TempDir::new();
         std::fs::write(tmp.path().join("a_b"), "a file, not a dir").unwrap();
-        let err = launch_layers(tmp.path(), &[bp("a/b")]).unwrap_err();
+        let err = layers(tmp.path(), &[bp("a/b")]).unwrap_err();
         assert_eq!(
             err.0,
             format!(
-                "add layer root: failed to list files in dir '{0}/a_b': open {0}/a_b: not a directory",
+                "failed to list files in dir '{0}/a_b': open {0}/a_b: not a directory",
+                tmp.path().display()
+            )
+        );
+        let err = layers(&tmp.path().join("a_b"), &[bp("c")]).unwrap_err();
+        assert_eq!(
+            err.0,
+            format!(
+                "find buildpack directory: stat {0}/a_b/c: not a directory",
                 tmp.path().display()
             )
         );

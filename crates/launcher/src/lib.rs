@@ -9,6 +9,7 @@ pub mod env;
 pub mod errors;
 pub mod exec;
 pub mod execd;
+pub mod go_text;
 pub mod launch;
 pub mod layers;
 pub mod log;
@@ -17,6 +18,7 @@ pub mod paths;
 pub mod process;
 pub mod self_description;
 pub mod shell;
+pub mod signals;
 
 #[cfg(test)]
 mod testutil;

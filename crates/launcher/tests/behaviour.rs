@@ -5,6 +5,7 @@
 mod common;
 
 use std::ffi::OsStr;
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use common::{run, Fixture};
@@ -185,6 +186,158 @@ fn exec_d_sees_the_launch_env_only() {
         .env("FROM_PARENT", "kept"));
     // No CNB_APP_DIR; env files of every layer already applied; user env passed on.
     out.assert_code(0).assert_stdout("none|s1-launch|kept\n");
+}
+
+#[test]
+fn exec_d_reads_dev_null_not_the_apps_stdin() {
+    // Issue 11 item 1: `printf 'one\ntwo\n' | launcher -- cat` with an exec.d that reads
+    // a line must leave both lines to the app, as the reference does.
+    use std::io::Write;
+    let f = two_buildpacks();
+    f.exe(
+        "layers/first_bp/l1/exec.d/reader",
+        "#!/bin/sh\nif read -r l; then printf 'GOT = \"%s\"\\n' \"$l\" >&3; fi\n",
+    );
+    let mut child = f
+        .launch(
+            "launcher",
+            "0.15",
+            &["--", "sh", "-c", "cat; echo \"GOT=${GOT:-none}\""],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\nGOT=none\n");
+}
+
+#[test]
+fn directories_are_listed_when_the_reference_reaches_them() {
+    // Issue 11 item 6: side effects and errors in the reference's order.
+    let setup = || {
+        let f = Fixture::new("order");
+        f.dir("workspace");
+        f.file(
+            "layers/config/metadata.toml",
+            "[[buildpacks]]\nid = \"a\"\napi = \"0.12\"\n[[buildpacks]]\nid = \"b\"\napi = \"0.12\"\n",
+        );
+        f
+    };
+    let root = |f: &Fixture| f.root.display().to_string();
+
+    // An earlier layer's exec.d runs (and prints) before a later layer's exec.d is listed.
+    let f = setup();
+    f.exe("layers/a/l/exec.d/hello", "#!/bin/sh\necho ran\n");
+    f.file("layers/b/l/exec.d", "not a directory");
+    let out = run(&mut f.launch("launcher", "0.15", &["--", "true"]));
+    out.assert_code(82).assert_stdout(&format!(
+        "ran\nERROR: failed to launch: exec.d: failed to list files in dir '{0}/layers/b/l/exec.d': open {0}/layers/b/l/exec.d: not a directory\n",
+        root(&f)
+    ));
+
+    // Buildpack a's env error comes before buildpack b's directory being a file.
+    let f = setup();
+    std::os::unix::fs::symlink("nowhere", f.dir("layers/a/l/env").join("DANGLING")).unwrap();
+    f.file("layers/b", "not a directory");
+    let out = run(&mut f.launch("launcher", "0.15", &["--", "true"]));
+    out.assert_code(82).assert_stdout(&format!(
+        "ERROR: failed to launch: modify env: add layer env: apply env files from dir '{0}/layers/a/l/env': stat {0}/layers/a/l/env/DANGLING: no such file or directory\n",
+        root(&f)
+    ));
+
+    // A profile.d that an exec.d program created (in a new layer) is sourced.
+    let f = setup();
+    f.exe(
+        "layers/a/l/exec.d/make-profile",
+        "#!/bin/sh\nmkdir -p ../layers/b/new/profile.d && echo 'echo sourced' > ../layers/b/new/profile.d/p\n",
+    );
+    let out = run(&mut f.launch("launcher", "0.15", &["echo", "app"]));
+    out.assert_code(0).assert_stdout("sourced\napp\n");
+}
+
+#[test]
+fn inherited_signal_state_is_left_as_the_go_runtime_leaves_it() {
+    // Found by the differential fuzzer: the reference's runtime resets inherited ignored
+    // signals (but SIGHUP, SIGINT, the job-control four, 32 and 34) and unblocks the ones
+    // it needs; the app and exec.d programs see that state.
+    use std::os::unix::process::CommandExt;
+    let f = two_buildpacks();
+    let mut cmd = f.launch(
+        "launcher",
+        "0.15",
+        &["--", "grep", "^Sig[BI]", "/proc/self/status"],
+    );
+    // SAFETY: only raw syscalls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // A defined start whatever the test runner inherited, then the test's state.
+            let default = [0u64; 4];
+            for sig in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                );
+            }
+            let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
+            for sig in [1, 3, 10, 13, 18, 32, 33, 34, 40] {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    ignore.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                );
+            }
+            let blocked: u64 = [2, 5, 10, 15, 23, 34, 40]
+                .iter()
+                .fold(0, |m, s| m | 1 << (s - 1));
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &blocked as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8,
+            );
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    // Kept ignored: 1, 18, 32, 34. Kept blocked: 10, 40.
+    out.assert_code(0)
+        .assert_stdout("SigBlk:\t0000008000000200\nSigIgn:\t0000000280020001\n");
+}
+
+#[test]
+fn writing_to_a_closed_stdout_ends_by_sigpipe_like_the_reference() {
+    // The reference's Go runtime dies of SIGPIPE when its `ERROR:` line hits a closed pipe;
+    // with the signal state reset at start-up ours does too (it used to exit 11).
+    use std::os::unix::process::ExitStatusExt;
+    let f = two_buildpacks();
+    let mut fds = [0; 2];
+    // SAFETY: a valid two-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors are ours; the read end is closed so writes raise SIGPIPE.
+    let write_end = unsafe {
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    let status = f
+        .launch("launcher", "bad-api", &["--", "true"])
+        .stdout(write_end)
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 }
 
 fn args_fixture(command: &str, bp_api: &str) -> Fixture {

@@ -180,6 +180,24 @@ buildpack-id = "example/bp"
         "#!/bin/sh\necho 'FROM_EXECD = \"from-exec.d\"' >&3\n",
     );
 
+    // exec.d needs /dev/null for its stdin, as under the reference (a container has one).
+    let out = run(&mut in_chroot(&root, "/cnb/process/web", &[]));
+    out.assert_code(82)
+        .assert_contains("exec.d/set-var': open /dev/null: no such file or directory\n");
+    std::fs::create_dir(root.join("dev")).unwrap();
+    let dev_null =
+        std::ffi::CString::new(root.join("dev/null").into_os_string().into_encoded_bytes())
+            .unwrap();
+    // SAFETY: a valid path; creates the character device 1:3 (root only, checked above).
+    let made = unsafe {
+        libc::mknod(
+            dev_null.as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(1, 3),
+        )
+    };
+    assert_eq!(made, 0, "mknod {}/dev/null", root.display());
+
     // Default /layers and /workspace; exec.d via /bin/sh; env file; PATH lookup; exit code.
     let out = run(&mut in_chroot(&root, "/cnb/process/web", &[]));
     out.assert_code(5);

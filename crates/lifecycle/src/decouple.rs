@@ -92,7 +92,24 @@ pub fn recouple(
     base: Option<&BaseImage>,
     force: bool,
 ) -> Result<Switched> {
-    let layer = binary_layer(&launcher.binary.bytes)?;
+    recouple_with_layer(
+        app,
+        launcher,
+        binary_layer(&launcher.binary.bytes)?,
+        base,
+        force,
+    )
+}
+
+/// [`recouple`] with the launcher's [`binary_layer`] already built, so a caller switching
+/// many images builds (and uploads) it once.
+pub fn recouple_with_layer(
+    app: Image,
+    launcher: &ResolvedLauncher,
+    layer: Layer,
+    base: Option<&BaseImage>,
+    force: bool,
+) -> Result<Switched> {
     switch(
         app,
         Target {

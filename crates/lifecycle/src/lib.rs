@@ -15,6 +15,7 @@ pub mod fixtures;
 pub mod launcher;
 pub mod lifecycle_image;
 pub mod metadata;
+pub mod rebase;
 pub mod run_image;
 pub mod stamp;
 #[cfg(test)]

@@ -85,6 +85,8 @@ pub struct RunImageRecord {
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<Vec<String>>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
@@ -106,8 +108,19 @@ pub struct LifecycleMetadata {
 }
 
 impl LifecycleMetadata {
-    /// Parses the label value; `None` (label absent) is an error naming the label.
+    /// Parses the label value; `None` (label absent) is an error naming the label, and so
+    /// is a missing `launcher.sha` (every launcher operation needs the launcher layer).
     pub fn from_label(value: Option<&str>) -> Result<Self, MetadataError> {
+        let md = Self::parse_label(value)?;
+        if md.launcher.sha.is_empty() {
+            return Err(MetadataError::MissingField("launcher.sha"));
+        }
+        Ok(md)
+    }
+
+    /// As [`Self::from_label`] but without requiring `launcher.sha`: a rebase only needs
+    /// `runImage`, and the reference rebaser accepts images from exporters that omit it.
+    pub fn parse_label(value: Option<&str>) -> Result<Self, MetadataError> {
         let value = value.ok_or(MetadataError::MissingLabel(LIFECYCLE_METADATA_LABEL))?;
         let mut md: Self =
             serde_json::from_str(value).map_err(|cause| MetadataError::BadLabel {
@@ -115,9 +128,6 @@ impl LifecycleMetadata {
                 cause,
             })?;
         md.order = key_order(value);
-        if md.launcher.sha.is_empty() {
-            return Err(MetadataError::MissingField("launcher.sha"));
-        }
         Ok(md)
     }
 

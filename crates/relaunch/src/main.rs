@@ -46,11 +46,20 @@ enum Command {
     /// Derive a lifecycle image whose /cnb/lifecycle/launcher (and its SBOM) is relaunch's
     /// launcher, for `pack build --lifecycle-image`, builders and kpack ClusterLifecycles.
     LifecycleImage(cmd::lifecycle_image::Args),
+    /// Rebase an app image onto a new run image and/or swap its launcher layer (drop-in
+    /// for the lifecycle rebaser, which is also this binary when run as `rebaser`).
+    Rebase(cmd::rebase::Args),
     /// Run the whole decoupling story on OCI layouts in a local directory.
     Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
+    // Multicall: run as `rebaser` (e.g. a symlink at /cnb/lifecycle/rebaser) it is the
+    // lifecycle's rebaser, flags and all.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name() == Some("rebaser".as_ref()) {
+        return cmd::rebase::rebaser::main();
+    }
     let cli = Cli::parse();
     cli.global.init_tracing();
     let result = match cli.command {
@@ -61,6 +70,7 @@ fn main() -> ExitCode {
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
         Command::LifecycleImage(args) => cmd::lifecycle_image::run(&cli.global, args),
+        Command::Rebase(args) => cmd::rebase::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
     };
     cmd::finish(result)

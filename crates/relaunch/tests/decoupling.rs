@@ -473,11 +473,20 @@ fn demo_runs_the_story_on_local_layouts() {
         .output()
         .unwrap();
     let text = ok(out);
+    // Decoupled, rebased (relaunch rebase), launcher-swapped: three containers.
     assert_eq!(
         text.matches("hello world from an env file (set by exec.d)")
             .count(),
-        2,
+        3,
         "{text}"
+    );
+    assert!(
+        text.contains("launcher validated: /usr/local/bin/launcher"),
+        "{text}"
+    );
+    assert!(
+        text.contains("launcher: /cnb/lifecycle/launcher -> (regular file)"),
+        "the swapped app runs its own (new) launcher binary: {text}"
     );
     assert!(
         text.contains(&format!("\"version\":\"{version}\"")),

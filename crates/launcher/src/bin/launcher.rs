@@ -14,6 +14,7 @@ static ALLOCATOR: Arena<{ 256 * 1024 }> = Arena::new();
 static SELF_DESCRIPTION: [u8; self_description::LEN] = self_description::JSON;
 
 fn main() {
+    launcher::signals::reset_like_go_runtime();
     let args: Vec<_> = std::env::args_os().collect();
     let code = launcher::cli::run(&args, std::env::vars_os().collect());
     std::process::exit(code);

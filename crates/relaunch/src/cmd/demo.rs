@@ -17,6 +17,7 @@ use relaunch_lifecycle::fixtures::{
     RunImageRef,
 };
 use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
+use relaunch_lifecycle::rebase::{LauncherSwap, LATEST_PLATFORM_API, STACK_ID_LABEL};
 use relaunch_lifecycle::stamp::stamp_run_image;
 use relaunch_oci::{mutate, Image, ImageRef};
 use relaunch_sandbox::{
@@ -24,6 +25,7 @@ use relaunch_sandbox::{
 };
 
 use super::images::{layout_digest_ref, write};
+use super::rebase::session::{Job, Outcome, Session, Settings};
 use super::Global;
 
 /// The sample app is built at Platform API 0.10, so a run image advertising only 0.12+
@@ -62,6 +64,11 @@ impl Demo<'_> {
         let digest = write(self.global, image, &reference)?;
         outln!("    wrote oci:{}:{tag} ({digest})", dir.display());
         Ok(layout_digest_ref(&dir, &digest))
+    }
+
+    /// `oci:<dir>:<tag>` for a layout of the demo.
+    fn oci(&self, name: &str, tag: &str) -> String {
+        format!("oci:{}:{tag}", self.layout(name).display())
     }
 
     fn run_container(&self, name: &str, tag: &str) -> anyhow::Result<()> {
@@ -109,7 +116,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     demo.step("Run image: a root filesystem of busybox-static and bash-static");
     let rootfs = demo.dir.join("rootfs");
     busybox_rootfs(&rootfs)?;
-    let base = run_image_from_rootfs(&rootfs)?;
+    let mut base = run_image_from_rootfs(&rootfs)?;
+    // The app is built at Platform API 0.10, which rebasers check by stack id.
+    mutate::set_labels(
+        &mut base,
+        [(STACK_ID_LABEL, Some("io.buildpacks.stacks.relaunch-demo"))],
+    )?;
     demo.save(&base, "run", "base")?;
 
     demo.step("Stamp the run image with the launcher (relaunch run-image add-launcher)");
@@ -120,9 +132,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let (run_v1, advertised_v1) = stamp(&demo, &base, &v1, "v1")?;
 
+    // Platforms point a tag at the current run image; the app records that name.
+    demo.save(&run_v1, "run", "current")?;
+
     demo.step(&format!("Export an app image as the lifecycle would (Platform API {APP_PLATFORM_API}, binary launcher layer)"));
     let run_ref = RunImageRef {
-        image: format!("oci:{}:v1", demo.layout("run").display()),
+        image: demo.oci("run", "current"),
         reference: layout_digest_ref(&demo.layout("run"), &run_v1.digest()),
     };
     let built = export_app(
@@ -185,18 +200,26 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let (run_v2, _) = stamp(&demo, &base, &v2, "v2")?;
 
-    demo.step("Plain base swap of the decoupled app onto the new run image (no lifecycle checks)");
-    let mut swapped = decoupled.image.clone();
-    let old_top = run_v1
-        .layers()
-        .last()
-        .context("run image has no layers")?
-        .diff_id
-        .clone();
-    mutate::rebase(&mut swapped, &old_top, &run_v2)?;
+    demo.save(&run_v2, "run", "current")?;
+
+    demo.step("Rebase the decoupled app onto the new run image (relaunch rebase: the reference rebaser's checks, then the new launcher's APIs against the app's)");
+    let session = Session::new(global.transport_options(), settings(), None)?;
+    let outcome = session.rebase(&Job {
+        image: demo.oci("app", "rebased"),
+        previous: Some(demo.oci("app", "decoupled")),
+        ..Default::default()
+    });
+    print_outcome(&outcome)?;
+    if let Some(check) = &outcome.launcher_check {
+        outln!(
+            "    launcher validated: {} {} supports the app's Platform API {} and its buildpacks",
+            check.launcher.path,
+            check.launcher.version,
+            check.app.platform
+        );
+    }
     outln!("    the app's own layers are untouched; only the run-image layers changed");
-    demo.save(&swapped, "app", "swapped")?;
-    demo.run_container("app", "swapped")?;
+    demo.run_container("app", "rebased")?;
 
     demo.step("Refusal: a run image whose launcher only supports Platform API 0.12+");
     let narrow = Overrides {
@@ -215,8 +238,50 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => outln!("    refused, nothing written: {e}"),
     }
 
+    demo.step("Launcher swap: the built (binary-mode) app gets the new launcher in place (relaunch rebase --launcher-image)");
+    let session = Session::new(
+        global.transport_options(),
+        settings(),
+        Some(LauncherSwap::new(v2.clone())?),
+    )?;
+    let outcome = session.rebase(&Job {
+        image: demo.oci("app", "swapped"),
+        previous: Some(demo.oci("app", "built")),
+        ..Default::default()
+    });
+    print_outcome(&outcome)?;
+    demo.run_container("app", "swapped")?;
+
     outln!("\nDone. Layouts are in {}", demo.dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn settings() -> Settings {
+    Settings {
+        platform_api: LATEST_PLATFORM_API,
+        force: false,
+        decouple: false,
+        launcher_must_match: Vec::new(),
+    }
+}
+
+fn print_outcome(outcome: &Outcome) -> anyhow::Result<()> {
+    if let Some(failure) = &outcome.failure {
+        bail!("{failure}");
+    }
+    let digest = |d: &Option<relaunch_oci::Digest>| d.as_ref().map(ToString::to_string);
+    outln!(
+        "    {}: {} onto {}: {} -> {}",
+        outcome.status.as_str(),
+        outcome.reference,
+        outcome.run_image.as_deref().unwrap_or("the same run image"),
+        digest(&outcome.old_digest).unwrap_or_default(),
+        digest(&outcome.new_digest).unwrap_or_default()
+    );
+    if let Some((old, new)) = outcome.launcher.as_ref().filter(|(a, b)| a != b) {
+        outln!("    launcher layer (launcher.sha) {old} -> {new}, same position and history");
+    }
+    Ok(())
 }
 
 fn stamp(

@@ -72,19 +72,30 @@ impl LauncherArgs {
             buildpack_apis: self.buildpack_apis.clone(),
             version: self.launcher_version.clone(),
         };
-        let path = Path::new(&self.launcher);
-        if is_file_argument(&self.launcher) {
-            return Ok(resolve(LauncherBinary::from_file(path)?, None, &overrides)?);
-        }
-        let image = load(global, &self.launcher)?;
-        let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
-            .with_context(|| {
-                format!("image {} has no usable {APP_LAUNCHER_PATH}", self.launcher)
-            })?;
-        let origin = format!("{}:{APP_LAUNCHER_PATH}", self.launcher);
-        let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
-        Ok(resolve(binary, Some(&string_labels(&image)), &overrides)?)
+        resolve_launcher(global, &self.launcher, &overrides)
     }
+}
+
+/// A launcher file, or the /cnb/lifecycle/launcher of an image (e.g. a lifecycle image,
+/// whose labels may say which APIs it supports), with what to advertise about it.
+pub fn resolve_launcher(
+    global: &Global,
+    spec: &str,
+    overrides: &Overrides,
+) -> anyhow::Result<ResolvedLauncher> {
+    if is_file_argument(spec) {
+        return Ok(resolve(
+            LauncherBinary::from_file(Path::new(spec))?,
+            None,
+            overrides,
+        )?);
+    }
+    let image = load(global, spec)?;
+    let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
+        .with_context(|| format!("image {spec} has no usable {APP_LAUNCHER_PATH}"))?;
+    let origin = format!("{spec}:{APP_LAUNCHER_PATH}");
+    let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
+    Ok(resolve(binary, Some(&string_labels(&image)), overrides)?)
 }
 
 /// `--launcher FILE|IMAGE`: an existing file, or anything spelled like a path, is a file;

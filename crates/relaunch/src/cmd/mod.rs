@@ -8,6 +8,7 @@ pub mod images;
 pub mod inspect;
 pub mod lifecycle_image;
 mod progress;
+pub mod rebase;
 pub mod run_image;
 
 use std::path::PathBuf;
