@@ -268,43 +268,13 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
         &format!("{host}/run:base"),
         &format!("{host}/run@{}", run.digest()),
     );
-    let docker_config = t.join("docker-config");
-    fs::create_dir_all(&docker_config).unwrap();
-    let export = Command::new(cnb.join("exporter"))
-        .args([
-            "-layers",
-            layers.to_str().unwrap(),
-            "-app",
-            app_dir.to_str().unwrap(),
-            "-group",
-            layers.join("group.toml").to_str().unwrap(),
-            "-analyzed",
-            layers.join("analyzed.toml").to_str().unwrap(),
-            "-launcher",
-            cnb.join("launcher").to_str().unwrap(),
-            "-launcher-sbom",
-            cnb.to_str().unwrap(),
-            "-process-type",
-            "web",
-            "-uid",
-            "0",
-            "-gid",
-            "0",
-            "-log-level",
-            "debug",
-            &format!("{host}/app:latest"),
-        ])
-        .env("CNB_PLATFORM_API", "0.15")
-        .env("CNB_NO_COLOR", "true")
-        .env("DOCKER_CONFIG", &docker_config)
-        .output()
-        .unwrap();
-    let log = stdout(&export);
-    assert!(
-        export.status.success(),
-        "exporter failed: {log}{}",
-        String::from_utf8_lossy(&export.stderr)
-    );
+    let export = Export {
+        exporter: cnb.join("exporter"),
+        layers: layers.clone(),
+        app_dir: app_dir.clone(),
+        docker_config: t.join("docker-config"),
+    };
+    export.run(&cnb.join("launcher"), &cnb, &format!("{host}/app:latest"));
 
     // 4. The app: relaunch's launcher at /cnb/lifecycle/launcher, its SBOM in the launch
     // SBOM layer, and it starts with env files and exec.d applied.
@@ -348,6 +318,84 @@ fn the_reference_exporter_of_a_derived_lifecycle_image_ships_relaunchs_launcher(
         String::from_utf8_lossy(&run_out.stderr)
     );
     assert_eq!(stdout(&run_out).trim(), "hello from env / set by exec.d");
+
+    // 5. Rolling an existing app: one exported with the Go launcher gets relaunch's launcher
+    // from the derived image through `relaunch rebase --launcher-image`, and still starts.
+    let go_launcher = reference.join("lifecycle-v0.21.17-launcher");
+    let no_sboms = t.join("no-sboms");
+    fs::create_dir_all(&no_sboms).unwrap();
+    export.run(&go_launcher, &no_sboms, &format!("{host}/app-go:latest"));
+    let before = registry_store.get("app-go", "latest");
+    let (_, go_bytes) = read_file(&before, "/cnb/lifecycle/launcher", 64 << 20).unwrap();
+    assert_eq!(go_bytes, fs::read(&go_launcher).unwrap());
+    ok(registry_store.relaunch(&[
+        "rebase",
+        &format!("{host}/app-go:latest"),
+        "--launcher-image",
+        &store.r("lifecycle", "relaunch"),
+    ]));
+    let after = registry_store.get("app-go", "latest");
+    let (_, rolled) = read_file(&after, "/cnb/lifecycle/launcher", 64 << 20).unwrap();
+    assert_eq!(rolled, ours);
+    let rolled_layout = registry_store.layout_of("app-go", "latest", t);
+    let rolled_bundle = t.join("rolled-bundle");
+    umoci_unpack(&rolled_layout, "latest", &rolled_bundle);
+    let rolled_out = runc_run(&rolled_bundle, None, &[]);
+    assert_eq!(
+        stdout(&rolled_out).trim(),
+        "hello from env / set by exec.d",
+        "{}",
+        String::from_utf8_lossy(&rolled_out.stderr)
+    );
+}
+
+/// The reference exporter (from an extracted lifecycle) on the layers fixture.
+struct Export {
+    exporter: PathBuf,
+    layers: PathBuf,
+    app_dir: PathBuf,
+    docker_config: PathBuf,
+}
+
+impl Export {
+    /// Exports `image` packaging `launcher` and the launcher SBOMs in `launcher_sbom`.
+    fn run(&self, launcher: &Path, launcher_sbom: &Path, image: &str) {
+        fs::create_dir_all(&self.docker_config).unwrap();
+        let path = |p: &Path| p.to_str().unwrap().to_string();
+        let layers = &self.layers;
+        let out = Command::new(&self.exporter)
+            .args(["-layers", &path(layers), "-app", &path(&self.app_dir)])
+            .args(["-group", &path(&layers.join("group.toml"))])
+            .args(["-analyzed", &path(&layers.join("analyzed.toml"))])
+            .args([
+                "-launcher",
+                &path(launcher),
+                "-launcher-sbom",
+                &path(launcher_sbom),
+            ])
+            .args([
+                "-process-type",
+                "web",
+                "-uid",
+                "0",
+                "-gid",
+                "0",
+                "-log-level",
+                "debug",
+            ])
+            .arg(image)
+            .env("CNB_PLATFORM_API", "0.15")
+            .env("CNB_NO_COLOR", "true")
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "exporter failed: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Name → (symlink target or sha256 of the contents, mode) of a directory's entries, without
