@@ -3,6 +3,9 @@
 # testkit and prints the requests and layer bytes of (1) replacing a mid-stack layer whose
 # replacement is already in the repository and (2) copying an image between repositories.
 # Exits non-zero when a budget is exceeded.
+# `scripts/bench-registry.sh push [ROUNDS]` instead times a 1 GiB push of an OCI layout by
+# the release `relaunch` binary against skopeo (crates/oci/examples/push_bench.rs): time,
+# peak RSS and registry requests of each, budgets relative to skopeo in the same run.
 # Measured (5-layer, 7 MiB image; anonymous and token modes alike, 401 challenges excluded):
 #   replace a mid-stack layer: 6 requests (GET 2, HEAD 1, POST 1, PUT 2), 0 layer bytes
 #   copy between repositories: 9 requests (GET 2, POST 6 = 5 layer + 1 config mounts,
@@ -11,6 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 ensure_debian_packages
+if [ "${1:-}" = push ]; then
+  cargo build --quiet --locked --release -p relaunch
+  exec cargo run --quiet --locked --release -p relaunch-oci --example push_bench -- \
+    target/release/relaunch "${2:-3}"
+fi
 cargo run --quiet --locked -p relaunch-oci --example registry_bench
 # Per-image cost of `relaunch rebase` (crates/relaunch/examples/rebase_bench.rs), measured
 # from the spawned process's own counters. Measured (2-layer run images, new blobs in the

@@ -1,12 +1,16 @@
 //! Storage of one repository: the interface every transport (OCI layout, registry) implements.
 //! The engine never trusts a transport: it verifies what it reads (see [`Transport::open_blob_verified`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use crate::digest::{verify_bytes, Digest, VerifyingReader};
 use crate::error::{Error, Result};
+use crate::remote::{ClientConfig, Credential, RegistryClient};
 use crate::v1::{sniff_manifest_media_type, Descriptor};
 
 /// Selects a manifest in a repository.
@@ -120,8 +124,20 @@ pub trait Transport: Send + Sync {
     fn open_blob(&self, digest: &Digest) -> Result<BlobReader<'_>>;
 
     /// Stores a blob read from `data`, which must produce exactly `size` bytes hashing to
-    /// `digest`. Implementations must not make a blob visible unless it verified.
+    /// `digest`. Implementations must not make a blob visible unless it verified: callers
+    /// may pass a source's unverified stream and rely on that check.
     fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()>;
+
+    /// [`Transport::put_blob`] from content `open` produces, from its start, each time it
+    /// is called: a transport whose upload breaks part-way may open it again and restart.
+    fn put_blob_from<'a>(
+        &self,
+        digest: &Digest,
+        size: u64,
+        open: &dyn Fn() -> Result<BlobReader<'a>>,
+    ) -> Result<()> {
+        self.put_blob(digest, size, &mut open()?)
+    }
 
     /// Makes `digest` available here without the caller streaming it, if this transport can
     /// do so from `from` (registry: cross-repository mount on the same registry; layout:
@@ -165,15 +181,41 @@ pub trait Transport: Send + Sync {
     }
 }
 
-/// Settings shared by every transport opened for one command.
+/// Settings shared by every transport opened for one command. Clones share one registry
+/// client (connections, tokens, counters): every registry repository opened with them, for
+/// reading or writing, goes through it.
 #[derive(Debug, Clone, Default)]
 pub struct TransportOptions {
-    /// Registries (host[:port]) reached over plain HTTP / unverified TLS.
+    /// Registries (`host[:port]`, or `host` for every port) reached with unverified HTTPS,
+    /// falling back to plain HTTP (the lifecycle's `--insecure-registry`).
     pub insecure_registries: Vec<String>,
     /// PEM bundles of CA certificates trusted for HTTPS registries in addition to the
     /// built-in Mozilla roots (private registries). The CLI fills it from `--registry-ca`
     /// and `SSL_CERT_FILE`.
     pub extra_root_certs: Vec<PathBuf>,
+    /// Credentials by registry (`host[:port]`), consulted before the environment's sources
+    /// (`CNB_REGISTRY_AUTH`, Docker config, containers auth file): for programs embedding
+    /// this crate.
+    pub credentials: BTreeMap<String, Credential>,
+    /// When every registry operation must have ended (`--timeout`).
+    pub deadline: Option<Instant>,
+    /// The registry client these options opened first, reused by every later repository.
+    pub shared_client: SharedClient,
+}
+
+/// The one registry client of a set of [`TransportOptions`] (created on first use).
+#[derive(Debug, Clone, Default)]
+pub struct SharedClient(Arc<OnceLock<Arc<RegistryClient>>>);
+
+impl SharedClient {
+    /// The client, created from `options` the first time.
+    pub fn get(&self, options: &TransportOptions) -> Result<Arc<RegistryClient>> {
+        if let Some(client) = self.0.get() {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)?));
+        Ok(self.0.get_or_init(|| client).clone())
+    }
 }
 
 impl TransportOptions {

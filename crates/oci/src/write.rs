@@ -171,7 +171,9 @@ fn write_image_content(
         }
         // An edited config is new content that a HEAD would almost never find: upload it
         // directly (a registry keeps identical content once anyway) and save a round trip.
-        None => target.put_blob(&descriptor.digest, descriptor.size, &mut &config[..])?,
+        None => target.put_blob_from(&descriptor.digest, descriptor.size, &|| {
+            Ok(Box::new(&config[..]) as BlobReader<'_>)
+        })?,
     }
     Ok(image.raw_manifest())
 }
@@ -249,13 +251,19 @@ pub fn copy_layer(
     target: &dyn Transport,
     progress: &dyn Progress,
 ) -> Result<BlobOutcome> {
-    let from = match &layer.source {
-        BlobSource::Stored(src) => Some(src.location()),
-        BlobSource::Memory(_) | BlobSource::File(_) => None,
-    };
-    copy_blob(&layer.descriptor, from.as_ref(), target, progress, || {
-        layer.open()
-    })
+    let d = &layer.descriptor;
+    match &layer.source {
+        // The target verifies what it stores (the `put_blob` contract): hashing the
+        // stream on the way out of the source as well would only double the work.
+        BlobSource::Stored(src) => copy_blob(d, Some(&src.location()), target, progress, || {
+            let what = format!("blob {} from {}", d.digest, src.location());
+            d.digest.check_verifiable(&what)?;
+            src.open_blob(&d.digest)
+        }),
+        BlobSource::Memory(_) | BlobSource::File(_) => {
+            copy_blob(d, None, target, progress, || layer.open())
+        }
+    }
 }
 
 /// Makes the blob `d` present in `target`: mounted from `from` if the target can (tried
@@ -265,8 +273,8 @@ fn copy_blob<'a>(
     d: &Descriptor,
     from: Option<&Location>,
     target: &dyn Transport,
-    progress: &dyn Progress,
-    open: impl FnOnce() -> Result<BlobReader<'a>>,
+    progress: &'a dyn Progress,
+    open: impl Fn() -> Result<BlobReader<'a>>,
 ) -> Result<BlobOutcome> {
     let mut presence_known = false;
     if let Some(from) = from.filter(|from| **from != target.location()) {
@@ -291,11 +299,13 @@ fn copy_blob<'a>(
         return Ok(BlobOutcome::AlreadyPresent);
     }
     progress.blob_started(&d.digest, d.size);
-    let mut reader = Counting {
-        inner: open()?,
-        progress,
+    let counted = || -> Result<BlobReader<'a>> {
+        Ok(Box::new(Counting {
+            inner: open()?,
+            progress,
+        }))
     };
-    target.put_blob(&d.digest, d.size, &mut reader)?;
+    target.put_blob_from(&d.digest, d.size, &counted)?;
     debug!(digest = %d.digest, size = d.size, "blob uploaded");
     Ok(BlobOutcome::Uploaded)
 }

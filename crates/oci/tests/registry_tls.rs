@@ -107,3 +107,49 @@ fn https_without_the_registry_ca_fails_with_a_certificate_error() {
     let err = pull(&repo(&reader, &host, "secure/app"), "v1").unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
 }
+
+/// `--insecure-registry` as the lifecycle means it: HTTPS without certificate verification
+/// (the registry's private CA is not trusted here), so no plain HTTP is spoken to it.
+#[test]
+fn the_insecure_flag_means_https_without_verification() {
+    let registry = Registry::start_tls(Auth::Basic);
+    let host = registry.host();
+    let image = sample_image(9, &[1000]);
+    for flag in [host.clone(), host.split(':').next().unwrap().to_string()] {
+        let options = TransportOptions {
+            insecure_registries: vec![flag.clone()],
+            ..TransportOptions::default()
+        };
+        let client = Arc::new(RegistryClient::new(ClientConfig {
+            credentials: CredentialSource::DockerConfigDir(registry.docker_config_dir()),
+            retry: fast_retry(),
+            ..ClientConfig::from_options(&options).unwrap()
+        }));
+        push(&image, &repo(&client, &host, "insecure/app"), "v1");
+        assert_eq!(client.counters().scheme_probes, 1, "{flag}");
+    }
+    let inspected = skopeo_inspect_verified(&registry, "insecure/app:v1");
+    assert_eq!(inspected["Digest"], image.digest().to_string());
+}
+
+/// Plain HTTP: with the flag, for any name; without it, only for go-containerregistry's
+/// local names (`127.0.0.1:PORT` here), after HTTPS failed to connect.
+#[test]
+fn plain_http_is_a_fallback_for_flagged_and_local_registries() {
+    let registry = Registry::start(Auth::Anonymous);
+    let host = registry.host();
+    let image = sample_image(10, &[1000]);
+    for flags in [vec![], vec![host.clone()]] {
+        let options = TransportOptions {
+            insecure_registries: flags.clone(),
+            ..TransportOptions::default()
+        };
+        let client = Arc::new(RegistryClient::new(ClientConfig {
+            retry: fast_retry(),
+            ..ClientConfig::from_options(&options).unwrap()
+        }));
+        push(&image, &repo(&client, &host, "plain/app"), "v1");
+        assert_eq!(client.counters().scheme_probes, 1, "{flags:?}");
+    }
+    assert_skopeo_sees(&registry, "plain/app", "v1", &image);
+}

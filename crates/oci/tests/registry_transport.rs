@@ -495,3 +495,44 @@ fn skopeo_inspect_raw(registry: &Registry, repository: &str, tag: &str) -> serde
         &["--raw"],
     )
 }
+
+/// Uploads stream: one POST and one PUT per blob whatever its size (no PATCH chunks, no
+/// spooling), and a source whose bytes do not match fails before the registry completes
+/// the blob, without restarts.
+#[test]
+fn blobs_stream_in_one_put_each_and_are_verified_on_the_way() {
+    let registry = Registry::start(Auth::Token);
+    let host = registry.host();
+    let pusher = client(&registry, &host, None);
+    let target = repo(&pusher, &host, "stream");
+    let big = noise(5, 20 << 20);
+    let digest = Digest::of(&big);
+    target
+        .put_blob_from(&digest, big.len() as u64, &|| Ok(Box::new(&big[..])))
+        .expect("streamed upload");
+    let counters = pusher.counters();
+    let challenges = counters.auth_challenges;
+    assert_eq!(
+        (
+            counters.requests_of("POST") - challenges,
+            counters.requests_of("PUT"),
+            counters.requests_of("PATCH")
+        ),
+        (1, 1, 0),
+        "{counters:?}"
+    );
+    assert_eq!(target.blob_size(&digest).unwrap(), Some(big.len() as u64));
+
+    let mut corrupt = noise(6, 1 << 20);
+    let claimed = Digest::of(&corrupt);
+    corrupt[1000] ^= 1;
+    let err = target
+        .put_blob_from(&claimed, corrupt.len() as u64, &|| {
+            Ok(Box::new(&corrupt[..]))
+        })
+        .expect_err("content does not match its digest");
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    let fresh = repo(&client(&registry, &host, None), &host, "stream");
+    assert_eq!(fresh.blob_size(&claimed).unwrap(), None);
+    assert_eq!(pusher.counters().retries, 0);
+}

@@ -8,6 +8,8 @@
 
 mod certs;
 pub mod fixtures;
+mod foreign;
+mod hostile;
 mod http;
 mod proxy;
 mod registry;
@@ -15,7 +17,9 @@ mod token;
 mod tools;
 
 pub use fixtures::busybox_rootfs;
-pub use proxy::{FaultPlan, FaultProxy};
+pub use foreign::{ForeignHost, RecordedRequest};
+pub use hostile::{sleeping_credential_helper, SilentServer, UnreachablePort};
+pub use proxy::{FaultPlan, FaultProxy, ProxyOptions};
 pub use registry::Registry;
 pub use tools::{require_root, runc_run, skopeo_copy, skopeo_inspect, umoci_unpack};
 

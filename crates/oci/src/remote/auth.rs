@@ -112,6 +112,7 @@ struct RegistryState {
 #[derive(Debug)]
 pub struct Authenticator {
     source: CredentialSource,
+    helper_timeout: Duration,
     registries: Mutex<HashMap<String, RegistryState>>,
 }
 
@@ -128,9 +129,10 @@ pub(crate) struct TokenRequest {
 }
 
 impl Authenticator {
-    pub fn new(source: CredentialSource) -> Self {
+    pub fn new(source: CredentialSource, helper_timeout: Duration) -> Self {
         Authenticator {
             source,
+            helper_timeout,
             registries: Mutex::new(HashMap::new()),
         }
     }
@@ -144,7 +146,7 @@ impl Authenticator {
         if let Some(known) = self.with_state(registry, |s| s.credential.clone()) {
             return Ok(known);
         }
-        let found = self.source.lookup(registry)?;
+        let found = self.source.lookup(registry, self.helper_timeout)?;
         self.with_state(registry, |s| s.credential = Some(found.clone()));
         Ok(found)
     }
@@ -160,9 +162,12 @@ impl Authenticator {
             Some(Challenge::Basic) => {
                 Ok(self.credential(registry)?.as_ref().and_then(basic_header))
             }
-            Some(Challenge::Bearer { .. }) => Ok(self
-                .live_token(registry, scopes)
-                .map(|t| format!("Bearer {t}"))),
+            Some(Challenge::Bearer { .. }) => match self.credential(registry)? {
+                Some(Credential::RegistryToken(token)) => Ok(Some(format!("Bearer {token}"))),
+                _ => Ok(self
+                    .live_token(registry, scopes)
+                    .map(|t| format!("Bearer {t}"))),
+            },
         }
     }
 
@@ -198,13 +203,22 @@ impl Authenticator {
             s.challenge = Some(challenge);
             s.tokens.retain(|_, t| Some(t.value.as_str()) != rejected);
         });
-        if is_basic && !matches!(self.credential(registry)?, Some(Credential::Basic { .. })) {
+        let credential = self.credential(registry)?;
+        if is_basic && !matches!(credential, Some(Credential::Basic { .. })) {
             return Err(Error::Unauthorized {
                 registry: registry.to_string(),
                 message: "the registry requires a username and password (Basic) and none \
-                          is configured in the Docker config"
+                          is configured (see the README on where credentials are looked up)"
                     .into(),
             });
+        }
+        if let (Some(Credential::RegistryToken(token)), Some(refused)) = (&credential, rejected) {
+            if token == refused {
+                return Err(Error::Unauthorized {
+                    registry: registry.to_string(),
+                    message: "the registry refused the bearer token configured for it".into(),
+                });
+            }
         }
         Ok(())
     }
@@ -225,7 +239,10 @@ impl Authenticator {
         else {
             return Ok(None);
         };
-        if self.live_token(registry, scopes).is_some() {
+        let credential = self.credential(registry)?;
+        if self.live_token(registry, scopes).is_some()
+            || matches!(credential, Some(Credential::RegistryToken(_)))
+        {
             return Ok(None);
         }
         let mut scopes = scopes.clone();
@@ -233,7 +250,6 @@ impl Authenticator {
         if scopes.is_empty() {
             scopes.extend(scope.iter().flat_map(|s| s.split(' ')).map(str::to_string));
         }
-        let credential = self.credential(registry)?;
         let mut query = Vec::new();
         if let Some(service) = &service {
             query.push(("service", service.clone()));
@@ -311,7 +327,7 @@ fn basic_header(credential: &Credential) -> Option<String> {
                 base64::engine::general_purpose::STANDARD.encode(raw)
             ))
         }
-        Credential::IdentityToken(_) => None,
+        Credential::IdentityToken(_) | Credential::RegistryToken(_) => None,
     }
 }
 
@@ -349,6 +365,8 @@ pub fn repository_scope(repository: &str, actions: &str) -> String {
 mod tests {
     use super::*;
 
+    const HELPER: Duration = Duration::from_secs(10);
+
     #[test]
     fn parses_bearer_and_basic_challenges() {
         let bearer = Challenge::parse(
@@ -384,7 +402,7 @@ mod tests {
 
     #[test]
     fn tokens_are_cached_per_scope_set_and_cover_lesser_scopes() {
-        let auth = Authenticator::new(CredentialSource::Anonymous);
+        let auth = Authenticator::new(CredentialSource::Anonymous, HELPER);
         let push = scopes(&["repository:a:pull,push", "repository:b:pull"]);
         assert!(auth.token_needed("r", &push).unwrap().is_none());
         auth.challenged("r", r#"Bearer realm="http://t/token",service="svc""#, None)
@@ -434,7 +452,7 @@ mod tests {
     /// token another has just fetched. Only a token the registry refused is dropped.
     #[test]
     fn a_challenge_drops_only_the_refused_token() {
-        let auth = Authenticator::new(CredentialSource::Anonymous);
+        let auth = Authenticator::new(CredentialSource::Anonymous, HELPER);
         let (a, b) = (
             scopes(&["repository:a:pull"]),
             scopes(&["repository:b:pull"]),
@@ -460,7 +478,7 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_dropped_and_bad_answers_rejected() {
-        let auth = Authenticator::new(CredentialSource::Anonymous);
+        let auth = Authenticator::new(CredentialSource::Anonymous, HELPER);
         let s = scopes(&["repository:a:pull"]);
         auth.challenged("r", r#"Bearer realm="http://t""#, None)
             .unwrap();
@@ -488,7 +506,7 @@ mod tests {
             r#"{"auths":{"r":{"identitytoken":"refresh-me"}}}"#,
         )
         .unwrap();
-        let auth = Authenticator::new(CredentialSource::DockerConfigDir(dir.path().into()));
+        let auth = Authenticator::new(CredentialSource::DockerConfigDir(dir.path().into()), HELPER);
         auth.challenged("r", r#"Bearer realm="http://t",service="s""#, None)
             .unwrap();
         let request = auth
@@ -503,7 +521,7 @@ mod tests {
 
     #[test]
     fn basic_challenge_without_credentials_is_a_clear_error() {
-        let auth = Authenticator::new(CredentialSource::Anonymous);
+        let auth = Authenticator::new(CredentialSource::Anonymous, HELPER);
         let err = auth
             .challenged("r", r#"Basic realm="x""#, None)
             .unwrap_err()

@@ -3,29 +3,28 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
+use std::time::Instant;
 
 use ureq::http::Response;
 use ureq::Body;
 
 use super::auth::repository_scope;
-use super::client::{header_str, status_error, Call, Reply};
+use super::client::{header_str, Call, Reply};
+use super::failure::status_error;
 use super::url::{redact, resolve_location, with_query};
 use super::{lock, RegistryTransport};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::transport::Mount;
 
+/// Assumed for a blob whose size is not known before its download (its `Content-Length`
+/// then sets the budget): large, so only the throughput rule limits it.
+const UNKNOWN_BLOB_SIZE: u64 = 1 << 40;
+
 impl RegistryTransport {
     fn blob_call(&self, method: &'static str, digest: &Digest) -> Call<'_> {
-        Call {
-            method,
-            url: self.api_url(&format!("blobs/{digest}")),
-            registry: &self.registry,
-            scopes: &self.pull,
-            headers: Vec::new(),
-            body: None,
-            retry: true,
-        }
+        let url = self.api_url(&format!("blobs/{digest}"));
+        Call::new(method, url, &self.registry, &self.pull)
     }
 
     fn blob_error(&self, reply: &Reply, digest: &Digest) -> Error {
@@ -57,6 +56,9 @@ impl RegistryTransport {
     /// A GET of the blob from byte `offset` on (redirects to storage are followed).
     fn request_blob(&self, digest: &Digest, offset: u64) -> Result<Response<Body>> {
         let mut call = self.blob_call("GET", digest);
+        // The request's budget covers the body: the size the manifest gave, if known.
+        let known = lock(&self.known_blobs).get(digest).copied();
+        call.blob_bytes = known.unwrap_or(UNKNOWN_BLOB_SIZE).saturating_sub(offset);
         if offset > 0 {
             call.headers.push(("range", format!("bytes={offset}-")));
         }
@@ -83,14 +85,17 @@ impl RegistryTransport {
     pub(super) fn download_blob(&self, digest: &Digest) -> Result<BlobStream<'_>> {
         let response = self.request_blob(digest, 0)?;
         let total = header_str(response.headers(), "content-length").and_then(|v| v.parse().ok());
-        Ok(BlobStream {
+        let mut stream = BlobStream {
             transport: self,
             digest: digest.clone(),
             body: Some(Box::new(response.into_body().into_reader())),
             offset: 0,
             total,
             failures: 0,
-        })
+            due: Instant::now(),
+        };
+        stream.set_due(0);
+        Ok(stream)
     }
 
     /// `POST …/blobs/uploads/?mount=<digest>&from=<repository>`, tried before any HEAD:
@@ -110,13 +115,8 @@ impl RegistryTransport {
             &[("mount", digest.to_string()), ("from", from.to_string())],
         );
         let reply = self.client.fetch(&Call {
-            method: "POST",
-            url: url.clone(),
-            registry: &self.registry,
-            scopes: &scopes,
-            headers: Vec::new(),
             body: Some(&[]),
-            retry: true,
+            ..Call::new("POST", url.clone(), &self.registry, &scopes)
         });
         let reply = match reply {
             // No right to pull from the source (or to a token naming it): no mount, but the
@@ -173,9 +173,20 @@ pub(super) struct BlobStream<'a> {
     /// Length announced by the first answer; a clean EOF before it is a break.
     total: Option<u64>,
     failures: u32,
+    /// When the current response's body must have arrived: the client's budget for what is
+    /// left of the blob (the minimum-throughput rule), checked on every read.
+    due: Instant,
 }
 
 impl BlobStream<'_> {
+    fn set_due(&mut self, offset: u64) {
+        let left = self
+            .total
+            .unwrap_or(UNKNOWN_BLOB_SIZE)
+            .saturating_sub(offset);
+        self.due = Instant::now() + self.transport.client.config().budget(left);
+    }
+
     fn reopen(&mut self) -> io::Result<()> {
         let response = self.transport.request_blob(&self.digest, self.offset)?;
         let whole = response.status().as_u16() == 200;
@@ -191,6 +202,7 @@ impl BlobStream<'_> {
             }
         }
         self.body = Some(reader);
+        self.set_due(self.offset);
         Ok(())
     }
 
@@ -214,6 +226,14 @@ impl Read for BlobStream<'_> {
                 continue;
             };
             let failure = match body.read(buf) {
+                Ok(n) if n > 0 && Instant::now() > self.due => io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "slower than {} bytes/s after {} bytes",
+                        self.transport.client.config().min_throughput,
+                        self.offset
+                    ),
+                ),
                 Ok(0) if self.total.is_some_and(|t| self.offset < t) => io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!("connection closed after {} bytes", self.offset),
@@ -247,7 +267,8 @@ impl Read for BlobStream<'_> {
             );
             self.transport.client.count().update(|c| c.retries += 1);
             self.body = None;
-            std::thread::sleep(delay);
+            let context = || format!("downloading blob {}", self.digest);
+            self.transport.client.back_off(delay, context)?;
         }
     }
 }

@@ -1,76 +1,40 @@
 //! The HTTP side of the registry transport: one `ureq` agent per client, URL building,
-//! authentication on 401, retries with backoff, and the traffic counters.
+//! authentication on 401, retries with backoff, deadlines, and the traffic counters.
+//!
+//! Deadlines: connecting, each silence on an open connection and the wait for an answer's
+//! head are bounded; so is each whole request (body included): `request_timeout`, plus
+//! for a blob the time its size takes at `min_throughput`. A command-wide `deadline` cuts
+//! every request, retry wait and credential helper short.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{header, HeaderMap, Response};
 use ureq::tls::TlsConfig;
 use ureq::{Body, SendBody};
 
 use super::auth::{Authenticator, TokenRequest};
+use super::config::ClientConfig;
 use super::counters::{CounterCell, Counters};
-use super::credentials::CredentialSource;
-use super::retry::{parse_retry_after, retryable_error, retryable_status, RetryPolicy};
-use super::tls::{is_tls_failure, ExtraRoots};
-use super::url::{encode_form, redact, with_query};
+use super::failure::{certificate_refused, error_detail, failure_message, registry_error};
+use super::retry::{parse_retry_after, retryable_error, retryable_status};
+use super::scheme::{self, Policy};
+use super::url::{encode_form, redact, same_authority, with_query};
 use crate::error::{Error, Result};
-use crate::transport::TransportOptions;
 
 /// The registry Docker Hub names (`docker.io`, `index.docker.io`) are served from.
 pub const DOCKER_HUB_REGISTRY: &str = "registry-1.docker.io";
 /// Largest manifest, token answer or error body read into memory.
 const MAX_BODY: u64 = 8 << 20;
+static NO_SCOPES: BTreeSet<String> = BTreeSet::new();
 
 /// The host to talk to for a registry name (`docker.io` → `registry-1.docker.io`).
 pub fn wire_registry(name: &str) -> &str {
     match name {
         "docker.io" | "index.docker.io" => DOCKER_HUB_REGISTRY,
         other => other,
-    }
-}
-
-/// Settings of a [`RegistryClient`].
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Registries (host[:port]) spoken to over plain HTTP; all others use HTTPS.
-    pub insecure_registries: Vec<String>,
-    pub credentials: CredentialSource,
-    pub retry: RetryPolicy,
-    /// Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks this big.
-    pub chunk_size: u64,
-    pub connect_timeout: Duration,
-    /// Longest silence tolerated on an open connection.
-    pub io_timeout: Duration,
-    /// CAs trusted for HTTPS besides the built-in Mozilla roots.
-    pub extra_roots: ExtraRoots,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            insecure_registries: Vec::new(),
-            credentials: CredentialSource::default(),
-            retry: RetryPolicy::default(),
-            chunk_size: 16 << 20,
-            connect_timeout: Duration::from_secs(30),
-            io_timeout: Duration::from_secs(120),
-            extra_roots: ExtraRoots::default(),
-        }
-    }
-}
-
-impl ClientConfig {
-    /// Defaults plus the command's transport options (insecure registries, extra CAs);
-    /// fails if a CA file cannot be read or holds no PEM certificate.
-    pub fn from_options(options: &TransportOptions) -> Result<Self> {
-        Ok(ClientConfig {
-            insecure_registries: options.insecure_registries.clone(),
-            extra_roots: ExtraRoots::load(&options.extra_root_certs)?,
-            ..ClientConfig::default()
-        })
     }
 }
 
@@ -83,9 +47,32 @@ pub(crate) struct Call<'a> {
     pub scopes: &'a BTreeSet<String>,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<&'a [u8]>,
+    /// Blob bytes the request moves either way (a download's size): widens its budget.
+    pub blob_bytes: u64,
     /// Whether a failed attempt may simply be repeated (upload PATCH/PUT may not: their
     /// session state is unknown after a failure, so the caller restarts the upload).
     pub retry: bool,
+}
+
+impl<'a> Call<'a> {
+    /// A repeatable request without a body.
+    pub fn new(
+        method: &'static str,
+        url: String,
+        registry: &'a str,
+        scopes: &'a BTreeSet<String>,
+    ) -> Self {
+        Call {
+            method,
+            url,
+            registry,
+            scopes,
+            headers: Vec::new(),
+            body: None,
+            blob_bytes: 0,
+            retry: true,
+        }
+    }
 }
 
 /// A response read in full.
@@ -118,33 +105,51 @@ pub(crate) enum Step<T> {
 #[derive(Debug)]
 pub struct RegistryClient {
     agent: ureq::Agent,
+    /// The same, without certificate verification, for `--insecure-registry` names.
+    unverified_agent: ureq::Agent,
+    /// The scheme each registry answered on (HTTPS unless it may fall back and did).
+    schemes: Mutex<HashMap<String, &'static str>>,
     config: ClientConfig,
     auth: Authenticator,
     counters: CounterCell,
-    token_fetch: Mutex<()>,
+    /// Held while fetching a token or probing a scheme, so parallel requests wait for
+    /// one answer instead of each asking.
+    single_flight: Mutex<()>,
 }
 
 impl RegistryClient {
     pub fn new(config: ClientConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(concat!("relaunch/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_per_read(Some(config.io_timeout))
-            .timeout_per_write(Some(config.io_timeout))
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(config.extra_roots.root_certs())
-                    .build(),
-            )
-            .build()
-            .new_agent();
+        let agent = |verify: bool| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .user_agent(concat!("relaunch/", env!("CARGO_PKG_VERSION")))
+                .timeout_connect(Some(config.connect_timeout))
+                .timeout_per_read(Some(config.io_timeout))
+                .timeout_per_write(Some(config.io_timeout))
+                .timeout_recv_response(Some(config.response_timeout))
+                .tls_config(
+                    TlsConfig::builder()
+                        .root_certs(config.extra_roots.root_certs())
+                        .disable_verification(!verify)
+                        .build(),
+                )
+                .build()
+                .new_agent()
+        };
+        let helper_timeout = match config.deadline {
+            Some(deadline) => config
+                .credential_helper_timeout
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => config.credential_helper_timeout,
+        };
         RegistryClient {
-            agent,
-            auth: Authenticator::new(config.credentials.clone()),
+            agent: agent(true),
+            unverified_agent: agent(false),
+            schemes: Mutex::new(HashMap::new()),
+            auth: Authenticator::new(config.credentials.clone(), helper_timeout),
             config,
             counters: CounterCell::default(),
-            token_fetch: Mutex::new(()),
+            single_flight: Mutex::new(()),
         }
     }
 
@@ -161,22 +166,74 @@ impl RegistryClient {
         &self.counters
     }
 
-    fn is_insecure(&self, registry: &str) -> bool {
-        let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
-        self.config
-            .insecure_registries
-            .iter()
-            .any(|r| r == registry || r == host)
+    fn policy(&self, registry: &str) -> Policy {
+        scheme::policy(registry, &self.config.insecure_registries)
     }
 
-    /// `scheme://registry` for API paths.
+    /// `scheme://registry` for API paths. HTTPS, unless the registry may fall back to plain
+    /// HTTP and HTTPS cannot connect: learnt once per registry with a `GET /v2/` over
+    /// HTTPS (counted as a probe, not as a request), as go-containerregistry's ping does.
     pub(crate) fn base_url(&self, registry: &str) -> String {
-        let scheme = if self.is_insecure(registry) {
-            "http"
-        } else {
-            "https"
+        format!("{}://{registry}", self.scheme(registry))
+    }
+
+    fn scheme(&self, registry: &str) -> &'static str {
+        if !self.policy(registry).plain_http_fallback {
+            return "https";
+        }
+        if let Some(known) = super::lock(&self.schemes).get(registry) {
+            return known;
+        }
+        // One probe per registry, also when requests start in parallel.
+        let _single_flight = super::lock(&self.single_flight);
+        if let Some(known) = super::lock(&self.schemes).get(registry) {
+            return known;
+        }
+        let url = format!("https://{registry}/v2/");
+        let probe = Call::new("GET", url, registry, &NO_SCOPES);
+        self.counters.update(|c| c.scheme_probes += 1);
+        let scheme = match self.execute(&probe, None) {
+            Ok(response) => {
+                discard(response);
+                "https"
+            }
+            // It speaks TLS: plain HTTP cannot work, and the refusal is the useful error.
+            Err(e) if certificate_refused(&e) => "https",
+            Err(e) => {
+                tracing::debug!(registry, "HTTPS failed ({e}); using plain HTTP");
+                "http"
+            }
         };
-        format!("{scheme}://{registry}")
+        super::lock(&self.schemes).insert(registry.to_string(), scheme);
+        scheme
+    }
+
+    /// Time left before the command's deadline; an error once it has passed.
+    pub(crate) fn time_left(&self, context: impl FnOnce() -> String) -> Result<Option<Duration>> {
+        let Some(deadline) = self.config.deadline else {
+            return Ok(None);
+        };
+        match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(registry_error(
+                context(),
+                "the command's deadline (--timeout) has passed".into(),
+                None,
+            )),
+        }
+    }
+
+    /// Waits `delay` before a repeat, unless that would pass the deadline.
+    pub(crate) fn back_off(&self, delay: Duration, context: impl Fn() -> String) -> Result<()> {
+        if self.time_left(&context)?.is_some_and(|left| left <= delay) {
+            return Err(registry_error(
+                context(),
+                "the command's deadline (--timeout) would pass before the next attempt".into(),
+                None,
+            ));
+        }
+        std::thread::sleep(delay);
+        Ok(())
     }
 
     /// Sends `call` and reads the whole response body (bounded), retrying broken bodies.
@@ -189,8 +246,52 @@ impl RegistryClient {
                     headers: parts.headers,
                     body,
                 })),
+                // Asking again would bring the same oversized body: the cap is final.
+                Err(ureq::Error::BodyExceedsLimit(_)) => Err(registry_error(
+                    format!("{} {}", call.method, redact(&call.url)),
+                    format!(
+                        "the response body is larger than the {} MiB limit",
+                        MAX_BODY >> 20
+                    ),
+                    Some(parts.status.as_u16()),
+                )),
                 Err(e) => Ok(Step::Retry(format!("reading the response body: {e}"))),
             }
+        })
+    }
+
+    /// Sends `call` once with a streamed body of `len` bytes (blob uploads). Not repeated:
+    /// the body cannot be read again; the caller restarts the upload when that is safe.
+    pub(crate) fn send_stream(&self, call: &Call, body: &mut dyn Read, len: u64) -> Result<Reply> {
+        let context = || format!("{} {}", call.method, redact(&call.url));
+        let authorization = match same_authority(&call.url, &self.base_url(call.registry)) {
+            true => self.auth.authorization(call.registry, call.scopes)?,
+            false => None,
+        };
+        let budget = self.config.budget(len);
+        let budget = match self.time_left(context)? {
+            Some(left) => budget.min(left),
+            None => budget,
+        };
+        self.counters.request(call.method);
+        tracing::debug!(method = call.method, url = %redact(&call.url), len, "registry upload");
+        let mut builder = self.request_builder(call, authorization.as_deref());
+        builder = builder.header(header::CONTENT_LENGTH, len);
+        let request = builder
+            .body(SendBody::from_reader(body))
+            .map_err(|e| registry_error(context(), e.to_string(), None))?;
+        let response = run_within(self.agent_for(call.registry), request, budget)
+            .map_err(|e| registry_error(context(), failure_message(&e), None))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .into_with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| registry_error(context(), format!("reading the answer: {e}"), None))?;
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
         })
     }
 
@@ -208,25 +309,34 @@ impl RegistryClient {
         let context = || format!("{} {}", call.method, redact(&call.url));
         let policy = &self.config.retry;
         let mut attempt = 0;
-        let mut authenticated = false;
+        // Credentials go only to the registry's own host:port: an upload `Location` may
+        // name storage elsewhere, which gets no `Authorization` and whose 401 teaches
+        // nothing about the registry's authentication.
+        let own_host = same_authority(&call.url, &self.base_url(call.registry));
+        let mut authenticated = !own_host;
         loop {
             attempt += 1;
-            if self
-                .auth
-                .token_needed(call.registry, call.scopes)?
-                .is_some()
+            if own_host
+                && self
+                    .auth
+                    .token_needed(call.registry, call.scopes)?
+                    .is_some()
             {
                 // One fetch at a time: requests running in parallel that need the same
                 // token wait for it instead of each asking the token server.
-                let _single_flight = super::lock(&self.token_fetch);
+                let _single_flight = super::lock(&self.single_flight);
                 if let Some(request) = self.auth.token_needed(call.registry, call.scopes)? {
                     self.fetch_token(call.registry, request)?;
                 }
             }
-            let authorization = self.auth.authorization(call.registry, call.scopes)?;
+            let authorization = match own_host {
+                true => self.auth.authorization(call.registry, call.scopes)?,
+                false => None,
+            };
             self.counters.request(call.method);
             tracing::debug!(method = call.method, url = %redact(&call.url), attempt, "registry request");
             let may_retry = call.retry && attempt < policy.max_attempts;
+            self.time_left(context)?;
             let (failure, retry_after) = match self.execute(call, authorization.as_deref()) {
                 Ok(response) if response.status() == 401 && !authenticated => {
                     let challenge = header_str(response.headers(), "www-authenticate");
@@ -267,15 +377,22 @@ impl RegistryClient {
                 policy.max_attempts
             );
             self.counters.update(|c| c.retries += 1);
-            std::thread::sleep(delay);
+            self.back_off(delay, context)?;
         }
     }
 
-    fn execute(
+    fn agent_for(&self, registry: &str) -> &ureq::Agent {
+        match self.policy(registry).skip_verify {
+            true => &self.unverified_agent,
+            false => &self.agent,
+        }
+    }
+
+    fn request_builder(
         &self,
         call: &Call,
         authorization: Option<&str>,
-    ) -> std::result::Result<Response<Body>, ureq::Error> {
+    ) -> ureq::http::request::Builder {
         let mut builder = ureq::http::Request::builder()
             .method(call.method)
             .uri(&call.url);
@@ -285,15 +402,30 @@ impl RegistryClient {
         if let Some(value) = authorization {
             builder = builder.header(header::AUTHORIZATION, value);
         }
+        builder
+    }
+
+    /// One attempt, within the request's budget (cut to the command's deadline).
+    fn execute(
+        &self,
+        call: &Call,
+        authorization: Option<&str>,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let len = call.body.map_or(0, |b| b.len() as u64);
+        let mut budget = self.config.budget(call.blob_bytes.max(len));
+        if let Some(deadline) = self.config.deadline {
+            budget = budget.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        let builder = self.request_builder(call, authorization);
+        let agent = self.agent_for(call.registry);
         match call.body {
-            Some(bytes) => self.agent.run(builder.body(bytes)?),
-            None => self.agent.run(builder.body(SendBody::none())?),
+            Some(bytes) => run_within(agent, builder.body(bytes)?, budget),
+            None => run_within(agent, builder.body(SendBody::none())?, budget),
         }
     }
 
     /// Asks a token realm for a bearer token and caches it.
     fn fetch_token(&self, registry: &str, request: TokenRequest) -> Result<()> {
-        let no_scopes = BTreeSet::new();
         let (method, url, body, mut headers) = match &request.oauth_form {
             Some(form) => (
                 "POST",
@@ -320,13 +452,10 @@ impl RegistryClient {
             attempt += 1;
             self.counters.update(|c| c.token_requests += 1);
             let call = Call {
-                method,
-                url: url.clone(),
-                registry,
-                scopes: &no_scopes,
                 headers: headers.clone(),
                 body: body.as_deref().map(str::as_bytes),
                 retry: false,
+                ..Call::new(method, url.clone(), registry, &NO_SCOPES)
             };
             // The token server is not the registry: no auth loop, its own small retry loop.
             let outcome = self.execute(&call, None).and_then(|response| {
@@ -350,7 +479,9 @@ impl RegistryClient {
                 }
             }
             self.counters.update(|c| c.retries += 1);
-            std::thread::sleep(policy.delay(attempt, None));
+            self.back_off(policy.delay(attempt, None), || {
+                format!("token request to {}", redact(&url))
+            })?;
         };
         match reply {
             (200, body) => self.auth.store_token(registry, request.scopes, &body),
@@ -366,19 +497,13 @@ impl RegistryClient {
     }
 }
 
-/// ureq's message, explained when TLS verification refused the server.
-fn failure_message(error: &ureq::Error) -> String {
-    if !is_tls_failure(error) {
-        return error.to_string();
-    }
-    let detail = match error {
-        ureq::Error::Io(e) => e.to_string(),
-        other => other.to_string(),
-    };
-    format!(
-        "TLS handshake failed: {detail} (for a registry whose certificate comes from a \
-         private CA, trust that CA: --registry-ca FILE or SSL_CERT_FILE)"
-    )
+fn run_within<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: ureq::http::Request<S>,
+    budget: Duration,
+) -> std::result::Result<Response<Body>, ureq::Error> {
+    let request = agent.configure_request(request);
+    agent.run(request.timeout_global(Some(budget)).build())
 }
 
 /// Says how many attempts were made when a repeatable failure ended the request.
@@ -397,67 +522,6 @@ fn finish_or_fail<T>(step: Step<T>, context: impl Fn() -> String) -> Result<T> {
     }
 }
 
-pub(crate) fn registry_error(context: String, message: String, status: Option<u16>) -> Error {
-    Error::Registry {
-        context,
-        message,
-        status,
-    }
-}
-
-/// Maps an unexpected reply to the engine's error: 404 → not found, 401/403 → unauthorized,
-/// anything else → a registry error carrying the registry's own error message.
-pub(crate) fn status_error(reply: &Reply, registry: &str, what: &str) -> Error {
-    let detail = error_detail(&reply.body);
-    match reply.status {
-        404 => Error::NotFound {
-            what: what.to_string(),
-            location: registry.to_string(),
-        },
-        401 | 403 => Error::Unauthorized {
-            registry: registry.to_string(),
-            message: format!("access to {what} denied (HTTP {}){detail}", reply.status),
-        },
-        status => registry_error(
-            what.to_string(),
-            format!("unexpected HTTP {status}{detail}"),
-            Some(status),
-        ),
-    }
-}
-
-/// `: CODE: message; ...` from a registry error body (`{"errors":[{code,message}]}`).
-fn error_detail(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<Entry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    let Ok(parsed) = serde_json::from_slice::<Errors>(body) else {
-        return String::new();
-    };
-    let parts: Vec<String> = parsed
-        .errors
-        .into_iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e.code.unwrap_or_default(),
-                e.message.unwrap_or_default()
-            )
-        })
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", parts.join("; "))
-    }
-}
-
 /// Drains and drops a response body so its connection can be reused.
 pub(crate) fn discard(response: Response<Body>) {
     let mut reader = response.into_body().into_reader();
@@ -468,37 +532,29 @@ pub(crate) fn discard(response: Response<Body>) {
 mod tests {
     use super::*;
 
+    /// Registries that may not fall back to plain HTTP are HTTPS without a probe.
     #[test]
-    fn insecure_registries_use_plain_http() {
+    fn only_registries_allowed_plain_http_are_probed() {
         let client = RegistryClient::new(ClientConfig {
-            insecure_registries: vec!["localhost:5000".into(), "plain.example".into()],
+            insecure_registries: vec!["plain.example:1".into()],
+            connect_timeout: Duration::from_millis(200),
             ..ClientConfig::default()
         });
-        assert_eq!(client.base_url("localhost:5000"), "http://localhost:5000");
-        assert_eq!(client.base_url("localhost:5001"), "https://localhost:5001");
-        assert_eq!(
-            client.base_url("plain.example:443"),
-            "http://plain.example:443"
-        );
+        assert_eq!(client.base_url("127.0.0.2:1"), "https://127.0.0.2:1");
         assert_eq!(
             client.base_url("registry-1.docker.io"),
             "https://registry-1.docker.io"
         );
+        assert_eq!(client.counters().scheme_probes, 0);
+        // Nothing listens on 127.0.0.1:1: HTTPS cannot connect, plain HTTP it is (once).
+        assert_eq!(client.base_url("127.0.0.1:1"), "http://127.0.0.1:1");
+        assert_eq!(client.base_url("127.0.0.1:1"), "http://127.0.0.1:1");
+        assert_eq!(client.counters().scheme_probes, 1);
     }
 
     #[test]
     fn docker_hub_names_are_mapped() {
         assert_eq!(wire_registry("docker.io"), DOCKER_HUB_REGISTRY);
         assert_eq!(wire_registry("localhost:5000"), "localhost:5000");
-    }
-
-    #[test]
-    fn registry_error_bodies_are_summarised() {
-        let body = br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
-        assert_eq!(
-            error_detail(body),
-            ": MANIFEST_BLOB_UNKNOWN: blob unknown to registry"
-        );
-        assert_eq!(error_detail(b"<html>"), "");
     }
 }

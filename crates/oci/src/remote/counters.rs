@@ -26,6 +26,9 @@ pub struct Counters {
     pub mounts: u64,
     /// Mount attempts the registry declined (202 answers: the blob was uploaded instead).
     pub mount_fallbacks: u64,
+    /// `GET /v2/` over HTTPS sent to learn whether a registry allowed plain HTTP needs it
+    /// (not in `requests`: once per registry, and not part of any operation).
+    pub scheme_probes: u64,
 }
 
 impl Counters {

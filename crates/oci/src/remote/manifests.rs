@@ -1,7 +1,8 @@
 //! Manifests: HEAD, GET (checked against the digest asked for and `Docker-Content-Digest`)
 //! and PUT.
 
-use super::client::{status_error, Call};
+use super::client::Call;
+use super::failure::status_error;
 use super::RegistryTransport;
 use crate::digest::{check_digest, Digest};
 use crate::error::{Error, Result};
@@ -34,13 +35,13 @@ impl RegistryTransport {
 
     fn manifest_call(&self, method: &'static str, reference: &ManifestRef) -> Call<'_> {
         Call {
-            method,
-            url: self.api_url(&path(reference)),
-            registry: &self.registry,
-            scopes: &self.pull,
             headers: vec![("accept", accept())],
-            body: None,
-            retry: true,
+            ..Call::new(
+                method,
+                self.api_url(&path(reference)),
+                &self.registry,
+                &self.pull,
+            )
         }
     }
 
@@ -124,15 +125,12 @@ impl RegistryTransport {
         if let ManifestRef::Digest(asked) = reference {
             check_digest(asked, &digest, &what)?;
         }
+        // Putting the same bytes again is harmless, so a broken attempt is repeated.
+        let url = self.api_url(&path(reference));
         let reply = self.client.fetch(&Call {
-            method: "PUT",
-            url: self.api_url(&path(reference)),
-            registry: &self.registry,
-            scopes: &self.push,
             headers: vec![("content-type", manifest.media_type.clone())],
             body: Some(&manifest.bytes),
-            // Putting the same bytes again is harmless, so a broken attempt is repeated.
-            retry: true,
+            ..Call::new("PUT", url, &self.registry, &self.push)
         })?;
         if !(200..=202).contains(&reply.status) {
             return Err(status_error(&reply, &self.describe(), &what));

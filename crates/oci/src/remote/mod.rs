@@ -10,10 +10,13 @@
 mod auth;
 mod blobs;
 mod client;
+mod config;
 mod counters;
 mod credentials;
+mod failure;
 mod manifests;
 mod retry;
+mod scheme;
 mod tls;
 mod upload;
 mod url;
@@ -22,7 +25,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-pub use client::{wire_registry, ClientConfig, RegistryClient, DOCKER_HUB_REGISTRY};
+pub use client::{wire_registry, RegistryClient, DOCKER_HUB_REGISTRY};
+pub use config::ClientConfig;
 pub use counters::Counters;
 pub use credentials::{Credential, CredentialSource};
 pub use retry::RetryPolicy;
@@ -34,6 +38,9 @@ use crate::reference::RegistryRef;
 use crate::transport::{
     BlobReader, Location, ManifestRef, Mount, RawManifest, Transport, TransportOptions,
 };
+
+/// Blobs up to this size given as a one-shot reader are kept in memory while uploaded.
+const SMALL_BLOB: u64 = 1 << 20;
 
 /// One repository of a registry.
 #[derive(Debug)]
@@ -67,10 +74,10 @@ impl RegistryTransport {
         }
     }
 
-    /// The repository `reference` names, with a client of its own configured from `options`
-    /// (credentials from the environment's Docker config).
+    /// The repository `reference` names, through the client `options` share (configured
+    /// from them on first use).
     pub fn open(reference: &RegistryRef, options: &TransportOptions) -> Result<Self> {
-        let client = Arc::new(RegistryClient::new(ClientConfig::from_options(options)?));
+        let client = options.shared_client.get(options)?;
         Ok(RegistryTransport::new(
             client,
             &reference.registry,
@@ -130,8 +137,31 @@ impl Transport for RegistryTransport {
         Ok(Box::new(self.download_blob(digest)?))
     }
 
+    /// A small blob is read into memory first, so a broken upload can restart; a larger
+    /// one is streamed once (callers that can reopen it use `put_blob_from`).
     fn put_blob(&self, digest: &Digest, size: u64, data: &mut dyn Read) -> Result<()> {
-        self.upload_blob(digest, size, data)
+        if size <= SMALL_BLOB {
+            let mut bytes = Vec::with_capacity(size as usize);
+            data.take(size + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| crate::Error::io(format!("reading blob {digest}"), e))?;
+            return self.put_blob_from(digest, size, &|| Ok(Box::new(&bytes[..])));
+        }
+        let mut once = Some(data);
+        self.upload_blob(digest, size, &mut || {
+            Ok(once.take().map(|d| Box::new(d) as Box<dyn Read + '_>))
+        })
+    }
+
+    fn put_blob_from<'a>(
+        &self,
+        digest: &Digest,
+        size: u64,
+        open: &dyn Fn() -> Result<BlobReader<'a>>,
+    ) -> Result<()> {
+        self.upload_blob(digest, size, &mut || {
+            open().map(|r| Some(r as Box<dyn Read>))
+        })
     }
 
     fn mount_blob(&self, digest: &Digest, size: u64, from: &Location) -> Result<Mount> {
@@ -170,6 +200,27 @@ mod tests {
             transport.api_url("manifests/latest"),
             "https://registry-1.docker.io/v2/library/ubuntu/manifests/latest"
         );
+    }
+
+    /// One client per run: every repository opened with the same options (clones too),
+    /// on one registry or several, shares its connections, tokens and counters.
+    #[test]
+    fn repositories_opened_with_the_same_options_share_one_client() {
+        let options = TransportOptions::default();
+        let open = |name: &str, options: &TransportOptions| {
+            let reference = match crate::ImageRef::parse(name).unwrap() {
+                crate::ImageRef::Registry(r) => r,
+                other => panic!("{other:?}"),
+            };
+            RegistryTransport::open(&reference, options).unwrap()
+        };
+        let source = open("reg.example/a/src:v1", &options);
+        let target = open("reg.example/a/dst:v1", &options.clone());
+        let other = open("other.example/b:v1", &options);
+        assert!(Arc::ptr_eq(source.client(), target.client()));
+        assert!(Arc::ptr_eq(source.client(), other.client()));
+        let separate = open("reg.example/a/src:v1", &TransportOptions::default());
+        assert!(!Arc::ptr_eq(source.client(), separate.client()));
     }
 
     #[test]

@@ -20,6 +20,37 @@ pub(crate) fn resolve_location(request_url: &str, location: &str) -> String {
     format!("{}{location}", &path[..dir_end])
 }
 
+/// Whether two absolute URLs name the same scheme, host and port (an absent port is the
+/// scheme's default; host names compare case-insensitively).
+pub(crate) fn same_authority(a: &str, b: &str) -> bool {
+    match (authority(a), authority(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `(scheme, host, port)` of an absolute `http(s)` URL, lowercased, default port filled in.
+fn authority(url: &str) -> Option<(String, String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    // Userinfo never belongs to a registry URL; treat it as part of a foreign authority.
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+        _ => (authority, default_port),
+    };
+    Some((scheme, host.to_ascii_lowercase(), port))
+}
+
 /// The URL without its query: upload locations carry opaque session state in the query.
 pub(crate) fn redact(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
@@ -77,6 +108,22 @@ mod tests {
             resolve_location(req, "u2"),
             "http://reg:5000/v2/a/b/blobs/uploads/u2"
         );
+    }
+
+    #[test]
+    fn authorities_compare_scheme_host_and_port() {
+        let own = "https://Reg.example";
+        assert!(same_authority(
+            own,
+            "https://reg.example:443/v2/a/blobs/uploads/u"
+        ));
+        assert!(!same_authority(own, "https://reg.example:5000/v2/"));
+        assert!(!same_authority(own, "http://reg.example/v2/"));
+        assert!(!same_authority(own, "https://storage.example/upload?sig=x"));
+        assert!(!same_authority(own, "https://reg.example@evil.example/"));
+        assert!(same_authority("http://[::1]:5000", "http://[::1]:5000/v2/"));
+        assert!(!same_authority("http://[::1]:5000", "http://[::1]/v2/"));
+        assert!(!same_authority(own, "not a url"));
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn client(registry: &Registry, host: &str, chunk_size: Option<u64>) -> Arc<R
         insecure_registries: vec![host.to_string()],
         credentials: CredentialSource::DockerConfigDir(registry.docker_config_dir_for(host)),
         retry: fast_retry(),
-        chunk_size: chunk_size.unwrap_or(defaults.chunk_size),
+        chunk_size: chunk_size.or(defaults.chunk_size),
         connect_timeout: Duration::from_secs(5),
         io_timeout: Duration::from_secs(20),
         ..defaults

@@ -13,6 +13,8 @@ pub mod run_image;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use relaunch_oci::TransportOptions;
 
@@ -21,10 +23,16 @@ pub use progress::BarProgress;
 /// Flags accepted by every subcommand.
 #[derive(clap::Args, Debug)]
 pub struct Global {
-    /// Registry (host[:port]) to reach over plain HTTP; repeatable. Also read from
-    /// CNB_INSECURE_REGISTRIES (comma-separated).
+    /// Registry (host[:port], or host for any port) reached over HTTPS without certificate
+    /// verification, falling back to plain HTTP; repeatable. Also read from
+    /// CNB_INSECURE_REGISTRIES (comma-separated). localhost, 127.0.0.1, ::1 and private
+    /// IPv4 addresses may fall back to plain HTTP without it.
     #[arg(long = "insecure-registry", value_name = "HOST", global = true)]
     pub insecure_registry: Vec<String>,
+    /// Deadline for all registry traffic of the command (e.g. 90s, 10m, 1h; a bare number
+    /// is seconds): requests, retries and credential helpers end with an error when it passes.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    pub timeout: Option<Duration>,
     /// PEM file of CA certificates to trust for HTTPS registries, besides the built-in
     /// Mozilla roots; repeatable. SSL_CERT_FILE, when set, is trusted the same way.
     #[arg(long = "registry-ca", value_name = "FILE", global = true)]
@@ -32,10 +40,43 @@ pub struct Global {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Built once: every repository the command opens shares its registry client.
+    #[arg(skip)]
+    options: OnceLock<TransportOptions>,
+}
+
+/// `90`, `90s`, `10m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a number of seconds, or with s, m or h"
+            ))
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(seconds))
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: expected a positive whole number"))
 }
 
 impl Global {
+    /// The command's transport options; clones share one registry client.
     pub fn transport_options(&self) -> TransportOptions {
+        self.options.get_or_init(|| self.build_options()).clone()
+    }
+
+    fn build_options(&self) -> TransportOptions {
         let mut extra_root_certs = self.registry_ca.clone();
         extra_root_certs.extend(
             std::env::var_os("SSL_CERT_FILE")
@@ -45,6 +86,8 @@ impl Global {
         let opts = TransportOptions {
             insecure_registries: self.insecure_registry.clone(),
             extra_root_certs,
+            deadline: self.timeout.map(|t| Instant::now() + t),
+            ..TransportOptions::default()
         };
         match std::env::var("CNB_INSECURE_REGISTRIES") {
             Ok(list) => opts.with_env_list(&list),

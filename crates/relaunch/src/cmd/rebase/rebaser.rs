@@ -329,7 +329,9 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
     let global = Global {
         insecure_registry: insecure,
         registry_ca: Vec::new(),
+        timeout: None,
         verbose: 0,
+        options: Default::default(),
     };
     // Adds CNB_INSECURE_REGISTRIES (read at every Platform API, not only from 0.13).
     let mut options = global.transport_options();
