@@ -1,5 +1,5 @@
 # Sourced by the scripts: installs what a fresh Debian machine lacks. Idempotent.
-DEBIAN_PACKAGES=(docker-registry skopeo umoci runc busybox-static bash-static apache2-utils openssl zstd time)
+DEBIAN_PACKAGES=(docker-registry skopeo umoci runc busybox-static bash-static apache2-utils openssl zstd time chromium strace)
 
 ensure_debian_packages() {
   local missing=()

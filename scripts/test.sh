@@ -16,6 +16,10 @@ step "static launcher (dist/launcher) + SBOM"
 scripts/build-launcher.sh
 scripts/check-launcher-size.sh
 
+step "stand-in delegate for the meta-launcher tests (static example build)"
+cargo build --locked --release --target x86_64-unknown-linux-musl -p launcher --example standin_delegate
+export RELAUNCH_STANDIN_DELEGATE="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-musl/release/examples/standin_delegate"
+
 step "tests"
 export RELAUNCH_STATIC_LAUNCHER="$PWD/dist/launcher"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -59,15 +59,20 @@ impl std::fmt::Display for Version {
     }
 }
 
+/// Whether a launcher supporting `supported` runs something that requests `requested`:
 /// 0.x versions must match exactly; from 1.0 on a supported `M.n` covers `M.m`, m <= n.
+pub fn covers(supported: Version, requested: Version) -> bool {
+    if supported.major == 0 {
+        supported == requested
+    } else {
+        supported.major == requested.major && requested.minor <= supported.minor
+    }
+}
+
 fn in_list(list: &[&str], v: Version) -> bool {
-    list.iter().filter_map(|s| Version::parse(s)).any(|s| {
-        if s.major == 0 {
-            s == v
-        } else {
-            s.major == v.major && v.minor <= s.minor
-        }
-    })
+    list.iter()
+        .filter_map(|s| Version::parse(s))
+        .any(|s| covers(s, v))
 }
 
 /// `CNB_DEPRECATION_MODE`; anything unknown behaves like `warn` (as the reference).

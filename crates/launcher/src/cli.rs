@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::api::{self, DeprecationMode};
+use crate::bundle;
 use crate::env::Env;
 use crate::errors::{Context, Failure};
 use crate::launch::Launcher;
@@ -80,9 +81,17 @@ fn start(
     log: &Logger,
 ) -> Failure {
     let mode = inputs.deprecation_mode;
+    // A refusal (exit 11/12) goes to the launcher bundle, if there is one (bundle.rs).
+    let app = |metadata| bundle::App {
+        platform_api: &inputs.platform_api,
+        metadata,
+        layers_dir: &inputs.layers_dir,
+        args,
+        environ: &environ,
+    };
     let platform = match api::verify_platform_api(&inputs.platform_api, api::PLATFORM, mode, log) {
         Ok(v) => v,
-        Err(f) => return f,
+        Err(f) => return bundle::dispatch(f, app(None), log),
     };
     let md = match Metadata::read(&paths::join(
         &inputs.layers_dir,
@@ -93,7 +102,7 @@ fn start(
     };
     for bp in &md.buildpacks {
         if let Err(f) = api::verify_buildpack_api(&bp.id, &bp.api, api::BUILDPACK, mode, log) {
-            return f;
+            return bundle::dispatch(f, app(Some(&md)), log);
         }
     }
     let requested = &inputs.process_type;

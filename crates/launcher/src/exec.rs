@@ -1,7 +1,7 @@
 //! Replacing the launcher with the process: PATH lookup in the launch env (Go
 //! `exec.LookPath` rules) and `execve` without forking.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,25 @@ fn find_executable(path: &Path) -> Result<(), String> {
 
 /// Replaces this process with `path`; returns only on failure.
 pub fn execve(path: &Path, argv: &[&OsStr], env: &Env) -> io::Error {
-    match exec_inner(path, argv, env) {
+    match c_envp(env).and_then(|envp| exec_inner(path, argv, envp)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// [`execve`] with the environment exactly as given (order kept): hands a launch over to
+/// another launcher.
+pub fn execve_environ(path: &Path, argv: &[&OsStr], environ: &[(OsString, OsString)]) -> io::Error {
+    let envp: io::Result<Vec<CString>> = environ
+        .iter()
+        .map(|(k, v)| {
+            let mut kv = k.clone();
+            kv.push("=");
+            kv.push(v);
+            cstring(&kv)
+        })
+        .collect();
+    match envp.and_then(|envp| exec_inner(path, argv, envp)) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -63,10 +81,9 @@ pub fn execve(path: &Path, argv: &[&OsStr], env: &Env) -> io::Error {
 
 enum Never {}
 
-fn exec_inner(path: &Path, argv: &[&OsStr], env: &Env) -> io::Result<Never> {
+fn exec_inner(path: &Path, argv: &[&OsStr], envp: Vec<CString>) -> io::Result<Never> {
     let path = cstring(path.as_os_str())?;
     let argv = c_argv(argv)?;
-    let envp = c_envp(env)?;
     let argv_ptrs = null_terminated(&argv);
     let envp_ptrs = null_terminated(&envp);
     // SAFETY: the Rust runtime ignores SIGPIPE and ignored signals survive execve; the

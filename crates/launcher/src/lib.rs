@@ -4,7 +4,9 @@
 
 pub mod api;
 pub mod arena;
+pub mod bundle;
 pub mod cli;
+pub mod elf;
 pub mod env;
 pub mod errors;
 pub mod exec;

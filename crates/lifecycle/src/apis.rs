@@ -22,6 +22,17 @@ impl Api {
     pub const fn new(major: u64, minor: u64) -> Self {
         Api(Version::new(major, minor))
     }
+
+    /// The launcher's version type, for the meta launcher's selection rule.
+    pub const fn version(self) -> Version {
+        self.0
+    }
+}
+
+impl From<Version> for Api {
+    fn from(v: Version) -> Self {
+        Api(v)
+    }
 }
 
 impl FromStr for Api {
@@ -78,14 +89,7 @@ impl ApiList {
 
     /// Whether a launcher advertising this list can run something declaring `api`.
     pub fn supports(&self, api: Api) -> bool {
-        let api = api.0;
-        self.0.iter().any(|Api(s)| {
-            if s.major == 0 {
-                *s == api
-            } else {
-                s.major == api.major && api.minor <= s.minor
-            }
-        })
+        self.0.iter().any(|s| launcher::api::covers(s.0, api.0))
     }
 
     /// Every API of `self` that `other` does not support (empty when `other` covers `self`).

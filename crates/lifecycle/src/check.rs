@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::apis::{Api, ApiList};
+use crate::bundle::{select_launcher, LauncherBundle};
 use crate::contract::AdvertisedLauncher;
 use crate::metadata::BuildpackApi;
 
@@ -36,30 +37,61 @@ pub struct CompatReport {
     /// The app's symlink points somewhere other than where the launcher is.
     #[serde(rename = "target-mismatch")]
     pub target_mismatch: bool,
+    /// With a launcher bundle: the launcher of the bundle that will start the app.
+    #[serde(rename = "started-by", skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// How many launchers the run image holds (1 without delegates).
+    #[serde(skip)]
+    pub bundle_size: usize,
+    /// The Buildpack APIs the app's buildpacks were checked against.
+    #[serde(skip)]
+    pub checked_buildpack_apis: ApiList,
 }
 
+/// [`check_bundle`] for a run image whose launcher has no delegates.
 pub fn check(app: &AppApis, launcher: &AdvertisedLauncher) -> CompatReport {
-    let unsupported_platform =
-        (!launcher.platform_apis.supports(app.platform)).then_some(app.platform);
-    let unsupported_buildpacks: Vec<BuildpackApi> = app
-        .buildpacks
-        .iter()
-        .filter(|bp| !launcher.buildpack_apis.supports(bp.api))
-        .cloned()
-        .collect();
+    check_bundle(app, launcher, &LauncherBundle::single(launcher))
+}
+
+/// Compares the app with the launchers of a bundle, deciding as the meta launcher does
+/// ([`select_launcher`]). When none fits, the missing APIs are named against the first
+/// launcher that supports the app's Platform API (the one whose refusal the app would see),
+/// or against the whole bundle when none does.
+pub fn check_bundle(
+    app: &AppApis,
+    launcher: &AdvertisedLauncher,
+    bundle: &LauncherBundle,
+) -> CompatReport {
     let target_mismatch = app
         .launcher_target
         .as_ref()
         .is_some_and(|t| t != &launcher.path);
+    let selected = select_launcher(bundle, app);
+    let (union_platform, union_buildpack) = bundle.union();
+    let closest = selected.or_else(|| {
+        bundle
+            .0
+            .iter()
+            .find(|l| l.platform_apis.supports(app.platform))
+    });
+    let checked = closest.map_or(union_buildpack, |l| l.buildpack_apis.clone());
     CompatReport {
-        compatible: unsupported_platform.is_none()
-            && unsupported_buildpacks.is_empty()
-            && !target_mismatch,
+        compatible: selected.is_some() && !target_mismatch,
         app: app.clone(),
         launcher: launcher.clone(),
-        unsupported_platform,
-        unsupported_buildpacks,
+        unsupported_platform: (!union_platform.supports(app.platform)).then_some(app.platform),
+        unsupported_buildpacks: app
+            .buildpacks
+            .iter()
+            .filter(|bp| !checked.supports(bp.api))
+            .cloned()
+            .collect(),
         target_mismatch,
+        started_by: selected
+            .filter(|_| bundle.0.len() > 1)
+            .map(|l| l.path.clone()),
+        bundle_size: bundle.0.len(),
+        checked_buildpack_apis: checked,
     }
 }
 
@@ -83,6 +115,16 @@ impl CompatReport {
                 self.launcher.platform_apis
             ));
         }
+        if self.unsupported_platform.is_none()
+            && self.unsupported_buildpacks.is_empty()
+            && !self.target_mismatch
+        {
+            parts.push(format!(
+                "Platform API {} together with Buildpack APIs {} in one launcher",
+                self.app.platform,
+                ApiList::new(self.app.buildpacks.iter().map(|b| b.api))
+            ));
+        }
         if !self.unsupported_buildpacks.is_empty() {
             let apis = ApiList::new(self.unsupported_buildpacks.iter().map(|b| b.api));
             let ids: Vec<String> = self
@@ -93,15 +135,26 @@ impl CompatReport {
             parts.push(format!(
                 "Buildpack API {apis} of {} (supported: {})",
                 ids.join(", "),
-                self.launcher.buildpack_apis
+                self.checked_buildpack_apis
             ));
         }
-        Some(format!(
-            "the run image's launcher {} at {} does not support {}",
-            self.launcher.version,
-            self.launcher.path,
-            parts.join("; ")
-        ))
+        let whose = if self.bundle_size > 1 {
+            format!(
+                "no launcher of the run image's bundle at {}.d",
+                self.launcher.path
+            )
+        } else {
+            format!(
+                "the run image's launcher {} at {}",
+                self.launcher.version, self.launcher.path
+            )
+        };
+        let verb = if self.bundle_size > 1 {
+            "supports"
+        } else {
+            "does not support"
+        };
+        Some(format!("{whose} {verb} {}", parts.join("; ")))
     }
 }
 
@@ -130,6 +183,9 @@ impl fmt::Display for CompatReport {
                 bp.api,
                 mark(!self.unsupported_buildpacks.contains(bp))
             )?;
+        }
+        if let Some(by) = &self.started_by {
+            writeln!(f, "  started by the bundled launcher {by}")?;
         }
         match self.problem() {
             None => write!(f, "compatible: the app will start with this launcher"),
@@ -200,5 +256,49 @@ mod tests {
             .problem()
             .unwrap()
             .contains("symlink target /opt/launcher"));
+    }
+
+    #[test]
+    fn a_bundle_is_checked_per_launcher() {
+        use crate::bundle::BundledLauncher;
+        let main = launcher("0.7,0.12", "0.7,0.12");
+        let old = BundledLauncher {
+            path: "/usr/local/bin/launcher.d/01-old".into(),
+            name: "old".into(),
+            version: "0.1".into(),
+            platform_apis: "0.6".parse().unwrap(),
+            buildpack_apis: "0.2,0.6".parse().unwrap(),
+        };
+        let mut bundle = LauncherBundle::single(&main);
+        bundle.0.push(old);
+        let r = check_bundle(&app("0.6", &[("a", "0.2")]), &main, &bundle);
+        assert!(r.compatible);
+        assert_eq!(
+            r.started_by.as_deref(),
+            Some("/usr/local/bin/launcher.d/01-old")
+        );
+        assert!(
+            r.to_string().contains("started by the bundled launcher"),
+            "{r}"
+        );
+        let r = check_bundle(&app("0.12", &[("a", "0.12")]), &main, &bundle);
+        assert!(r.compatible && r.started_by.as_deref() == Some("/usr/local/bin/launcher"));
+        // Each API is in some launcher, but no launcher has both.
+        let r = check_bundle(&app("0.12", &[("a", "0.2")]), &main, &bundle);
+        assert!(!r.compatible);
+        assert_eq!(r.unsupported_platform, None);
+        let p = r.problem().unwrap();
+        assert!(
+            p.starts_with(
+                "no launcher of the run image's bundle at /usr/local/bin/launcher.d supports"
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("Buildpack API 0.2 of a@0.2 (supported: 0.7,0.12)"),
+            "{p}"
+        );
+        let r = check_bundle(&app("0.5", &[]), &main, &bundle);
+        assert_eq!(r.unsupported_platform, Some(Api::new(0, 5)));
     }
 }

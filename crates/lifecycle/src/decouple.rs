@@ -8,7 +8,8 @@ use relaunch_oci::{Digest, Image, Layer};
 use tracing::warn;
 
 use crate::app::{app_apis, lifecycle_metadata};
-use crate::check::{check, CompatReport};
+use crate::bundle::LauncherBundle;
+use crate::check::{check_bundle, CompatReport};
 use crate::contract::{validate_path, AdvertisedLauncher, APP_LAUNCHER_PATH};
 use crate::error::{Error, Result};
 use crate::launcher::ResolvedLauncher;
@@ -66,6 +67,24 @@ pub fn decouple(
     base: Option<&BaseImage>,
     force: bool,
 ) -> Result<Switched> {
+    decouple_onto(
+        app,
+        run_launcher,
+        &LauncherBundle::single(run_launcher),
+        base,
+        force,
+    )
+}
+
+/// [`decouple`] onto a run image whose launcher is a bundle: the check decides per launcher
+/// of `bundle`, as the meta launcher will at start.
+pub fn decouple_onto(
+    app: Image,
+    run_launcher: &AdvertisedLauncher,
+    bundle: &LauncherBundle,
+    base: Option<&BaseImage>,
+    force: bool,
+) -> Result<Switched> {
     validate_path(&run_launcher.path)?;
     let layer = symlink_layer(&run_launcher.path)?;
     switch(
@@ -79,6 +98,7 @@ pub fn decouple(
             }
             .to_value(),
             launcher: run_launcher.clone(),
+            bundle: bundle.clone(),
         },
         base,
         force,
@@ -110,6 +130,9 @@ pub fn recouple_with_layer(
     base: Option<&BaseImage>,
     force: bool,
 ) -> Result<Switched> {
+    launcher
+        .binary
+        .ensure_runs_on(&app.platform(), "the app image")?;
     switch(
         app,
         Target {
@@ -121,6 +144,7 @@ pub fn recouple_with_layer(
             }
             .to_value(),
             launcher: launcher.advertised_at(APP_LAUNCHER_PATH),
+            bundle: LauncherBundle::single(&launcher.advertised_at(APP_LAUNCHER_PATH)),
         },
         base,
         force,
@@ -134,6 +158,8 @@ struct Target {
     build_launcher: serde_json::Value,
     /// The launcher that will run the app after the switch.
     launcher: AdvertisedLauncher,
+    /// With its delegates, if any.
+    bundle: LauncherBundle,
 }
 
 fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> Result<Switched> {
@@ -141,7 +167,7 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
     let mut apis = app_apis(&app, &md)?;
     // The switch re-points the launcher, so where it pointed before does not matter.
     apis.launcher_target = None;
-    let report = check(&apis, &t.launcher);
+    let report = check_bundle(&apis, &t.launcher, &t.bundle);
     if let Some(problem) = report.problem() {
         if !force {
             return Err(Error::Incompatible(problem));

@@ -4,8 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use object::{Object, ObjectSection};
-use relaunch_oci::local;
+use object::{Architecture, Object, ObjectSection};
+use relaunch_oci::{local, Platform};
 use serde::{Deserialize, Serialize};
 
 use crate::apis::ApiList;
@@ -14,7 +14,7 @@ use crate::apis::ApiList;
 pub const LAUNCHER_SIZE_LIMIT: u64 = 64 << 20;
 
 /// Name of the ELF section holding the launcher's compact JSON self-description.
-pub const SECTION: &str = ".cnb_launcher";
+pub use launcher::self_description::SECTION;
 
 /// What a launcher says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,13 @@ pub enum LauncherFileError {
     NotElf { origin: String, reason: String },
     #[error("launcher '{origin}' has a malformed {SECTION} section: {reason}")]
     BadDescriptor { origin: String, reason: String },
+    #[error("launcher '{origin}' is built for {machine}, but {image} is {platform}; give a launcher built for {platform}")]
+    WrongArchitecture {
+        origin: String,
+        machine: String,
+        image: String,
+        platform: String,
+    },
 }
 
 /// A validated launcher executable and, when it has one, its self-description.
@@ -114,6 +121,56 @@ impl LauncherBinary {
     }
 }
 
+impl LauncherBinary {
+    /// Refuses a launcher whose ELF machine cannot run on `platform` (the image's config
+    /// `architecture`, e.g. `arm64`); an image that names no architecture is not checked.
+    /// `image` names the image in the message (e.g. "the run image").
+    pub fn ensure_runs_on(
+        &self,
+        platform: &Platform,
+        image: &str,
+    ) -> Result<(), LauncherFileError> {
+        if platform.architecture.is_empty() {
+            return Ok(());
+        }
+        let machine = elf_architecture(&self.bytes).map_err(|e| LauncherFileError::NotElf {
+            origin: self.origin.clone(),
+            reason: e.to_string(),
+        })?;
+        if machine == platform.architecture {
+            return Ok(());
+        }
+        Err(LauncherFileError::WrongArchitecture {
+            origin: self.origin.clone(),
+            machine,
+            image: image.to_string(),
+            platform: platform.to_string(),
+        })
+    }
+}
+
+/// The ELF's machine as an OCI/Go architecture name (`amd64`, `arm64`, ...); machines
+/// without one are named as the `object` crate does.
+pub fn elf_architecture(elf: &[u8]) -> Result<String, DescriptorError> {
+    let file = object::File::parse(elf).map_err(|e| DescriptorError::NotElf(e.to_string()))?;
+    let little = file.is_little_endian();
+    let name = match file.architecture() {
+        Architecture::X86_64 => "amd64",
+        Architecture::Aarch64 => "arm64",
+        Architecture::Arm => "arm",
+        Architecture::I386 => "386",
+        Architecture::Riscv64 => "riscv64",
+        Architecture::PowerPc64 if little => "ppc64le",
+        Architecture::PowerPc64 => "ppc64",
+        Architecture::S390x => "s390x",
+        Architecture::Mips64 if little => "mips64le",
+        Architecture::Mips64 => "mips64",
+        Architecture::LoongArch64 => "loong64",
+        other => return Ok(format!("{other:?}")),
+    };
+    Ok(name.to_string())
+}
+
 fn check_executable(origin: &str, mode: u32) -> Result<(), LauncherFileError> {
     if mode & 0o111 == 0 {
         return Err(LauncherFileError::NotExecutable {
@@ -144,12 +201,23 @@ pub fn read_descriptor(elf: &[u8]) -> Result<Option<Descriptor>, DescriptorError
     let data = section
         .data()
         .map_err(|e| DescriptorError::Malformed(e.to_string()))?;
-    // The section may be padded (alignment, or a same-size rewrite); the JSON ends at the
-    // first NUL and surrounding whitespace is insignificant.
-    let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
-    serde_json::from_slice(&data[..end])
-        .map(Some)
-        .map_err(|e| DescriptorError::Malformed(e.to_string()))
+    // The launcher's own decoder (the meta launcher reads delegates with it), so a
+    // description relaunch accepts is one the launcher accepts. It ends at the first NUL
+    // (the section may be padded); surrounding whitespace is insignificant.
+    let d = launcher::self_description::parse(data).map_err(DescriptorError::Malformed)?;
+    let list = |l: &[String]| {
+        l.iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<crate::apis::Api>, _>>()
+            .map(ApiList::new)
+            .map_err(|e| DescriptorError::Malformed(e.to_string()))
+    };
+    Ok(Some(Descriptor {
+        platform_apis: list(&d.platform_apis)?,
+        buildpack_apis: list(&d.buildpack_apis)?,
+        name: d.name,
+        version: d.version,
+    }))
 }
 
 /// Byte range of the `.cnb_launcher` section's contents inside the file, if present.
@@ -234,6 +302,25 @@ mod tests {
             read_descriptor(&elf_with(Some(b"{not json"))),
             Err(DescriptorError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_launcher_must_match_the_images_architecture() {
+        let launcher = LauncherBinary::from_bytes("l".into(), elf_with(None), 0o755).unwrap();
+        assert_eq!(elf_architecture(&launcher.bytes).unwrap(), "amd64");
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        launcher.ensure_runs_on(&amd64, "run").unwrap();
+        launcher
+            .ensure_runs_on(&Platform::default(), "run")
+            .unwrap();
+        let arm64 = Platform::parse("linux/arm64/v8").unwrap();
+        let e = launcher
+            .ensure_runs_on(&arm64, "the run image")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "launcher 'l' is built for amd64, but the run image is linux/arm64/v8; give a launcher built for linux/arm64/v8"
+        );
     }
 
     #[test]

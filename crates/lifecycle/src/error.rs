@@ -17,6 +17,8 @@ pub enum Error {
     LauncherFile(#[from] LauncherFileError),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
     /// Boxed: the engine's error is large and this type travels in every `Result`.
     #[error(transparent)]
     Oci(Box<relaunch_oci::Error>),

@@ -4,6 +4,7 @@
 
 pub mod apis;
 pub mod app;
+pub mod bundle;
 pub mod check;
 pub mod contract;
 pub mod decouple;

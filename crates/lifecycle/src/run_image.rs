@@ -5,11 +5,14 @@
 //! Any other failure (auth, DNS, 5xx, corrupt data) is an error: labels that went stale on a
 //! base swap (G-26) could otherwise call an app compatible on a transient error.
 
+use std::collections::BTreeMap;
+
 use relaunch_oci::read::load_fetched;
-use relaunch_oci::{Digest, Image, ImageRef, Repo, TransportOptions};
+use relaunch_oci::{Digest, Image, ImageRef, Platform, Repo, Session};
 use tracing::warn;
 
 use crate::app::string_labels;
+use crate::bundle::LauncherBundle;
 use crate::contract::AdvertisedLauncher;
 use crate::error::{Error, Result};
 use crate::metadata::LifecycleMetadata;
@@ -21,25 +24,52 @@ pub struct RunImage {
     pub name: String,
     pub digest: Option<Digest>,
     pub advertised: Option<AdvertisedLauncher>,
+    /// The launchers at and beside the advertised path (just that one without delegates).
+    pub bundle: Option<LauncherBundle>,
     /// Set when `advertised` comes from the labels the app inherited at export: why the
     /// run image itself could not be used (it is gone).
     pub inherited_because: Option<String>,
 }
 
+/// The launcher `labels` advertise and the bundle it belongs to.
+fn advertised_bundle(
+    labels: &BTreeMap<String, String>,
+    image: &str,
+) -> Result<(Option<AdvertisedLauncher>, Option<LauncherBundle>)> {
+    let advertised =
+        AdvertisedLauncher::from_labels(labels).map_err(|cause| Error::RunImageLabels {
+            image: image.to_string(),
+            cause,
+        })?;
+    let bundle = match &advertised {
+        Some(a) => Some(LauncherBundle::from_labels(a, labels)?),
+        None => None,
+    };
+    Ok((advertised, bundle))
+}
+
 impl RunImage {
     /// `image`, read under `name`.
     pub fn from_image(name: &str, image: &Image) -> Result<RunImage> {
+        let (advertised, bundle) =
+            advertised_bundle(&string_labels(image), &format!("run image {name}"))?;
         Ok(RunImage {
             name: name.to_string(),
             digest: Some(image.digest()),
-            advertised: AdvertisedLauncher::from_labels(&string_labels(image)).map_err(
-                |cause| Error::RunImageLabels {
-                    image: format!("run image {name}"),
-                    cause,
-                },
-            )?,
+            advertised,
+            bundle,
             inherited_because: None,
         })
+    }
+
+    /// The advertised launcher and its bundle, as dispatch will see them.
+    pub fn launcher_bundle(&self) -> Result<(&AdvertisedLauncher, &LauncherBundle)> {
+        let launcher = self.launcher()?;
+        let bundle = self
+            .bundle
+            .as_ref()
+            .ok_or_else(|| Error::NoAdvertisedLauncher(self.name.clone()))?;
+        Ok((launcher, bundle))
     }
 
     /// The advertised launcher, or an error saying the run image provides none.
@@ -64,12 +94,17 @@ pub enum Lookup {
     Gone(relaunch_oci::Error),
 }
 
-/// Loads the image `reference` names (from an index: linux/amd64), telling a manifest that
-/// does not exist (`Lookup::Gone`) apart from every other failure (`Err`). Only the
-/// manifest itself counts: a missing config blob under an existing manifest is an error.
-pub fn lookup_image(reference: &ImageRef, opts: &TransportOptions) -> relaunch_oci::Result<Lookup> {
-    match Repo::open(reference, opts) {
-        Ok(repo) => lookup_in(&repo),
+/// Loads the image `reference` names (from an index: `platform`, default linux/amd64),
+/// telling a manifest that does not exist (`Lookup::Gone`) apart from every other failure
+/// (`Err`). Only the manifest itself counts: a missing config blob under an existing
+/// manifest is an error.
+pub fn lookup_image(
+    reference: &ImageRef,
+    session: &Session,
+    platform: Option<&Platform>,
+) -> relaunch_oci::Result<Lookup> {
+    match session.open(reference) {
+        Ok(repo) => lookup_in(&repo, platform),
         Err(e) if e.is_not_found() => Ok(Lookup::Gone(e)),
         Err(e) => Err(e),
     }
@@ -77,25 +112,28 @@ pub fn lookup_image(reference: &ImageRef, opts: &TransportOptions) -> relaunch_o
 
 /// [`lookup_image`] in a repository already open (e.g. on a registry client shared by a
 /// fleet run).
-pub fn lookup_in(repo: &Repo) -> relaunch_oci::Result<Lookup> {
+pub fn lookup_in(repo: &Repo, platform: Option<&Platform>) -> relaunch_oci::Result<Lookup> {
     let raw = match repo.transport.get_manifest_verified(&repo.reference) {
         Ok(raw) => raw,
         Err(e) if e.is_not_found() => return Ok(Lookup::Gone(e)),
         Err(e) => return Err(e),
     };
     let artifact = load_fetched(&repo.transport, raw)?;
-    Ok(Lookup::Found(repo.image_of(artifact, None)?))
+    Ok(Lookup::Found(repo.image_of(artifact, platform)?))
 }
 
-/// The run image `app` is based on now: the one `runImage.reference` names, which must
-/// still be the base of the app. When that image is gone, the launcher labels the app
-/// inherited from it at export stand in, with a warning (they go stale on a base swap).
+/// The run image `app` is based on now: the one `runImage.reference` names (from an index:
+/// the app's platform), which must still be the base of the app. When that image is gone,
+/// the launcher labels the app inherited from it at export stand in, with a warning (they
+/// go stale on a base swap).
 pub fn current_run_image(
     app: &Image,
     md: &LifecycleMetadata,
-    opts: &TransportOptions,
+    session: &Session,
 ) -> Result<RunImage> {
-    current_run_image_with(app, md, |r| lookup_image(r, opts))
+    // From a run-image index, the app's own platform.
+    let platform = Some(app.platform()).filter(|p| !p.architecture.is_empty());
+    current_run_image_with(app, md, |r| lookup_image(r, session, platform.as_ref()))
 }
 
 /// [`current_run_image`] with the caller's way of reading the run image (`lookup`, e.g.
@@ -126,13 +164,8 @@ pub fn current_run_image_with(
         Lookup::Gone(why) => {
             let because = format!("run image {reference} (runImage.reference) is gone: {why}");
             warn!("{because}; using the launcher labels the app inherited from its run image at export (stale if its base was swapped since)");
-            let advertised =
-                AdvertisedLauncher::from_labels(&string_labels(app)).map_err(|cause| {
-                    Error::RunImageLabels {
-                        image: "the app's inherited run-image labels".into(),
-                        cause,
-                    }
-                })?;
+            let (advertised, bundle) =
+                advertised_bundle(&string_labels(app), "the app's inherited run-image labels")?;
             let digest = match parsed {
                 ImageRef::Layout { digest, .. } => digest,
                 ImageRef::Registry(r) => r.digest,
@@ -141,6 +174,7 @@ pub fn current_run_image_with(
                 name: name.to_string(),
                 digest,
                 advertised,
+                bundle,
                 inherited_because: Some(because),
             })
         }

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layout::Layout;
-use crate::reference::{ImageRef, DEFAULT_TAG};
+use crate::reference::{ImageRef, RegistryRef, DEFAULT_TAG};
 use crate::transport::{ManifestRef, RawManifest, Transport, TransportOptions};
 use crate::v1::{media_type, Descriptor, Index, Manifest, Platform};
 
@@ -26,8 +26,17 @@ pub struct Repo {
 
 impl Repo {
     /// For reading: a layout must exist; `oci:<dir>` without tag or digest means its only
-    /// manifest.
+    /// manifest. A registry repository gets a client of its own (see [`crate::Session`] to
+    /// share one).
     pub fn open(r: &ImageRef, opts: &TransportOptions) -> Result<Repo> {
+        Repo::open_with(r, |reg| crate::open_registry(reg, opts))
+    }
+
+    /// As [`Repo::open`], with registry repositories opened by `registry`.
+    pub fn open_with(
+        r: &ImageRef,
+        registry: impl FnOnce(&RegistryRef) -> Result<Arc<dyn Transport>>,
+    ) -> Result<Repo> {
         match r {
             ImageRef::Layout { dir, tag, digest } => {
                 let layout = Layout::open(dir.clone())?;
@@ -42,7 +51,7 @@ impl Repo {
                 })
             }
             ImageRef::Registry(reg) => Ok(Repo {
-                transport: crate::open_registry(reg, opts)?,
+                transport: registry(reg)?,
                 reference: reg.manifest_ref(),
             }),
         }
@@ -51,6 +60,14 @@ impl Repo {
     /// For writing: a layout is created if absent; a missing tag means `latest`. A layout
     /// is written by tag only (an untagged manifest would not be listed in index.json).
     pub fn create(r: &ImageRef, opts: &TransportOptions) -> Result<Repo> {
+        Repo::create_with(r, |reg| crate::open_registry(reg, opts))
+    }
+
+    /// As [`Repo::create`], with registry repositories opened by `registry`.
+    pub fn create_with(
+        r: &ImageRef,
+        registry: impl FnOnce(&RegistryRef) -> Result<Arc<dyn Transport>>,
+    ) -> Result<Repo> {
         match r {
             ImageRef::Layout {
                 digest: Some(_), ..
@@ -62,7 +79,7 @@ impl Repo {
                 transport: Arc::new(Layout::create(dir.clone())?),
                 reference: ManifestRef::Tag(tag.clone().unwrap_or_else(|| DEFAULT_TAG.into())),
             }),
-            ImageRef::Registry(_) => Repo::open(r, opts),
+            ImageRef::Registry(_) => Repo::open_with(r, registry),
         }
     }
 

@@ -150,11 +150,23 @@ impl Platform {
         })
     }
 
-    /// Whether `self` (a wanted platform) accepts `candidate`; an unset variant accepts any.
+    /// Whether `self` (a wanted platform) accepts `candidate`; an unset variant accepts any,
+    /// and an architecture's default variant equals an unset one (`arm64` = `arm64/v8`, as
+    /// containers/image normalises).
     pub fn matches(&self, candidate: &Platform) -> bool {
         self.os == candidate.os
             && self.architecture == candidate.architecture
-            && (self.variant.is_none() || self.variant == candidate.variant)
+            && (self.variant.is_none() || self.variant() == candidate.variant())
+    }
+
+    /// The variant, with the architecture's default filled in when unset.
+    fn variant(&self) -> Option<&str> {
+        let default = match self.architecture.as_str() {
+            "arm64" => Some("v8"),
+            "arm" => Some("v7"),
+            _ => None,
+        };
+        self.variant.as_deref().or(default)
     }
 }
 
@@ -263,4 +275,19 @@ pub fn sniff_manifest_media_type(bytes: &[u8]) -> Option<String> {
 /// so the same model always yields the same digest.
 pub fn to_canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("JSON serialisation of in-memory model cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Platform;
+
+    #[test]
+    fn default_variants_match_unset_ones() {
+        let p = |s: &str| Platform::parse(s).unwrap();
+        assert!(p("linux/arm64/v8").matches(&p("linux/arm64")));
+        assert!(p("linux/arm64").matches(&p("linux/arm64/v8")));
+        assert!(p("linux/arm/v7").matches(&p("linux/arm")));
+        assert!(!p("linux/arm/v6").matches(&p("linux/arm")));
+        assert!(!p("linux/arm64/v8").matches(&p("linux/amd64")));
+    }
 }

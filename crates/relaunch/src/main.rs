@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod cmd;
+mod fleet;
 
 use std::process::ExitCode;
 

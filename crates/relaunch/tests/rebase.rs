@@ -575,7 +575,7 @@ fn faults_leave_the_image_rebased_or_untouched() {
 /// its own platform; an app that is itself an index is refused (one line, nothing written)
 /// rather than narrowed to one platform.
 #[test]
-fn index_run_images_give_the_apps_platform_and_index_apps_are_refused() {
+fn index_run_images_give_the_apps_platform_and_index_apps_are_rebased_per_platform() {
     use relaunch_lifecycle::apis::Api;
     use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
     use relaunch_oci::layer::{Entry, LayerBuilder};
@@ -647,11 +647,14 @@ fn index_run_images_give_the_apps_platform_and_index_apps_are_refused() {
         "the amd64 run image"
     );
 
+    // An index app is rebased platform by platform (tests/multi_arch.rs has the story).
     index_of(&[&app], "multi", "v1");
-    let err = fails(
-        store.relaunch(&["rebase", &store.r("multi", "v1"), "--run-image", &run2]),
-        72,
-    );
-    assert!(err.contains("is an image index"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = ok(store.relaunch(&[
+        "rebase",
+        &store.r("multi", "v1"),
+        "--run-image",
+        &run2,
+        "--force",
+    ]));
+    assert!(out.contains("rebased"), "{out}");
 }

@@ -1,6 +1,8 @@
 //! Fixture trees in temp dirs and a runner for the built `launcher` binary.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod delegates;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -16,12 +16,13 @@ use serde_json::{json, Value};
 
 use crate::apis::Api;
 use crate::app::{app_apis, env, string_labels, PLATFORM_API_ENV};
-use crate::check::{check, CompatReport};
+use crate::bundle::{LauncherBundle, BUNDLE_LABEL};
+use crate::check::{check_bundle, CompatReport};
 use crate::contract::{
     AdvertisedLauncher, BUILDPACK_APIS_LABEL, LAYER_LABEL, PATH_LABEL, PLATFORM_APIS_LABEL,
     VERSION_LABEL,
 };
-use crate::decouple::{binary_layer, decouple, recouple_with_layer, Switched};
+use crate::decouple::{binary_layer, decouple_onto, recouple_with_layer, Switched};
 use crate::error::Error;
 use crate::launcher::ResolvedLauncher;
 use crate::metadata::{LauncherMode, LifecycleMetadata, MetadataError, LIFECYCLE_METADATA_LABEL};
@@ -38,12 +39,13 @@ const STACK_PREFIX: &str = "io.buildpacks.stack.";
 const BASE_PREFIX: &str = "io.buildpacks.base.";
 /// The run-image launcher contract labels an app inherits at export: re-synced too, so
 /// they describe the run image the app is on now (G-26).
-const LAUNCHER_LABELS: [&str; 5] = [
+const LAUNCHER_LABELS: [&str; 6] = [
     PATH_LABEL,
     PLATFORM_APIS_LABEL,
     BUILDPACK_APIS_LABEL,
     VERSION_LABEL,
     LAYER_LABEL,
+    BUNDLE_LABEL,
 ];
 
 /// The run image to rebase onto.
@@ -207,7 +209,9 @@ pub fn rebase(
         let advertised = advertised(base)?.ok_or_else(|| {
             RebaseError::Lifecycle(Error::NoAdvertisedLauncher(base.name.to_string()))
         })?;
-        let switched = decouple(image, &advertised, None, opts.force).map_err(launcher_error)?;
+        let bundle = bundle_of(base, &advertised)?;
+        let switched =
+            decouple_onto(image, &advertised, &bundle, None, opts.force).map_err(launcher_error)?;
         forced(&switched, &mut warnings);
         (switched.image, Some(switched.report))
     } else if let Some(swap) = opts.launcher {
@@ -275,6 +279,15 @@ fn advertised(base: NewBase<'_>) -> Result<Option<AdvertisedLauncher>, RebaseErr
     Ok(AdvertisedLauncher::from_labels(&string_labels(base.image)).map_err(Error::from)?)
 }
 
+/// The launchers of the new run image's bundle (just `advertised` without delegates): the
+/// rebaser decides per launcher, as the meta launcher will at start.
+fn bundle_of(
+    base: NewBase<'_>,
+    advertised: &AdvertisedLauncher,
+) -> Result<LauncherBundle, RebaseError> {
+    Ok(LauncherBundle::from_labels(advertised, &string_labels(base.image)).map_err(Error::from)?)
+}
+
 /// A symlink-mode app runs the new run image's launcher: it must be advertised at the
 /// symlink's target and support the app's Platform API and every buildpack API.
 fn validate_run_image_launcher(
@@ -298,7 +311,8 @@ fn validate_run_image_launcher(
         );
         return Ok(None);
     };
-    let report = check(&app_apis(app, md)?, &advertised);
+    let bundle = bundle_of(base, &advertised)?;
+    let report = check_bundle(&app_apis(app, md)?, &advertised, &bundle);
     if let Some(problem) = report.problem() {
         if !force {
             return Err(RebaseError::LauncherIncompatible { problem });

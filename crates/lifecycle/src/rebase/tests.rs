@@ -777,6 +777,7 @@ mod launcher {
     //! relaunch's launcher duties on real fixtures: a stamped run image, an exported app.
     use super::*;
     use crate::contract::AdvertisedLauncher;
+    use crate::decouple::decouple;
     use crate::fixtures::{export_app, sample_app, RunImageRef};
     use crate::launcher::Overrides;
     use crate::stamp::stamp_run_image;

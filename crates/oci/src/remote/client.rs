@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 
 /// The registry Docker Hub names (`docker.io`, `index.docker.io`) are served from.
 pub const DOCKER_HUB_REGISTRY: &str = "registry-1.docker.io";
+/// Idle connections kept per client (per host and in total): a fleet run keeps up to
+/// `--jobs` requests in flight per registry.
+const MAX_IDLE_CONNECTIONS: usize = 64;
 /// Largest manifest, token answer or error body read into memory.
 const MAX_BODY: u64 = 8 << 20;
 static NO_SCOPES: BTreeSet<String> = BTreeSet::new();
@@ -122,6 +125,10 @@ impl RegistryClient {
         let agent = |verify: bool| {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                // Keep the connections of parallel work (blob copies, fleet jobs) for reuse;
+                // ureq's default keeps 3 per host and reconnects for the rest.
+                .max_idle_connections(MAX_IDLE_CONNECTIONS)
+                .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
                 .user_agent(concat!("relaunch/", env!("CARGO_PKG_VERSION")))
                 .timeout_connect(Some(config.connect_timeout))
                 .timeout_per_read(Some(config.io_timeout))

@@ -13,17 +13,42 @@ use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
 use relaunch_lifecycle::metadata::{LauncherMode, LifecycleMetadata};
 use relaunch_lifecycle::run_image::{current_run_image, RunImage};
 use relaunch_oci::layer::read::read_file;
-use relaunch_oci::{Digest, Image, ImageRef, ManifestRef, Repo};
+use relaunch_oci::{Digest, Image, ImageOrIndex, ImageRef, ManifestRef, Platform, Progress};
 
 use super::{BarProgress, Global};
 
-/// Loads an image from `oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry reference.
-pub fn load(global: &Global, reference: &str) -> anyhow::Result<Image> {
+/// Loads the image `reference` (`oci:<dir>[:<tag>]`, `oci:<dir>@<digest>` or a registry
+/// reference) names for `platform` (default: linux/amd64 from an index); a single image
+/// must be of that platform (an image that names no architecture passes).
+pub fn load_for(
+    global: &Global,
+    reference: &str,
+    platform: Option<&Platform>,
+) -> anyhow::Result<Image> {
     let opened = || -> anyhow::Result<Image> {
-        let r = ImageRef::parse(reference)?;
-        Ok(Repo::open(&r, &global.transport_options())?.load_image(None)?)
+        let repo = global.session().open(&ImageRef::parse(reference)?)?;
+        let image = repo.load_image(platform)?;
+        if let Some(want) = platform {
+            let have = image.platform();
+            if !have.architecture.is_empty() && !want.matches(&have) {
+                bail!("it is a single {have} image, not an index with {want}");
+            }
+        }
+        Ok(image)
     };
-    opened().with_context(|| format!("reading image {reference}"))
+    opened().with_context(|| match platform {
+        Some(p) => format!("reading image {reference} for {p}"),
+        None => format!("reading image {reference}"),
+    })
+}
+
+/// Loads the image or index `reference` names, every platform of an index.
+pub fn load_all(global: &Global, reference: &str) -> anyhow::Result<ImageOrIndex> {
+    let opened = || -> anyhow::Result<ImageOrIndex> {
+        let repo = global.session().open(&ImageRef::parse(reference)?)?;
+        Ok(ImageOrIndex::load(&repo)?)
+    };
+    opened().with_context(|| format!("reading {reference}"))
 }
 
 /// `oci:<dir>@<digest>`: how a layout image is named in `runImage.reference`.
@@ -33,16 +58,36 @@ pub fn layout_digest_ref(dir: &Path, digest: &Digest) -> String {
 
 /// Writes `image` to `out` (blobs first, the tag last) and returns the manifest digest.
 pub fn write(global: &Global, image: &Image, out: &ImageRef) -> anyhow::Result<Digest> {
-    let repo =
-        Repo::create(out, &global.transport_options()).with_context(|| format!("opening {out}"))?;
+    write_all(global, &ImageOrIndex::Image(image.clone()), out)
+}
+
+/// Writes an image or an index (blobs, platform manifests, the index, the tag last) with a
+/// progress bar on a terminal, and returns the digest the tag points at.
+pub fn write_all(global: &Global, what: &ImageOrIndex, out: &ImageRef) -> anyhow::Result<Digest> {
+    let progress = BarProgress::for_stderr();
+    let digest = publish(global, what, out, &progress)?;
+    progress.finish();
+    Ok(digest)
+}
+
+/// As [`write_all`], reporting to `progress`.
+pub fn publish(
+    global: &Global,
+    what: &ImageOrIndex,
+    out: &ImageRef,
+    progress: &dyn Progress,
+) -> anyhow::Result<Digest> {
+    let repo = global
+        .session()
+        .create(out)
+        .with_context(|| format!("opening {out}"))?;
     let tags: Vec<String> = match &repo.reference {
         ManifestRef::Tag(t) => vec![t.clone()],
         ManifestRef::Digest(_) => bail!("--tag {out} names a digest; give a tag"),
     };
-    let progress = BarProgress::for_stderr();
-    let report = relaunch_oci::write_image(image, repo.transport.as_ref(), &tags, &progress)
+    let report = what
+        .write(repo.transport.as_ref(), &tags, progress)
         .with_context(|| format!("writing {out}"))?;
-    progress.finish();
     report.digest.context("nothing was written")
 }
 
@@ -66,22 +111,31 @@ pub struct LauncherArgs {
 }
 
 impl LauncherArgs {
-    pub fn resolve(&self, global: &Global) -> anyhow::Result<ResolvedLauncher> {
+    /// The launcher for an image of `platform`: a file is taken as is (stamping and
+    /// recoupling refuse it if its ELF machine does not match); an image is read for
+    /// that platform.
+    pub fn resolve(
+        &self,
+        global: &Global,
+        platform: Option<&Platform>,
+    ) -> anyhow::Result<ResolvedLauncher> {
         let overrides = Overrides {
             platform_apis: self.platform_apis.clone(),
             buildpack_apis: self.buildpack_apis.clone(),
             version: self.launcher_version.clone(),
         };
-        resolve_launcher(global, &self.launcher, &overrides)
+        resolve_launcher(global, &self.launcher, &overrides, platform)
     }
 }
 
 /// A launcher file, or the /cnb/lifecycle/launcher of an image (e.g. a lifecycle image,
 /// whose labels may say which APIs it supports), with what to advertise about it.
+/// An image is read for `platform` (see [`load_for`]).
 pub fn resolve_launcher(
     global: &Global,
     spec: &str,
     overrides: &Overrides,
+    platform: Option<&Platform>,
 ) -> anyhow::Result<ResolvedLauncher> {
     if is_file_argument(spec) {
         return Ok(resolve(
@@ -90,7 +144,7 @@ pub fn resolve_launcher(
             overrides,
         )?);
     }
-    let image = load(global, spec)?;
+    let image = load_for(global, spec, platform)?;
     let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
         .with_context(|| format!("image {spec} has no usable {APP_LAUNCHER_PATH}"))?;
     let origin = format!("{spec}:{APP_LAUNCHER_PATH}");
@@ -105,16 +159,21 @@ pub fn is_file_argument(given: &str) -> bool {
 }
 
 /// `explicit` (--run-image) if given, else the run image the app is based on now, with the
-/// inherited-label fallback policy of [`current_run_image`].
+/// inherited-label fallback policy of [`current_run_image`]; either is read for `platform`
+/// (the app image's).
 pub fn run_image_for(
     global: &Global,
     app: &Image,
     md: &LifecycleMetadata,
     explicit: Option<&str>,
+    platform: &Platform,
 ) -> anyhow::Result<RunImage> {
     match explicit {
-        Some(name) => Ok(RunImage::from_image(name, &load(global, name)?)?),
-        None => Ok(current_run_image(app, md, &global.transport_options())?),
+        Some(name) => Ok(RunImage::from_image(
+            name,
+            &load_for(global, name, Some(platform))?,
+        )?),
+        None => Ok(current_run_image(app, md, global.session())?),
     }
 }
 
@@ -128,7 +187,7 @@ pub fn launcher_that_runs(global: &Global, app: &Image) -> serde_json::Value {
     // Only a symlink-mode app depends on its run image's launcher.
     let run = match md.launcher.mode() {
         LauncherMode::Binary => Ok(None),
-        LauncherMode::Symlink => run_image_for(global, app, &md, None).map(Some),
+        LauncherMode::Symlink => run_image_for(global, app, &md, None, &app.platform()).map(Some),
     };
     let why;
     let facts = match &run {

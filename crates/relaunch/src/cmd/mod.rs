@@ -7,8 +7,10 @@ pub mod demo;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle_image;
+mod preflight;
 mod progress;
 pub mod rebase;
+mod report_html;
 pub mod run_image;
 
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use relaunch_oci::TransportOptions;
+use relaunch_oci::{Session, TransportOptions};
 
 pub use progress::BarProgress;
 
@@ -43,6 +45,10 @@ pub struct Global {
     /// Built once: every repository the command opens shares its registry client.
     #[arg(skip)]
     options: OnceLock<TransportOptions>,
+    /// Repositories opened by this process, sharing one registry client (token cache,
+    /// connections, counters).
+    #[arg(skip)]
+    session: OnceLock<Session>,
 }
 
 /// `90`, `90s`, `10m`, `1h`.
@@ -71,6 +77,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Global {
+    /// The process's session, configured from the flags on first use.
+    pub fn session(&self) -> &Session {
+        self.session
+            .get_or_init(|| Session::new(self.transport_options()))
+    }
+
     /// The command's transport options; clones share one registry client.
     pub fn transport_options(&self) -> TransportOptions {
         self.options.get_or_init(|| self.build_options()).clone()

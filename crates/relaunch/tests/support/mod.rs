@@ -11,8 +11,10 @@ use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{export_app, run_image_from_rootfs, sample_app, RunImageRef};
 use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, RegistryTransport};
+use relaunch_oci::v1::Index;
 use relaunch_oci::{
-    read, write_image, Artifact, Digest, Image, Layout, ManifestRef, NoProgress, Transport,
+    read, write_image, write_index, Artifact, Child, Digest, Image, ImageOrIndex, IndexManifest,
+    Layout, ManifestRef, NoProgress, Repo, Transport,
 };
 use relaunch_testkit::{busybox_rootfs, skopeo_copy, Registry};
 
@@ -85,6 +87,31 @@ impl Store {
             &NoProgress,
         )
         .unwrap();
+    }
+
+    /// Stores an index over `images` (platforms from their configs) as `repo:tag`.
+    pub fn put_index(&self, images: &[Image], repo: &str, tag: &str) {
+        let mut index = Index::empty_oci();
+        index.manifests = images.iter().map(IndexManifest::child_descriptor).collect();
+        let children: Vec<Child> = images.iter().cloned().map(Child::from).collect();
+        write_index(
+            &IndexManifest::new(index),
+            &children,
+            self.transport(repo).as_ref(),
+            &[tag.to_string()],
+            &NoProgress,
+        )
+        .unwrap();
+    }
+
+    /// The image or index stored as `repo:tag`, every platform loaded.
+    pub fn get_all(&self, repo: &str, tag: &str) -> ImageOrIndex {
+        let transport = self.transport(repo);
+        let repo = Repo {
+            transport,
+            reference: ManifestRef::Tag(tag.into()),
+        };
+        ImageOrIndex::load(&repo).unwrap_or_else(|e| panic!("reading {tag}: {e}"))
     }
 
     fn load(&self, repo: &str, tag: &str) -> relaunch_oci::Result<Image> {

@@ -2,6 +2,7 @@
 //! run [`session::Session::rebase`] on one image; they differ only in how they read flags
 //! and print (the rebaser speaks the reference lifecycle's flags, messages and exit codes).
 
+mod fleet;
 pub mod rebaser;
 pub mod session;
 
@@ -16,19 +17,22 @@ use relaunch_oci::Digest;
 
 use super::images::resolve_launcher;
 use super::Global;
+use crate::fleet::FleetArgs;
 use session::{Job, Outcome, Session, Settings, Status};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The image to rebase and write back: oci:<dir>[:<tag>] or [host[:port]/]repo[:tag].
-    pub image: String,
+    #[arg(required_unless_present = "from_file", conflicts_with = "from_file")]
+    pub image: Option<String>,
     /// More names for the result (written with the same manifest).
+    #[arg(conflicts_with = "from_file")]
     pub extra_tags: Vec<String>,
     /// Run image to rebase onto (default: the one the app's runImage metadata names).
     #[arg(long, env = "CNB_RUN_IMAGE")]
     pub run_image: Option<String>,
     /// Rebase this image instead of IMAGE (e.g. a digest reference); IMAGE is only written.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_file")]
     pub previous_image: Option<String>,
     /// Override the checks the reference lets -force override, and the launcher API checks.
     #[arg(long, env = "CNB_FORCE_REBASE")]
@@ -58,9 +62,12 @@ pub struct Args {
     /// The Platform API the rebase follows (name check from 0.12, base.* labels from 0.12).
     #[arg(long, env = "CNB_PLATFORM_API", default_value_t = LATEST_PLATFORM_API.to_string())]
     pub platform_api: String,
-    /// Print the outcome as JSON, with the registry traffic it cost.
+    /// Print the outcome as JSON, with the registry traffic it cost (fleet mode: one JSON
+    /// object per image and a summary line).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
@@ -76,7 +83,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 version: args.launcher_version.clone(),
             };
             Some(LauncherSwap::new(resolve_launcher(
-                global, spec, &overrides,
+                global, spec, &overrides, None,
             )?)?)
         }
         None => None,
@@ -88,8 +95,12 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         launcher_must_match: args.launcher_must_match.clone(),
     };
     let session = Session::new(global.transport_options(), settings, launcher)?;
+    let Some(image) = &args.image else {
+        return fleet::run(&session, &args);
+    };
+    args.fleet.refuse_without_list()?;
     let outcome = session.rebase(&Job {
-        image: args.image.clone(),
+        image: image.clone(),
         extra_tags: args.extra_tags.clone(),
         previous: args.previous_image.clone(),
         run_image: args.run_image.clone(),

@@ -331,6 +331,7 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         registry_ca: Vec::new(),
         timeout: None,
         verbose: 0,
+        session: Default::default(),
         options: Default::default(),
     };
     // Adds CNB_INSECURE_REGISTRIES (read at every Platform API, not only from 0.13).
@@ -349,12 +350,13 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         .collect::<Result<Vec<_>, _>>()?;
     let launcher = match given.last("launcher-image") {
         Some(spec) => {
-            let resolved = resolve_launcher(&global, spec, &Overrides::default()).map_err(|e| {
-                (
-                    INVALID_ARGS,
-                    format!("failed to resolve inputs: -launcher-image: {e:#}"),
-                )
-            })?;
+            let resolved =
+                resolve_launcher(&global, spec, &Overrides::default(), None).map_err(|e| {
+                    (
+                        INVALID_ARGS,
+                        format!("failed to resolve inputs: -launcher-image: {e:#}"),
+                    )
+                })?;
             Some(LauncherSwap::new(resolved).map_err(|e| (FAILED, e.to_string()))?)
         }
         None => None,

@@ -13,7 +13,7 @@ use relaunch_lifecycle::metadata::{LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
 use relaunch_lifecycle::rebase::{rebase, LauncherSwap, NewBase, RebaseError, RebaseOptions};
 use relaunch_oci::remote::{ClientConfig, Counters, RegistryClient, RegistryTransport};
 use relaunch_oci::{
-    write_image, Artifact, BlobSource, Digest, Image, ImageRef, Location, ManifestRef, NoProgress,
+    Artifact, BlobSource, Digest, Image, ImageOrIndex, ImageRef, Location, ManifestRef, NoProgress,
     Platform, Repo, Transport, TransportOptions,
 };
 use serde_json::json;
@@ -72,6 +72,11 @@ pub enum Failure {
     NoRunImage,
     /// The run image could not be read (exit 1).
     RunImage(String),
+    /// The run image has no image for a platform of the app (exit 1, as an unreadable
+    /// run image; reported as a refusal: nothing is wrong with either image alone).
+    NoPlatform { run_image: String, platform: String },
+    /// A check on one platform of an index app (exit 72).
+    Platform(String, RebaseError),
     /// Checks or the rebase itself (exit 72).
     Rebase(RebaseError),
     /// Writing the result (exit 72).
@@ -81,9 +86,16 @@ pub enum Failure {
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::RunImage(_) => 1,
+            Failure::RunImage(_) | Failure::NoPlatform { .. } => 1,
             _ => 72,
         }
+    }
+}
+
+/// Assembling the new index (the engine's errors past reading and checking).
+impl From<relaunch_oci::Error> for Failure {
+    fn from(e: relaunch_oci::Error) -> Failure {
+        Failure::Write(e.to_string())
     }
 }
 
@@ -93,6 +105,8 @@ impl fmt::Display for Failure {
             Failure::AppImage(e) => write!(f, "failed to set app image: failed to access image to rebase: {e}"),
             Failure::NoRunImage => f.write_str("failed to set app image: failed to parse arguments: -run-image is required when there is no run image metadata available"),
             Failure::RunImage(e) => write!(f, "failed to access run image: {e}"),
+            Failure::NoPlatform { run_image, platform } => write!(f, "failed to access run image: {run_image} has no image for the app's platform {platform}"),
+            Failure::Platform(platform, e) => write!(f, "failed to rebase: {platform}: {e}"),
             Failure::Rebase(e) => write!(f, "failed to rebase: {e}"),
             Failure::Write(e) => write!(f, "failed to rebase: saving image: {e}"),
         }
@@ -141,7 +155,8 @@ impl Outcome {
 
     fn failed(mut self, failure: Failure) -> Outcome {
         self.status = match &failure {
-            Failure::Rebase(e) if e.is_refusal() => Status::Refused,
+            Failure::Rebase(e) | Failure::Platform(_, e) if e.is_refusal() => Status::Refused,
+            Failure::NoPlatform { .. } => Status::Refused,
             _ => Status::Failed,
         };
         self.failure = Some(failure);
@@ -222,76 +237,74 @@ impl Session {
         }
     }
 
-    /// The image `name` names: from an index, the manifest for `platform`; without one
-    /// (the app itself), an index is refused rather than narrowed to one platform.
-    fn load(&self, name: &str, platform: Option<&Platform>) -> Result<(Repo, Image), String> {
-        let opened = || -> relaunch_oci::Result<Result<(Repo, Image), String>> {
+    /// The image or index `name` names (every platform of an index).
+    fn load(&self, name: &str) -> Result<(Repo, ImageOrIndex), String> {
+        let opened = || -> relaunch_oci::Result<(Repo, ImageOrIndex)> {
             let repo = self.open(&ImageRef::parse(name)?, false)?;
-            Ok(match (repo.load()?, platform) {
-                (Artifact::Index(_), None) => Err(format!(
-                    "{name} is an image index (multi-platform): rebase one platform's image by digest"
-                )),
-                (artifact, _) => {
-                    let image = repo.image_of(artifact, platform)?;
-                    Ok((repo, image))
-                }
-            })
+            let loaded = ImageOrIndex::load(&repo)?;
+            Ok((repo, loaded))
         };
-        opened()
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(|e| format!("{name}: {e}"))
+        opened().map_err(|e| format!("{name}: {e}"))
     }
 
-    /// The run image `name`, for an app on `platform` (read once per session).
-    fn run_image(&self, name: &str, platform: &Platform) -> Result<Arc<RunImage>, String> {
-        let key = format!("{name} {platform}");
+    /// The run image `name` for `platform`: chosen from an index (refused when the index
+    /// has none). A single image is taken as it is for a single-image app (the rebase's
+    /// checks compare it with the app, as the reference does) and must be of `platform`
+    /// for a platform of an index app (`of_index`). Read once per session.
+    fn run_image(
+        &self,
+        name: &str,
+        platform: &Platform,
+        of_index: bool,
+    ) -> Result<Arc<RunImage>, Failure> {
+        let key = format!("{name} {platform} {of_index}");
         if let Some(run) = lock(&self.run_images).get(&key) {
             return Ok(run.clone());
         }
-        let (repo, image) = self.load(name, Some(platform))?;
+        let opened = || -> relaunch_oci::Result<(Repo, Artifact)> {
+            let repo = self.open(&ImageRef::parse(name)?, false)?;
+            let artifact = repo.load()?;
+            Ok((repo, artifact))
+        };
+        let (repo, artifact) = opened().map_err(|e| Failure::RunImage(format!("{name}: {e}")))?;
+        let missing = || Failure::NoPlatform {
+            run_image: name.to_string(),
+            platform: platform.to_string(),
+        };
+        let image = match &artifact {
+            Artifact::Index(index) if index.select(platform, name).is_err() => {
+                return Err(missing())
+            }
+            Artifact::Image(image) => {
+                let have = image.platform();
+                if of_index && !have.architecture.is_empty() && !platform.matches(&have) {
+                    return Err(missing());
+                }
+                image.clone()
+            }
+            Artifact::Index(_) => repo
+                .image_of(artifact.clone(), Some(platform))
+                .map_err(|e| Failure::RunImage(format!("{name}: {e}")))?,
+        };
         let reference = identifier(name, &repo, &image.digest());
         let run = Arc::new(RunImage { image, reference });
         lock(&self.run_images).insert(key, run.clone());
         Ok(run)
     }
 
-    /// Rebases one image. Never panics on bad input; writes nothing unless every check
-    /// passed, and then blobs first, the manifest last, names last of all.
+    /// Rebases one image — every platform of an index onto the run image's same
+    /// platform. Never panics on bad input; writes nothing unless every check passed (on
+    /// every platform), and then blobs first, manifests, the index, names last of all.
     pub fn rebase(&self, job: &Job) -> Outcome {
         let mut out = Outcome::new(job);
         let source = job.previous.as_deref().unwrap_or(&job.image);
-        let (app_repo, app) = match self.load(source, None) {
+        let (app_repo, app) = match self.load(source) {
             Ok(loaded) => loaded,
             Err(e) => return out.failed(Failure::AppImage(e)),
         };
         out.old_digest = Some(app.digest());
-        // `--launcher-image` without a run image swaps the launcher only.
-        let run_name = match &job.run_image {
-            Some(name) => Some(name.clone()),
-            None if self.launcher.is_some() => None,
-            None => match self.recorded_run_image(&app, &job.image) {
-                Ok(name) => name,
-                Err(failure) => return out.failed(failure),
-            },
-        };
-        let run = match &run_name {
-            Some(name) => match self.run_image(name, &app.platform()) {
-                Ok(run) => Some(run),
-                Err(e) => return out.failed(Failure::RunImage(e)),
-            },
-            None if self.launcher.is_some() => None,
-            None => return out.failed(Failure::NoRunImage),
-        };
-        out.run_image = run_name.clone();
-        let base = run
-            .as_ref()
-            .zip(run_name.as_deref())
-            .map(|(r, name)| NewBase {
-                image: &r.image,
-                name,
-                reference: &r.reference,
-            });
+        let multi = app.is_index();
+        let mut unchanged = true;
         // Once uploaded, the launcher layer is read (mounted) from where it went.
         let swap = self.launcher.clone().map(|mut swap| {
             if let Some(home) = lock(&self.launcher_home).clone() {
@@ -299,43 +312,122 @@ impl Session {
             }
             swap
         });
-        let opts = RebaseOptions {
-            platform_api: self.settings.platform_api,
-            force: self.settings.force,
-            decouple: self.settings.decouple,
-            launcher: swap.as_ref(),
-            launcher_must_match: &self.settings.launcher_must_match,
+        let rebased = app.try_map(|platform, image| -> Result<(Image, ()), Failure> {
+            let in_platform = |f: Failure| match (multi, f) {
+                (true, Failure::Rebase(e)) => Failure::Platform(platform.to_string(), e),
+                (_, f) => f,
+            };
+            let (run_name, run) = self
+                .new_base(job, &image, platform, multi)
+                .map_err(in_platform)?;
+            if out.run_image.is_none() {
+                out.run_image = run_name.clone();
+            }
+            let base = run
+                .as_ref()
+                .zip(run_name.as_deref())
+                .map(|(r, name)| NewBase {
+                    image: &r.image,
+                    name,
+                    reference: &r.reference,
+                });
+            let opts = RebaseOptions {
+                platform_api: self.settings.platform_api,
+                force: self.settings.force,
+                decouple: self.settings.decouple,
+                launcher: swap.as_ref(),
+                launcher_must_match: &self.settings.launcher_must_match,
+            };
+            let rebased =
+                rebase(image, base, &opts).map_err(|e| in_platform(Failure::Rebase(e)))?;
+            let on = if multi {
+                format!("{platform}: ")
+            } else {
+                String::new()
+            };
+            out.warnings
+                .extend(rebased.warnings.iter().map(|w| format!("{on}{w}")));
+            out.launcher
+                .get_or_insert((rebased.previous_launcher.clone(), rebased.launcher.clone()));
+            if out.launcher_check.is_none() {
+                out.launcher_check = rebased.launcher_check.clone();
+            }
+            unchanged &= rebased.unchanged;
+            Ok((rebased.image, ()))
+        });
+        let rebased = match rebased {
+            Ok((rebased, _)) => rebased,
+            Err(failure) => return out.failed(failure),
         };
-        let rebased = match rebase(app, base, &opts) {
-            Ok(r) => r,
-            Err(e) => return out.failed(Failure::Rebase(e)),
-        };
-        out.warnings = rebased.warnings.clone();
-        out.launcher_check = rebased.launcher_check.clone();
-        out.launcher = Some((rebased.previous_launcher.clone(), rebased.launcher.clone()));
         let names: Vec<String> = std::iter::once(job.image.clone())
             .chain(job.extra_tags.iter().cloned())
             .collect();
         // Unchanged and read from where it goes: that name needs no write.
-        let skip_first = rebased.unchanged && job.previous.is_none();
-        match self.write(&rebased.image, &app_repo, &names, skip_first) {
+        let skip_first = unchanged && job.previous.is_none();
+        match self.write(&rebased, &app_repo, &names, skip_first) {
             Ok(size) => out.manifest_size = size,
+            // The tag write may have reached the registry with its answer lost: then the
+            // image is rebased, and the outcome must say so (a fleet report relies on it).
+            Err(_) if names.len() == 1 && self.names(&names[0], &rebased.digest()) => {
+                out.manifest_size = rebased.raw_manifest().bytes.len() as u64;
+            }
             Err(e) => return out.failed(Failure::Write(e)),
         }
-        out.status = if rebased.unchanged {
+        out.status = if unchanged {
             Status::Unchanged
         } else {
             Status::Rebased
         };
-        out.new_digest = Some(rebased.image.digest());
+        out.new_digest = Some(rebased.digest());
         out.tags = names;
         out
+    }
+
+    /// The run image (name and image for `platform`) one platform image is rebased onto:
+    /// the job's, else the one its metadata names; none with only a launcher swap.
+    /// `of_index`: the app is an index (see [`Session::run_image`]).
+    fn new_base(
+        &self,
+        job: &Job,
+        app: &Image,
+        platform: &Platform,
+        of_index: bool,
+    ) -> Result<(Option<String>, Option<Arc<RunImage>>), Failure> {
+        // `--launcher-image` without a run image swaps the launcher only.
+        let run_name = match &job.run_image {
+            Some(name) => Some(name.clone()),
+            None if self.launcher.is_some() => None,
+            None => self.recorded_run_image(app, &job.image, platform, of_index)?,
+        };
+        match &run_name {
+            Some(name) => Ok((
+                run_name.clone(),
+                Some(self.run_image(name, platform, of_index)?),
+            )),
+            None if self.launcher.is_some() => Ok((None, None)),
+            None => Err(Failure::NoRunImage),
+        }
+    }
+
+    /// Whether `name` (a tag) now names `digest`; false when that cannot be read.
+    fn names(&self, name: &str, digest: &Digest) -> bool {
+        let read = || -> relaunch_oci::Result<Digest> {
+            let repo = self.open(&ImageRef::parse(name)?, false)?;
+            Ok(repo.transport.get_manifest(&repo.reference)?.digest())
+        };
+        read().is_ok_and(|d| &d == digest)
     }
 
     /// The run image the app's metadata names: `runImage.image` (Platform >= 0.12), else
     /// `stack.runImage.image`, preferring the image or a mirror on the app's registry that
     /// is readable, else the first readable one (the reference's mirror choice).
-    fn recorded_run_image(&self, app: &Image, target: &str) -> Result<Option<String>, Failure> {
+    fn recorded_run_image(
+        &self,
+        app: &Image,
+        target: &str,
+        platform: &Platform,
+        of_index: bool,
+    ) -> Result<Option<String>, Failure> {
         let md = LifecycleMetadata::parse_label(app.label(LIFECYCLE_METADATA_LABEL).as_deref())
             .map_err(|e| Failure::Rebase(e.into()))?;
         let stack = md.rest.get("stack").and_then(|s| s.get("runImage"));
@@ -367,7 +459,7 @@ impl Session {
         let home = registry(target);
         candidates.sort_by_key(|c| registry(c) != home);
         for name in &candidates {
-            if self.run_image(name, &app.platform()).is_ok() {
+            if self.run_image(name, platform, of_index).is_ok() {
                 return Ok(Some(name.clone()));
             }
         }
@@ -381,7 +473,7 @@ impl Session {
     /// tags). Returns the manifest size.
     fn write(
         &self,
-        image: &Image,
+        image: &ImageOrIndex,
         source: &Repo,
         names: &[String],
         skip_first: bool,
@@ -411,12 +503,16 @@ impl Session {
         }
         let size = image.raw_manifest().bytes.len() as u64;
         for (transport, tags) in &targets {
-            write_image(image, transport.as_ref(), tags, &NoProgress)
+            image
+                .write(transport.as_ref(), tags, &NoProgress)
                 .map_err(|e| format!("{}: {e}", describe(&transport.location(), tags)))?;
         }
         let carries_launcher = self.launcher.as_ref().is_some_and(|swap| {
             let d = &swap.layer.descriptor.digest;
-            image.layers().iter().any(|l| &l.descriptor.digest == d)
+            image
+                .images()
+                .iter()
+                .any(|(_, i)| i.layers().iter().any(|l| &l.descriptor.digest == d))
         });
         if let (true, Some((first, _))) = (carries_launcher, targets.first()) {
             lock(&self.launcher_home).get_or_insert_with(|| first.clone());
@@ -463,6 +559,7 @@ mod tests {
     use relaunch_lifecycle::launcher::{resolve, Overrides};
     use relaunch_oci::layer::{Entry, LayerBuilder};
     use relaunch_oci::remote::CredentialSource;
+    use relaunch_oci::write_image;
     use relaunch_testkit::{Auth, Registry};
 
     /// One session swapping the launcher of apps in two repositories uploads the new
