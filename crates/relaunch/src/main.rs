@@ -44,6 +44,9 @@ enum Command {
     Recouple(cmd::couple::RecoupleArgs),
     /// Will the app start with a run image's launcher? Exit 2 when it would not.
     Check(cmd::check::Args),
+    /// Derive a lifecycle image whose /cnb/lifecycle/launcher (and its SBOM) is relaunch's
+    /// launcher, for `pack build --lifecycle-image`, builders and kpack ClusterLifecycles.
+    LifecycleImage(cmd::lifecycle_image::Args),
     /// Rebase an app image onto a new run image and/or swap its launcher layer (drop-in
     /// for the lifecycle rebaser, which is also this binary when run as `rebaser`).
     Rebase(cmd::rebase::Args),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Decouple(args) => cmd::couple::run_decouple(&cli.global, args),
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::LifecycleImage(args) => cmd::lifecycle_image::run(&cli.global, args),
         Command::Rebase(args) => cmd::rebase::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
     };

@@ -6,6 +6,7 @@ pub mod couple;
 pub mod demo;
 pub mod images;
 pub mod inspect;
+pub mod lifecycle_image;
 mod preflight;
 mod progress;
 pub mod rebase;
