@@ -93,7 +93,7 @@ impl ApiSet {
 }
 
 /// Parses `io.buildpacks.lifecycle.apis` into (platform, buildpack) lists.
-fn parse_lifecycle_apis(value: &str) -> Result<(ApiList, ApiList), String> {
+pub(crate) fn parse_lifecycle_apis(value: &str) -> Result<(ApiList, ApiList), String> {
     let apis: LifecycleApis = serde_json::from_str(value).map_err(|e| e.to_string())?;
     Ok((apis.platform.all()?, apis.buildpack.all()?))
 }

@@ -13,7 +13,12 @@ use crate::launcher::{resolve, Overrides, ResolvedLauncher};
 
 /// A relocatable ELF with an optional `.cnb_launcher` section (enough for section lookup).
 pub fn elf_with(section: Option<&[u8]>) -> Vec<u8> {
-    let mut obj = WriteObject::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+    elf_for(Architecture::X86_64, section)
+}
+
+/// As [`elf_with`], for the machine `arch`.
+pub fn elf_for(arch: Architecture, section: Option<&[u8]>) -> Vec<u8> {
+    let mut obj = WriteObject::new(BinaryFormat::Elf, arch, Endianness::Little);
     let text = obj.add_section(vec![], b".text".to_vec(), SectionKind::Text);
     obj.append_section_data(text, &[0xc3], 1);
     if let Some(data) = section {

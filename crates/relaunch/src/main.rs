@@ -47,6 +47,9 @@ enum Command {
     /// Export an app image from a layers directory (the lifecycle exporter; also run as
     /// `exporter` through a symlink). Single-dash flags as the lifecycle spells them work too.
     Export(Box<cmd::export::Args>),
+    /// Derive a lifecycle image whose /cnb/lifecycle/launcher (and its SBOM) is relaunch's
+    /// launcher, for `pack build --lifecycle-image`, builders and kpack ClusterLifecycles.
+    LifecycleImage(cmd::lifecycle_image::Args),
     /// Rebase an app image onto a new run image and/or swap its launcher layer (drop-in
     /// for the lifecycle rebaser, which is also this binary when run as `rebaser`).
     Rebase(cmd::rebase::Args),
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Decouple(args) => cmd::couple::run_decouple(&cli.global, args),
         Command::Recouple(args) => cmd::couple::run_recouple(&cli.global, args),
         Command::Check(args) => cmd::check::run(&cli.global, args),
+        Command::LifecycleImage(args) => cmd::lifecycle_image::run(&cli.global, args),
         Command::Rebase(args) => cmd::rebase::run(&cli.global, args),
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Export(args) => return cmd::export::run(*args),

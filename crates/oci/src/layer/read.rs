@@ -81,20 +81,42 @@ pub fn layer_entries(layer: &Layer, index: usize) -> Result<Vec<FsEntry>> {
     scan_layer(layer, index, None)
 }
 
-/// The bytes of one path, taken while the layers are listed so that a file that needs no
-/// symlink resolution costs no second download of its layer.
-struct Capture<'a> {
-    path: &'a str,
-    limit: u64,
-    /// (layer index, contents) of the last regular file seen at `path`.
-    found: Option<(usize, Vec<u8>)>,
+/// Entries of one layer (whiteout markers included, names normalised), each with the
+/// contents of regular files; the contents together may be at most `limit` bytes. For
+/// rewriting a layer from a single download.
+pub fn layer_files(layer: &Layer, index: usize, limit: u64) -> Result<Vec<(FsEntry, Vec<u8>)>> {
+    let mut contents = Vec::new();
+    let mut total = 0u64;
+    let mut visit = |e: &FsEntry, data: &mut dyn Read| -> Result<()> {
+        if e.kind != FsKind::File {
+            contents.push(Vec::new());
+            return Ok(());
+        }
+        total = total.saturating_add(e.size);
+        if total > limit {
+            return Err(Error::TooLarge {
+                path: format!("layer {} (at {})", layer.diff_id, e.path),
+                size: total,
+                limit,
+            });
+        }
+        let ctx = |err| {
+            Error::io(
+                format!("reading {} in layer {}", e.path, layer.diff_id),
+                err,
+            )
+        };
+        contents.push(read_limited(data, e.size, limit).map_err(ctx)?);
+        Ok(())
+    };
+    let entries = scan_layer(layer, index, Some(&mut visit))?;
+    Ok(entries.into_iter().zip(contents).collect())
 }
 
-fn scan_layer(
-    layer: &Layer,
-    index: usize,
-    mut capture: Option<&mut Capture<'_>>,
-) -> Result<Vec<FsEntry>> {
+/// Sees each entry of a layer with a reader over its contents, while the layer is listed.
+type Visit<'v> = &'v mut dyn FnMut(&FsEntry, &mut dyn Read) -> Result<()>;
+
+fn scan_layer(layer: &Layer, index: usize, mut visit: Option<Visit<'_>>) -> Result<Vec<FsEntry>> {
     let tar = layer.open_tar()?;
     let mut archive = tar::Archive::new(tar);
     let ctx = |e| Error::io(format!("reading layer {}", layer.diff_id), e);
@@ -141,14 +163,8 @@ fn scan_layer(
             size: entry.size(),
             layer: index,
         };
-        if let Some(c) = capture.as_deref_mut() {
-            if fs_entry.kind == FsKind::File && fs_entry.path == c.path && fs_entry.size <= c.limit
-            {
-                c.found = Some((
-                    index,
-                    read_limited(&mut entry, fs_entry.size, c.limit).map_err(ctx)?,
-                ));
-            }
+        if let Some(v) = visit.as_mut() {
+            v(&fs_entry, &mut entry)?;
         }
         out.push(fs_entry);
     }
@@ -164,13 +180,10 @@ pub fn list_files(image: &Image) -> Result<Vec<FsEntry>> {
     Ok(merge_layers(image, None)?.into_values().collect())
 }
 
-fn merge_layers(
-    image: &Image,
-    mut capture: Option<&mut Capture<'_>>,
-) -> Result<BTreeMap<String, FsEntry>> {
+fn merge_layers(image: &Image, mut visit: Option<Visit<'_>>) -> Result<BTreeMap<String, FsEntry>> {
     let mut tree: BTreeMap<String, FsEntry> = BTreeMap::new();
     for (i, layer) in image.layers().iter().enumerate() {
-        let entries = scan_layer(layer, i, capture.as_deref_mut())?;
+        let entries = scan_layer(layer, i, visit.as_mut().map(|v| &mut **v as _))?;
         // Whiteouts hide lower layers only, whatever their position within this layer.
         for e in &entries {
             let (dir, name) = parent_and_name(&e.path);
@@ -198,7 +211,11 @@ fn merge_layers(
 
 /// Reads at most `limit + 1` bytes of an entry whose header declares `size`: the declared
 /// size is the tar's word, so no more than a little of it is reserved up front.
-fn read_limited(entry: &mut impl Read, size: u64, limit: u64) -> std::io::Result<Vec<u8>> {
+fn read_limited(
+    entry: &mut (impl Read + ?Sized),
+    size: u64,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
     let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
     entry.take(limit.saturating_add(1)).read_to_end(&mut data)?;
     Ok(data)
@@ -269,10 +286,16 @@ fn resolve<'a>(tree: &'a BTreeMap<String, FsEntry>, path: &str) -> Result<&'a Fs
 /// files larger than `limit` bytes.
 pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<u8>)> {
     let wanted = normalize(path).ok().flatten().unwrap_or_default();
-    let mut capture = Capture {
-        path: &wanted,
-        limit,
-        found: None,
+    // The bytes of the path are taken while the layers are listed, so a file that needs no
+    // symlink resolution costs no second download of its layer: (layer index, contents) of
+    // the last regular file seen at `wanted`.
+    let mut found: Option<(usize, Vec<u8>)> = None;
+    let mut capture = |e: &FsEntry, data: &mut dyn Read| -> Result<()> {
+        if e.kind == FsKind::File && e.path == wanted && e.size <= limit {
+            let ctx = |err| Error::io(format!("reading {} in layer {}", e.path, e.layer), err);
+            found = Some((e.layer, read_limited(data, e.size, limit).map_err(ctx)?));
+        }
+        Ok(())
     };
     let tree = merge_layers(image, Some(&mut capture))?;
     let entry = resolve(&tree, path)?.clone();
@@ -289,7 +312,7 @@ pub fn read_file(image: &Image, path: &str, limit: u64) -> Result<(FsEntry, Vec<
             limit,
         });
     }
-    match capture.found {
+    match found {
         // Taken during the listing from the layer that provides the resolved entry.
         Some((layer, data)) if layer == entry.layer && entry.path == wanted => Ok((entry, data)),
         // Reached through a symlink or hard link: read the target's layer again.

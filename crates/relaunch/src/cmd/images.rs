@@ -137,10 +137,12 @@ pub fn resolve_launcher(
     overrides: &Overrides,
     platform: Option<&Platform>,
 ) -> anyhow::Result<ResolvedLauncher> {
-    let path = Path::new(spec);
-    // An existing file, or anything spelled like a path, is a file; the rest names an image.
-    if path.exists() || spec.starts_with('/') || spec.starts_with('.') {
-        return Ok(resolve(LauncherBinary::from_file(path)?, None, overrides)?);
+    if is_file_argument(spec) {
+        return Ok(resolve(
+            LauncherBinary::from_file(Path::new(spec))?,
+            None,
+            overrides,
+        )?);
     }
     let image = load_for(global, spec, platform)?;
     let (entry, bytes) = read_file(&image, APP_LAUNCHER_PATH, LAUNCHER_SIZE_LIMIT)
@@ -148,6 +150,12 @@ pub fn resolve_launcher(
     let origin = format!("{spec}:{APP_LAUNCHER_PATH}");
     let binary = LauncherBinary::from_bytes(origin, bytes, entry.mode)?;
     Ok(resolve(binary, Some(&string_labels(&image)), overrides)?)
+}
+
+/// `--launcher FILE|IMAGE`: an existing file, or anything spelled like a path, is a file;
+/// the rest names an image.
+pub fn is_file_argument(given: &str) -> bool {
+    Path::new(given).exists() || given.starts_with('/') || given.starts_with('.')
 }
 
 /// `explicit` (--run-image) if given, else the run image the app is based on now, with the

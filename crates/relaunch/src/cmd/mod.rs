@@ -7,6 +7,7 @@ pub mod demo;
 pub mod export;
 pub mod images;
 pub mod inspect;
+pub mod lifecycle_image;
 mod preflight;
 mod progress;
 pub mod rebase;
