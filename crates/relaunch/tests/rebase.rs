@@ -13,10 +13,10 @@ use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{bumped_version, with_launcher_version};
 use relaunch_lifecycle::rebase::STACK_ID_LABEL as STACK_ID;
 use relaunch_oci::{mutate, Image};
-use relaunch_testkit::{runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
+use relaunch_testkit::{skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::Value;
 use support::{
-    base_run_image, export_built, fails, launcher_path, ok, stamp, stderr, stdout, Store,
+    base_run_image, export_built, fails, launcher_path, ok, run_container, stamp, stderr, Store,
 };
 
 #[test]
@@ -62,14 +62,7 @@ fn run_app(store: &Store, repo: &str, tag: &str, scratch: &Path, symlink: bool) 
     umoci_unpack(&layout, tag, &bundle);
     let link = std::fs::read_link(bundle.join("rootfs/cnb/lifecycle/launcher"));
     assert_eq!(link.is_ok(), symlink, "{link:?}");
-    let out = runc_run(&bundle, None, &[]);
-    assert!(
-        out.status.success(),
-        "container failed: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    run_container(&bundle)
 }
 
 /// A copy of the launcher under test whose self-description says `version`.

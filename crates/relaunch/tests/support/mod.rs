@@ -16,7 +16,7 @@ use relaunch_oci::{
     read, write_image, write_index, Artifact, Child, Digest, Image, ImageOrIndex, IndexManifest,
     Layout, ManifestRef, NoProgress, Repo, Transport,
 };
-use relaunch_testkit::{busybox_rootfs, skopeo_copy, Registry};
+use relaunch_testkit::{busybox_rootfs, runc_run, skopeo_copy, Registry};
 
 /// The static launcher under test: `RELAUNCH_STATIC_LAUNCHER` (set by scripts/test.sh), else
 /// the workspace's dist/launcher.
@@ -258,6 +258,19 @@ pub fn ok(out: Output) -> String {
         out.status.success(),
         "relaunch failed ({}):\n{}\n{}",
         out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Runs the unpacked `bundle` with runc, asserts the container succeeded and returns its
+/// stdout.
+pub fn run_container(bundle: &Path) -> String {
+    let out = runc_run(bundle, None, &[]);
+    assert!(
+        out.status.success(),
+        "container failed: {}\n{}",
         stdout(&out),
         stderr(&out)
     );
