@@ -22,7 +22,7 @@ use relaunch_oci::v1::Flavor;
 use relaunch_oci::{Image, NoProgress};
 use relaunch_testkit::{busybox_rootfs, runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::Value;
-use support::{fails, launcher_path, ok, stdout, Store};
+use support::{arm64_build, fails, launcher_path, ok, stdout, Store};
 
 const PLATFORM_APIS: [&str; 9] = [
     "0.7", "0.8", "0.9", "0.10", "0.11", "0.12", "0.13", "0.14", "0.15",
@@ -420,8 +420,7 @@ fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, (String, u32)> {
 
 /// A copy of our launcher with its ELF machine set to aarch64 (never run: only matched).
 fn arm64_copy(launcher: &Path, dir: &Path) -> PathBuf {
-    let mut bytes = fs::read(launcher).unwrap();
-    bytes[18..20].copy_from_slice(&183u16.to_le_bytes()); // e_machine = EM_AARCH64
+    let bytes = arm64_build(&fs::read(launcher).unwrap());
     let path = dir.join("launcher-arm64");
     write(&path, "", 0o755);
     fs::write(&path, bytes).unwrap();

@@ -289,6 +289,14 @@ pub fn fails(out: Output, code: i32) -> String {
     stderr(&out)
 }
 
+/// The launcher with its ELF machine set to AArch64 (e_machine, offset 18): what a
+/// cross-built launcher looks like to the architecture check; its self-description is kept.
+pub fn arm64_build(amd64: &[u8]) -> Vec<u8> {
+    let mut bytes = amd64.to_vec();
+    bytes[18..20].copy_from_slice(&0xb7u16.to_le_bytes());
+    bytes
+}
+
 /// The busybox/bash run image from the testkit's root filesystem, stored as `run:base`.
 pub fn base_run_image(store: &Store, scratch: &Path) -> Image {
     let rootfs = scratch.join("rootfs");
