@@ -279,35 +279,9 @@ fn inherited_signal_state_is_left_as_the_go_runtime_leaves_it() {
     unsafe {
         cmd.pre_exec(|| {
             // A defined start whatever the test runner inherited, then the test's state.
-            let default = [0u64; 4];
-            for sig in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    default.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    8,
-                );
-            }
-            let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
-            for sig in [1, 3, 10, 13, 18, 32, 33, 34, 40] {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    ignore.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    8,
-                );
-            }
-            let blocked: u64 = [2, 5, 10, 15, 23, 34, 40]
-                .iter()
-                .fold(0, |m, s| m | 1 << (s - 1));
-            libc::syscall(
-                libc::SYS_rt_sigprocmask,
-                libc::SIG_SETMASK,
-                &blocked as *const u64,
-                std::ptr::null_mut::<u64>(),
-                8,
+            common::signals::set_signal_state(
+                &[1, 3, 10, 13, 18, 32, 33, 34, 40],
+                &[2, 5, 10, 15, 23, 34, 40],
             );
             Ok(())
         });

@@ -21,6 +21,8 @@ mod generate;
 mod run;
 #[path = "differential/shrink.rs"]
 mod shrink;
+#[path = "common/signals.rs"]
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -235,11 +235,8 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apis::Api;
-    use crate::fixtures::{export_app, sample_app, RunImageRef};
     use crate::launcher::Overrides;
-    use crate::stamp::stamp_run_image;
-    use crate::testing::{launcher_described_as, tiny_run_image};
+    use crate::testing::{launcher_described_as, stamped_run_and_app};
 
     const DESCRIPTION: &[u8] = br#"{"name":"relaunch-launcher","version":"1.0.0","platform-apis":["0.10","0.12"],"buildpack-apis":["0.10"]}"#;
 
@@ -247,24 +244,9 @@ mod tests {
         launcher_described_as(DESCRIPTION, overrides)
     }
 
-    /// (run image stamped with `launcher`, app at Platform API 0.10 exported onto it).
+    /// (run image stamped with `l`, app at Platform API 0.10 exported onto it).
     fn world(l: &ResolvedLauncher) -> (Image, Image) {
-        let run = stamp_run_image(tiny_run_image(), l, "/usr/local/bin/launcher")
-            .unwrap()
-            .image;
-        let run_ref = RunImageRef {
-            image: "run".into(),
-            reference: format!("run@{}", run.digest()),
-        };
-        let app = export_app(
-            &run,
-            &run_ref,
-            &sample_app(Api::new(0, 10)),
-            &l.binary.bytes,
-            &l.version,
-        )
-        .unwrap();
-        (run, app)
+        stamped_run_and_app(l, "run")
     }
 
     fn advertised(run: &Image) -> AdvertisedLauncher {

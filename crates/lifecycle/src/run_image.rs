@@ -184,12 +184,9 @@ pub fn current_run_image_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apis::Api;
     use crate::app::lifecycle_metadata;
-    use crate::fixtures::{export_app, sample_app, RunImageRef};
     use crate::launcher::Overrides;
-    use crate::stamp::stamp_run_image;
-    use crate::testing::{launcher_described_as, tiny_run_image};
+    use crate::testing::{launcher_described_as, stamped_run_and_app};
 
     /// (run image, app exported onto it with runImage.reference = `registry.io/run@<digest>`).
     fn world() -> (Image, Image) {
@@ -197,22 +194,7 @@ mod tests {
             br#"{"name":"l","version":"1.0.0","platform-apis":["0.10"],"buildpack-apis":["0.10"]}"#,
             &Overrides::default(),
         );
-        let run = stamp_run_image(tiny_run_image(), &l, "/usr/local/bin/launcher")
-            .unwrap()
-            .image;
-        let run_ref = RunImageRef {
-            image: "registry.io/run".into(),
-            reference: format!("registry.io/run@{}", run.digest()),
-        };
-        let app = export_app(
-            &run,
-            &run_ref,
-            &sample_app(Api::new(0, 10)),
-            &l.binary.bytes,
-            &l.version,
-        )
-        .unwrap();
-        (run, app)
+        stamped_run_and_app(&l, "registry.io/run")
     }
 
     fn registry_error(status: u16) -> relaunch_oci::Error {

@@ -1,5 +1,5 @@
-//! Builders shared by the unit tests: a launcher ELF with a self-description, and a small
-//! one-layer run image.
+//! Builders shared by the unit tests: a launcher ELF with a self-description, a small
+//! one-layer run image, and an app exported onto it once stamped.
 
 use object::write::{Object as WriteObject, StandardSegment};
 use object::{Architecture, BinaryFormat, Endianness, SectionKind};
@@ -8,8 +8,11 @@ use relaunch_oci::mutate::{self, History};
 use relaunch_oci::v1::Flavor;
 use relaunch_oci::Image;
 
+use crate::apis::Api;
 use crate::descriptor::{LauncherBinary, SECTION};
+use crate::fixtures::{export_app, sample_app, RunImageRef};
 use crate::launcher::{resolve, Overrides, ResolvedLauncher};
+use crate::stamp::stamp_run_image;
 
 /// A relocatable ELF with an optional `.cnb_launcher` section (enough for section lookup).
 pub fn elf_with(section: Option<&[u8]>) -> Vec<u8> {
@@ -56,4 +59,25 @@ pub fn tiny_run_image() -> Image {
     )
     .unwrap();
     run
+}
+
+/// (`tiny_run_image` stamped with `launcher` at /usr/local/bin/launcher, the sample app at
+/// Platform API 0.10 exported onto it with `runImage.reference` = `<repo>@<digest>`).
+pub fn stamped_run_and_app(launcher: &ResolvedLauncher, repo: &str) -> (Image, Image) {
+    let run = stamp_run_image(tiny_run_image(), launcher, "/usr/local/bin/launcher")
+        .unwrap()
+        .image;
+    let run_ref = RunImageRef {
+        image: repo.into(),
+        reference: format!("{repo}@{}", run.digest()),
+    };
+    let app = export_app(
+        &run,
+        &run_ref,
+        &sample_app(Api::new(0, 10)),
+        &launcher.binary.bytes,
+        &launcher.version,
+    )
+    .unwrap();
+    (run, app)
 }

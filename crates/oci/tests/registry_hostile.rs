@@ -142,6 +142,24 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
         .unwrap_or_else(|_| panic!("still waiting after {limit:?}"))
 }
 
+/// Fetches `app:v1` from `host`, which must fail, under `within(limit)`; returns the error
+/// and when the fetch started.
+fn manifest_failure(
+    client: &Arc<RegistryClient>,
+    host: &str,
+    limit: Duration,
+    expect: &'static str,
+) -> (Error, Instant) {
+    let source = repo(client, host, "app");
+    let started = Instant::now();
+    let err = within(limit, move || {
+        source
+            .get_manifest(&ManifestRef::Tag("v1".into()))
+            .expect_err(expect)
+    });
+    (err, started)
+}
+
 /// A registry that trickles its answers at 1 byte/s never resets a whole-request deadline:
 /// small answers get `request_timeout`, blobs that plus their size at `min_throughput`.
 #[test]
@@ -165,13 +183,12 @@ fn a_trickling_registry_hits_the_request_deadline() {
         insecure_registries: vec![host.clone()],
         ..ClientConfig::default()
     });
-    let source = repo(&slow, &host, "app");
-    let started = Instant::now();
-    let err = within(Duration::from_secs(30), move || {
-        source
-            .get_manifest(&ManifestRef::Tag("v1".into()))
-            .expect_err("a manifest at 1 byte/s cannot arrive in time")
-    });
+    let (err, started) = manifest_failure(
+        &slow,
+        &host,
+        Duration::from_secs(30),
+        "a manifest at 1 byte/s cannot arrive in time",
+    );
     assert!(err.to_string().contains("timeout"), "{err}");
     // Two attempts of about a second each, plus one short backoff.
     assert!(
@@ -232,13 +249,7 @@ fn a_server_that_never_answers_times_out() {
         insecure_registries: vec![host.clone()],
         ..ClientConfig::default()
     });
-    let source = repo(&mute, &host, "app");
-    let started = Instant::now();
-    let err = within(Duration::from_secs(30), move || {
-        source
-            .get_manifest(&ManifestRef::Tag("v1".into()))
-            .expect_err("no answer")
-    });
+    let (err, started) = manifest_failure(&mute, &host, Duration::from_secs(30), "no answer");
     assert!(err.to_string().contains("timeout"), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(8),
@@ -258,13 +269,7 @@ fn the_command_deadline_ends_everything() {
         deadline: Some(Instant::now() + Duration::from_secs(2)),
         ..ClientConfig::default()
     }));
-    let source = repo(&client, &host, "app");
-    let started = Instant::now();
-    let err = within(Duration::from_secs(30), move || {
-        source
-            .get_manifest(&ManifestRef::Tag("v1".into()))
-            .expect_err("no answer")
-    });
+    let (err, started) = manifest_failure(&client, &host, Duration::from_secs(30), "no answer");
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}: {err}",
@@ -333,13 +338,7 @@ fn a_connection_that_never_completes_hits_the_connect_timeout() {
         },
         ..ClientConfig::default()
     }));
-    let source = repo(&client, &host, "app");
-    let started = Instant::now();
-    let err = within(Duration::from_secs(60), move || {
-        source
-            .get_manifest(&ManifestRef::Tag("v1".into()))
-            .expect_err("no connection")
-    });
+    let (err, started) = manifest_failure(&client, &host, Duration::from_secs(60), "no connection");
     assert!(err.to_string().contains("timeout"), "{err}");
     // The scheme probe and two attempts, about a second each.
     assert!(

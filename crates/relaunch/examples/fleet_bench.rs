@@ -13,6 +13,8 @@
 //! Run: `scripts/bench-fleet.sh`.
 //! Usage: fleet_bench <relaunch binary> <launcher binary> [images] [sample]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,16 +24,13 @@ use std::time::Instant;
 use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
-use relaunch_lifecycle::launcher::{resolve, Overrides, ResolvedLauncher};
-use relaunch_lifecycle::rebase::STACK_ID_LABEL;
-use relaunch_lifecycle::stamp::stamp_run_image;
-use relaunch_oci::layer::{Entry, LayerBuilder, NORMALIZED_TIME};
-use relaunch_oci::mutate::{self, History};
+use relaunch_lifecycle::launcher::{resolve, Overrides};
+use relaunch_oci::mutate;
 use relaunch_oci::remote::{ClientConfig, RegistryClient, RegistryTransport};
-use relaunch_oci::v1::Flavor;
 use relaunch_oci::{write_image, Image, ManifestRef, NoProgress, RawManifest, Transport};
 use relaunch_testkit::{Auth, FaultPlan, FaultProxy, Registry};
 use serde_json::Value;
+use support::run_image;
 
 const BUDGET_IMAGES_PER_SECOND: f64 = 100.0;
 
@@ -268,29 +267,6 @@ fn fleet(relaunch: &Path, host: &str, list: &Path, jobs: usize) -> (f64, Option<
         });
     let images = summary["images"].as_f64().unwrap_or(0.0);
     (images / elapsed, cpu, summary)
-}
-
-/// A two-layer run image (OS layer + launcher stamp) with a stack id.
-fn run_image(os: &str, launcher: &ResolvedLauncher) -> Image {
-    let mut run = Image::new(
-        Flavor::Oci,
-        serde_json::json!({"os": "linux", "architecture": "amd64", "config": {"Env": ["PATH=/bin"]}}),
-    )
-    .unwrap();
-    let layer = LayerBuilder::new()
-        .entry(Entry::file("/etc/os", 0o644, os.repeat(4096)))
-        .build()
-        .unwrap();
-    let h = History::created_by("os", NORMALIZED_TIME);
-    mutate::append_layers(&mut run, vec![(layer, Some(h))]).unwrap();
-    mutate::set_labels(
-        &mut run,
-        [(STACK_ID_LABEL, Some("io.buildpacks.stacks.bench"))],
-    )
-    .unwrap();
-    stamp_run_image(run, launcher, "/usr/local/bin/launcher")
-        .unwrap()
-        .image
 }
 
 fn reference_rebaser() -> Option<PathBuf> {

@@ -14,6 +14,8 @@
 //! Run: `scripts/bench-registry.sh` (exits non-zero when a budget is exceeded).
 //! Usage: rebase_bench <relaunch binary> <launcher binary>
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,15 +26,11 @@ use relaunch_lifecycle::decouple::decouple;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{export_app, sample_app, with_launcher_version, RunImageRef};
 use relaunch_lifecycle::launcher::{resolve, Overrides};
-use relaunch_lifecycle::rebase::STACK_ID_LABEL;
-use relaunch_lifecycle::stamp::stamp_run_image;
-use relaunch_oci::layer::{Entry, LayerBuilder, NORMALIZED_TIME};
-use relaunch_oci::mutate::{self, History};
 use relaunch_oci::remote::{ClientConfig, CredentialSource, RegistryClient, RegistryTransport};
-use relaunch_oci::v1::Flavor;
 use relaunch_oci::{write_image, Digest, Image, NoProgress};
 use relaunch_testkit::{Auth, Registry};
 use serde_json::Value;
+use support::run_image;
 
 const REQUEST_BUDGET: u64 = 8;
 /// Launcher API validation needs the app's buildpack APIs, which only its config layer
@@ -65,32 +63,6 @@ fn put(registry: &Registry, image: &Image, repo: &str, tag: &str) {
     let client = Arc::new(RegistryClient::new(config));
     let transport = RegistryTransport::new(client, &registry.host(), repo);
     write_image(image, &transport, &[tag.to_string()], &NoProgress).expect("push");
-}
-
-fn layer_of(content: &str, path: &str) -> relaunch_oci::Layer {
-    LayerBuilder::new()
-        .entry(Entry::file(path, 0o644, content.repeat(4096)))
-        .build()
-        .unwrap()
-}
-
-/// A two-layer run image (OS layer + launcher stamp) with a stack id.
-fn run_image(os: &str, launcher: &relaunch_lifecycle::launcher::ResolvedLauncher) -> Image {
-    let mut run = Image::new(
-        Flavor::Oci,
-        serde_json::json!({"os": "linux", "architecture": "amd64", "config": {"Env": ["PATH=/bin"]}}),
-    )
-    .unwrap();
-    let h = History::created_by("os", NORMALIZED_TIME);
-    mutate::append_layers(&mut run, vec![(layer_of(os, "/etc/os"), Some(h))]).unwrap();
-    mutate::set_labels(
-        &mut run,
-        [(STACK_ID_LABEL, Some("io.buildpacks.stacks.bench"))],
-    )
-    .unwrap();
-    stamp_run_image(run, launcher, "/usr/local/bin/launcher")
-        .unwrap()
-        .image
 }
 
 fn bench(registry: &Registry, auth: Auth, relaunch: &Path, launcher_path: &Path) -> bool {

@@ -11,10 +11,11 @@ use relaunch_lifecycle::app::lifecycle_metadata;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{bumped_version, with_launcher_version};
 use relaunch_oci::mutate;
-use relaunch_testkit::{runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
+use relaunch_testkit::{skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::Value;
 use support::{
-    base_run_image, export_built, fails, launcher_path, ok, stamp, stderr, stdout, Store,
+    base_run_image, export_built, fails, launcher_path, ok, run_container, stamp, stderr, stdout,
+    Store,
 };
 
 #[test]
@@ -64,14 +65,7 @@ fn run_app(store: &Store, repo: &str, tag: &str, scratch: &std::path::Path) -> S
         serde_json::json!(["/cnb/process/web"]),
         "starts the web process"
     );
-    let out = runc_run(&bundle, None, &[]);
-    assert!(
-        out.status.success(),
-        "container failed: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    run_container(&bundle)
 }
 
 fn story(store: &Store, scratch: &std::path::Path) {

@@ -142,6 +142,19 @@ fn args(root: &Path, api: Api, report: &str, extra: &[&str], tags: &[String]) ->
     a
 }
 
+/// [`tiny_run_image`] in `store` and the exporter's inputs under `<scratch>/in`, whose
+/// `runImage` names it: (run image, input root).
+fn inputs_on_tiny_run_image(store: &Store, scratch: &Path) -> (Image, PathBuf) {
+    let run = tiny_run_image(store);
+    let root = scratch.join("in");
+    write_inputs(
+        &root,
+        &store.digest_ref("run", &run.digest()),
+        &store.r("run", "base"),
+    );
+    (run, root)
+}
+
 /// A small OCI run image with history and a PATH, stored as `run:base`.
 fn tiny_run_image(store: &Store) -> Image {
     let layer = LayerBuilder::new()
@@ -207,13 +220,7 @@ fn default_mode_matches_the_reference_exporter() {
     };
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Registry(Registry::start(Auth::Anonymous));
-    let run = tiny_run_image(&store);
-    let root = scratch.path().join("in");
-    write_inputs(
-        &root,
-        &store.digest_ref("run", &run.digest()),
-        &store.r("run", "base"),
-    );
+    let (_, root) = inputs_on_tiny_run_image(&store, scratch.path());
     // With -uid the reference drops to that user before writing its report.
     for dir in [scratch.path(), root.as_path()] {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
@@ -331,13 +338,7 @@ fn uploads_during(reg: &Registry, f: impl FnOnce()) -> Vec<String> {
 fn re_export_reuses_unchanged_layers_without_uploading_them() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Registry(Registry::start(Auth::Anonymous));
-    let run = tiny_run_image(&store);
-    let root = scratch.path().join("in");
-    write_inputs(
-        &root,
-        &store.digest_ref("run", &run.digest()),
-        &store.r("run", "base"),
-    );
+    let (run, root) = inputs_on_tiny_run_image(&store, scratch.path());
     let mine = ours(&scratch.path().join("ours"));
     let api = Api::new(0, 12);
     let out = run_exporter(
@@ -422,13 +423,7 @@ fn re_export_reuses_unchanged_layers_without_uploading_them() {
 fn export_is_reproducible_and_layouts_are_accepted_by_skopeo_and_umoci() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Layout(scratch.path().join("images"));
-    let run = tiny_run_image(&store);
-    let root = scratch.path().join("in");
-    write_inputs(
-        &root,
-        &store.digest_ref("run", &run.digest()),
-        &store.r("run", "base"),
-    );
+    let (_, root) = inputs_on_tiny_run_image(&store, scratch.path());
     let mine = ours(&scratch.path().join("ours"));
     let api = Api::new(0, 12);
     let mut digests = Vec::new();
@@ -558,13 +553,7 @@ fn both_launcher_modes_run_under_runc() {
 fn run_image_mode_refuses_run_images_that_cannot_run_the_app_before_writing() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Layout(scratch.path().join("images"));
-    let run = tiny_run_image(&store);
-    let root = scratch.path().join("in");
-    write_inputs(
-        &root,
-        &store.digest_ref("run", &run.digest()),
-        &store.r("run", "base"),
-    );
+    let (run, root) = inputs_on_tiny_run_image(&store, scratch.path());
     let mine = ours(&scratch.path().join("ours"));
     let tag = store.r("app", "never");
     let out = run_exporter(
@@ -717,13 +706,7 @@ fn cnb_registry_auth_supplies_basic_credentials() {
     let Store::Registry(reg) = &store else {
         unreachable!()
     };
-    let run = tiny_run_image(&store);
-    let root = scratch.path().join("in");
-    write_inputs(
-        &root,
-        &store.digest_ref("run", &run.digest()),
-        &store.r("run", "base"),
-    );
+    let (_, root) = inputs_on_tiny_run_image(&store, scratch.path());
     let mine = ours(&scratch.path().join("ours"));
     // The registry's own docker config holds `auth` = base64(user:password).
     let config: Value =
@@ -759,13 +742,7 @@ fn cnb_registry_auth_supplies_basic_credentials() {
 fn every_tag_is_written_and_reported() {
     let scratch = tempfile::tempdir().unwrap();
     let store = Store::Registry(Registry::start(Auth::Anonymous));
-    let run = tiny_run_image(&store);
-    let root = scratch.path().join("in");
-    write_inputs(
-        &root,
-        &store.digest_ref("run", &run.digest()),
-        &store.r("run", "base"),
-    );
+    let (_, root) = inputs_on_tiny_run_image(&store, scratch.path());
     let mine = ours(&scratch.path().join("ours"));
     let tags = [
         store.r("app", "one"),

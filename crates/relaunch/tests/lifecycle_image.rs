@@ -18,11 +18,11 @@ use relaunch_lifecycle::fixtures::{
 use relaunch_lifecycle::lifecycle_image::{LauncherRecord, LAUNCHER_LABEL, SBOM_FILES};
 use relaunch_oci::layer::read::read_file;
 use relaunch_oci::layer::Content;
-use relaunch_oci::v1::{Flavor, Index};
-use relaunch_oci::{write_index, Child, Image, IndexManifest, Layout, NoProgress};
+use relaunch_oci::v1::Flavor;
+use relaunch_oci::{Image, NoProgress};
 use relaunch_testkit::{busybox_rootfs, runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::Value;
-use support::{fails, launcher_path, ok, stdout, Store};
+use support::{arm64_build, fails, launcher_path, ok, stdout, Store};
 
 const PLATFORM_APIS: [&str; 9] = [
     "0.7", "0.8", "0.9", "0.10", "0.11", "0.12", "0.13", "0.14", "0.15",
@@ -418,26 +418,9 @@ fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, (String, u32)> {
         .collect()
 }
 
-/// Writes an index of `images` as `dir:tag`.
-fn put_index(dir: &Path, tag: &str, images: Vec<Image>) {
-    let mut index = Index::empty_oci();
-    index.manifests = images.iter().map(IndexManifest::child_descriptor).collect();
-    let children: Vec<Child> = images.into_iter().map(Child::from).collect();
-    let layout = Layout::create(dir).unwrap();
-    write_index(
-        &IndexManifest::new(index),
-        &children,
-        &layout,
-        &[tag.into()],
-        &NoProgress,
-    )
-    .unwrap();
-}
-
 /// A copy of our launcher with its ELF machine set to aarch64 (never run: only matched).
 fn arm64_copy(launcher: &Path, dir: &Path) -> PathBuf {
-    let mut bytes = fs::read(launcher).unwrap();
-    bytes[18..20].copy_from_slice(&183u16.to_le_bytes()); // e_machine = EM_AARCH64
+    let bytes = arm64_build(&fs::read(launcher).unwrap());
     let path = dir.join("launcher-arm64");
     write(&path, "", 0o755);
     fs::write(&path, bytes).unwrap();
@@ -451,14 +434,15 @@ fn every_platform_of_an_index_gets_the_launcher_of_its_machine() {
     let launcher = launcher_path();
     let tmp = tempfile::tempdir().unwrap();
     let arm = arm64_copy(&launcher, tmp.path());
+    let layouts = Store::Layout(tmp.path().to_path_buf());
     let src = tmp.path().join("src");
-    put_index(
-        &src,
-        "multi",
-        vec![
+    layouts.put_index(
+        &[
             small_lifecycle_image("amd64", &PLATFORM_APIS),
             small_lifecycle_image("arm64", &PLATFORM_APIS),
         ],
+        "src",
+        "multi",
     );
     let dst = tmp.path().join("dst");
     let out = ok(relaunch(&[
@@ -510,14 +494,14 @@ fn every_platform_of_an_index_gets_the_launcher_of_its_machine() {
 
     // Several platforms of a bigger index, as an index of just those.
     let three = tmp.path().join("three");
-    put_index(
-        &three,
-        "multi",
-        vec![
+    layouts.put_index(
+        &[
             small_lifecycle_image("amd64", &PLATFORM_APIS),
             small_lifecycle_image("ppc64le", &PLATFORM_APIS),
             small_lifecycle_image("arm64", &PLATFORM_APIS),
         ],
+        "three",
+        "multi",
     );
     let three_ref = format!("oci:{}:multi", three.display());
     let both = [
@@ -546,13 +530,13 @@ fn every_platform_of_an_index_gets_the_launcher_of_its_machine() {
 
     // An image can be the launcher source too: here each platform of the derived index.
     let again = tmp.path().join("again");
-    put_index(
-        &again,
-        "multi",
-        vec![
+    layouts.put_index(
+        &[
             small_lifecycle_image("arm64", &PLATFORM_APIS),
             small_lifecycle_image("amd64", &PLATFORM_APIS),
         ],
+        "again",
+        "multi",
     );
     ok(relaunch(&[
         "lifecycle-image",
@@ -639,13 +623,13 @@ fn bad_input_is_one_line_and_writes_nothing() {
     );
 
     let src = t.join("index");
-    put_index(
-        &src,
-        "1",
-        vec![
+    Store::Layout(t.to_path_buf()).put_index(
+        &[
             small_lifecycle_image("amd64", &PLATFORM_APIS),
             small_lifecycle_image("arm64", &PLATFORM_APIS),
         ],
+        "index",
+        "1",
     );
     refused(
         &format!("oci:{}:1", src.display()),

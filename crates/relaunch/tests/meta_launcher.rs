@@ -11,9 +11,9 @@ use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
 use relaunch_oci::mutate;
-use relaunch_testkit::{runc_run, umoci_unpack};
+use relaunch_testkit::umoci_unpack;
 use serde_json::Value;
-use support::{base_run_image, fails, launcher_path, ok, stamp, stderr, stdout, Store};
+use support::{base_run_image, fails, launcher_path, ok, run_container, stamp, stdout, Store};
 
 const LAUNCHER_AT: &str = "/usr/local/bin/launcher";
 
@@ -38,14 +38,7 @@ fn run_app(store: &Store, tag: &str, scratch: &std::path::Path) -> String {
     let layout = store.layout_of("app", tag, scratch);
     let bundle = scratch.join(format!("bundle-{tag}"));
     umoci_unpack(&layout, tag, &bundle);
-    let out = runc_run(&bundle, None, &[]);
-    assert!(
-        out.status.success(),
-        "container failed: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    run_container(&bundle)
 }
 
 #[test]

@@ -19,7 +19,7 @@ use relaunch_oci::v1::Flavor;
 use relaunch_oci::Image;
 use relaunch_testkit::{skopeo_copy, skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::{json, Value};
-use support::{base_run_image, export_built, fails, launcher_path, ok, Store};
+use support::{arm64_build, base_run_image, export_built, fails, launcher_path, ok, Store};
 
 #[test]
 fn indexes_on_an_oci_layout() {
@@ -37,14 +37,6 @@ fn indexes_on_a_registry_with_token_auth() {
         &Store::Registry(Registry::start(Auth::Token)),
         scratch.path(),
     );
-}
-
-/// The launcher with its ELF machine set to AArch64 (e_machine, offset 18): what a
-/// cross-built launcher looks like to the architecture check; its self-description is kept.
-fn arm64_build(amd64: &[u8]) -> Vec<u8> {
-    let mut bytes = amd64.to_vec();
-    bytes[18..20].copy_from_slice(&0xb7u16.to_le_bytes());
-    bytes
 }
 
 fn as_arm64(image: &Image) -> Image {

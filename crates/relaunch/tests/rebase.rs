@@ -13,10 +13,10 @@ use relaunch_lifecycle::descriptor::LauncherBinary;
 use relaunch_lifecycle::fixtures::{bumped_version, with_launcher_version};
 use relaunch_lifecycle::rebase::STACK_ID_LABEL as STACK_ID;
 use relaunch_oci::{mutate, Image};
-use relaunch_testkit::{runc_run, skopeo_inspect, umoci_unpack, Auth, Registry};
+use relaunch_testkit::{skopeo_inspect, umoci_unpack, Auth, Registry};
 use serde_json::Value;
 use support::{
-    base_run_image, export_built, fails, launcher_path, ok, stamp, stderr, stdout, Store,
+    base_run_image, export_built, fails, launcher_path, ok, run_container, stamp, stderr, Store,
 };
 
 #[test]
@@ -62,14 +62,7 @@ fn run_app(store: &Store, repo: &str, tag: &str, scratch: &Path, symlink: bool) 
     umoci_unpack(&layout, tag, &bundle);
     let link = std::fs::read_link(bundle.join("rootfs/cnb/lifecycle/launcher"));
     assert_eq!(link.is_ok(), symlink, "{link:?}");
-    let out = runc_run(&bundle, None, &[]);
-    assert!(
-        out.status.success(),
-        "container failed: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    run_container(&bundle)
 }
 
 /// A copy of the launcher under test whose self-description says `version`.
@@ -579,12 +572,9 @@ fn index_run_images_give_the_apps_platform_and_index_apps_are_rebased_per_platfo
     use relaunch_lifecycle::apis::Api;
     use relaunch_lifecycle::fixtures::{export_app, sample_app, RunImageRef};
     use relaunch_oci::layer::{Entry, LayerBuilder};
-    use relaunch_oci::v1::Index;
-    use relaunch_oci::{write_index, Child, IndexManifest, Layout, NoProgress};
 
     let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path().join("images");
-    let store = Store::Layout(dir.clone());
+    let store = Store::Layout(scratch.path().join("images"));
     let run_image = |arch: &str, os: &str| {
         let mut run = Image::new(
             relaunch_oci::v1::Flavor::Oci,
@@ -599,26 +589,9 @@ fn index_run_images_give_the_apps_platform_and_index_apps_are_rebased_per_platfo
         mutate::set_labels(&mut run, [(STACK_ID, Some("s"))]).unwrap();
         run
     };
-    let index_of = |images: &[&Image], repo: &str, tag: &str| {
-        let mut index = Index::empty_oci();
-        index.manifests = images
-            .iter()
-            .map(|i| IndexManifest::child_descriptor(i))
-            .collect();
-        let children: Vec<Child> = images.iter().map(|i| Child::Image((*i).clone())).collect();
-        let layout = Layout::create(dir.join(repo)).unwrap();
-        write_index(
-            &IndexManifest::new(index),
-            &children,
-            &layout,
-            &[tag.into()],
-            &NoProgress,
-        )
-        .unwrap();
-    };
     let v1 = run_image("amd64", "1");
     let (amd, arm) = (run_image("amd64", "2"), run_image("arm64", "2"));
-    index_of(&[&arm, &amd], "run", "v2");
+    store.put_index(&[arm, amd.clone()], "run", "v2");
     let run_ref = RunImageRef {
         image: "run".into(),
         reference: "run".into(),
@@ -648,7 +621,7 @@ fn index_run_images_give_the_apps_platform_and_index_apps_are_rebased_per_platfo
     );
 
     // An index app is rebased platform by platform (tests/multi_arch.rs has the story).
-    index_of(&[&app], "multi", "v1");
+    store.put_index(&[app], "multi", "v1");
     let out = ok(store.relaunch(&[
         "rebase",
         &store.r("multi", "v1"),

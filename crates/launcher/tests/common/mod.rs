@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod delegates;
+pub mod signals;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::case::{replace, rooted, Bytes, Case, ROOT};
+use crate::signals::set_signal_state;
 
 /// Held while writing files and while spawning. Without it a process forked by another
 /// job can hold a copy of a script's write descriptor until it execs, and the launcher
@@ -160,43 +161,7 @@ fn inherit_signals(ignored: &[i32], blocked: &[i32]) {
     // Only stdin, stdout and stderr, whatever descriptors the harness inherited.
     // SAFETY: close_range(3, ~0, 0) closes descriptors this child does not use.
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    let default = [0u64; 4];
-    for sig in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
-        // SAFETY: as below.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                default.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                8,
-            )
-        };
-    }
-    let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
-    for &sig in ignored {
-        // SAFETY: a kernel struct sigaction (handler first, zeroed rest), 8-byte sigset.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                ignore.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                8,
-            )
-        };
-    }
-    let mask: u64 = blocked.iter().fold(0, |m, s| m | 1 << (s - 1));
-    // SAFETY: an 8-byte kernel sigset.
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &mask as *const u64,
-            std::ptr::null_mut::<u64>(),
-            8,
-        )
-    };
+    set_signal_state(ignored, blocked);
 }
 
 /// Waits up to [`DEADLINE`]; on timeout kills the launch's whole process group.

@@ -16,7 +16,7 @@ use relaunch_oci::{
     read, write_image, write_index, Artifact, Child, Digest, Image, ImageOrIndex, IndexManifest,
     Layout, ManifestRef, NoProgress, Repo, Transport,
 };
-use relaunch_testkit::{busybox_rootfs, skopeo_copy, Registry};
+use relaunch_testkit::{busybox_rootfs, runc_run, skopeo_copy, Registry};
 
 /// The static launcher under test: `RELAUNCH_STATIC_LAUNCHER` (set by scripts/test.sh), else
 /// the workspace's dist/launcher.
@@ -264,6 +264,19 @@ pub fn ok(out: Output) -> String {
     stdout(&out)
 }
 
+/// Runs the unpacked `bundle` with runc, asserts the container succeeded and returns its
+/// stdout.
+pub fn run_container(bundle: &Path) -> String {
+    let out = runc_run(bundle, None, &[]);
+    assert!(
+        out.status.success(),
+        "container failed: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 /// Asserts failure with `code` and returns stderr.
 pub fn fails(out: Output, code: i32) -> String {
     assert_eq!(
@@ -274,6 +287,14 @@ pub fn fails(out: Output, code: i32) -> String {
         stderr(&out)
     );
     stderr(&out)
+}
+
+/// The launcher with its ELF machine set to AArch64 (e_machine, offset 18): what a
+/// cross-built launcher looks like to the architecture check; its self-description is kept.
+pub fn arm64_build(amd64: &[u8]) -> Vec<u8> {
+    let mut bytes = amd64.to_vec();
+    bytes[18..20].copy_from_slice(&0xb7u16.to_le_bytes());
+    bytes
 }
 
 /// The busybox/bash run image from the testkit's root filesystem, stored as `run:base`.
