@@ -24,7 +24,8 @@ cargo run --quiet --locked -p relaunch-oci --example registry_bench
 # from the spawned process's own counters. Measured (2-layer run images, new blobs in the
 # registry; anonymous and token alike, 401 challenges excluded):
 #   rebase, binary-mode app: 8 requests (GET 4, POST 2, PUT 2), 0 layer bytes down
-#   rebase, symlink-mode app, launcher validated: 9 (GET 5: + the 313-byte config layer)
+#   rebase, symlink-mode app, launcher validated: 8 (GET 4, POST 2, PUT 2), 0 layer bytes:
+#     its build metadata records the buildpack APIs (9 with the config-layer read before)
 #   launcher swap, layer already in the repository: 7 (GET 3, HEAD 1, POST 1, PUT 2)
 if [ -x dist/launcher ]; then launcher=dist/launcher; else scripts/build-launcher.sh; launcher=dist/launcher; fi
 cargo build --quiet --locked -p relaunch

@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::check::AppApis;
 use crate::error::{Error, Result};
-use crate::metadata::{LaunchMetadata, LauncherMode, LifecycleMetadata, LIFECYCLE_METADATA_LABEL};
+use crate::metadata::{
+    BuildMetadata, BuildpackApi, LaunchMetadata, LauncherMode, LifecycleMetadata,
+    BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL,
+};
 
 pub const PLATFORM_API_ENV: &str = "CNB_PLATFORM_API";
 pub const LAYERS_DIR_ENV: &str = "CNB_LAYERS_DIR";
@@ -52,18 +55,35 @@ fn layer_index(image: &Image, sha: &str) -> Option<usize> {
     image.layers().iter().position(|l| l.diff_id == digest)
 }
 
+/// The APIs an app's launcher must support without reading any layer when the build
+/// metadata's symlink-mode `launcher` entry records the Buildpack APIs (relaunch writes
+/// them); otherwise [`app_apis`]. Recorded APIs name no buildpack, so commands that report
+/// per buildpack use [`app_apis`]. The Platform API always comes from the image Env.
+pub fn recorded_or_read_app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
+    // A label that does not parse is left to the commands that rewrite it to report.
+    let recorded = BuildMetadata::from_label(app.label(BUILD_METADATA_LABEL).as_deref())
+        .ok()
+        .and_then(|build| build.recorded_buildpack_apis());
+    let Some(recorded) = recorded else {
+        return app_apis(app, md);
+    };
+    Ok(AppApis {
+        platform: platform_api(app)?,
+        buildpacks: recorded
+            .into_iter()
+            .map(|api| BuildpackApi {
+                id: String::new(),
+                api,
+            })
+            .collect(),
+        launcher_target: launcher_target(md),
+    })
+}
+
 /// The app's Platform API (image Env, L-5) and every buildpack API from
 /// `<layers>/config/metadata.toml` (L-6). Only the config layer is read.
 pub fn app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
-    let value = env(app, PLATFORM_API_ENV).ok_or(Error::NoPlatformApi(PLATFORM_API_ENV))?;
-    let platform = value
-        .trim()
-        .parse()
-        .map_err(|e: crate::apis::ParseApiError| Error::BadPlatformApi {
-            var: PLATFORM_API_ENV,
-            value: value.clone(),
-            reason: e.to_string(),
-        })?;
+    let platform = platform_api(app)?;
     let index = layer_index(app, &md.config.sha).ok_or_else(|| Error::ConfigLayerNotFound {
         sha: md.config.sha.clone(),
     })?;
@@ -81,8 +101,25 @@ pub fn app_apis(app: &Image, md: &LifecycleMetadata) -> Result<AppApis> {
     Ok(AppApis {
         platform,
         buildpacks: LaunchMetadata::parse(&bytes)?.buildpacks,
-        launcher_target: (md.launcher.mode() == LauncherMode::Symlink)
-            .then(|| md.launcher.target.clone())
-            .flatten(),
+        launcher_target: launcher_target(md),
     })
+}
+
+/// The app's Platform API from `CNB_PLATFORM_API` in the image Env (L-5).
+fn platform_api(app: &Image) -> Result<crate::apis::Api> {
+    let value = env(app, PLATFORM_API_ENV).ok_or(Error::NoPlatformApi(PLATFORM_API_ENV))?;
+    value
+        .trim()
+        .parse()
+        .map_err(|e: crate::apis::ParseApiError| Error::BadPlatformApi {
+            var: PLATFORM_API_ENV,
+            value: value.clone(),
+            reason: e.to_string(),
+        })
+}
+
+fn launcher_target(md: &LifecycleMetadata) -> Option<String> {
+    (md.launcher.mode() == LauncherMode::Symlink)
+        .then(|| md.launcher.target.clone())
+        .flatten()
 }

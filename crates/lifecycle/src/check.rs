@@ -127,14 +127,20 @@ impl CompatReport {
         }
         if !self.unsupported_buildpacks.is_empty() {
             let apis = ApiList::new(self.unsupported_buildpacks.iter().map(|b| b.api));
+            // APIs recorded in the build metadata name no buildpack.
             let ids: Vec<String> = self
                 .unsupported_buildpacks
                 .iter()
+                .filter(|b| !b.id.is_empty())
                 .map(|b| format!("{}@{}", b.id, b.api))
                 .collect();
+            let of = if ids.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", ids.join(", "))
+            };
             parts.push(format!(
-                "Buildpack API {apis} of {} (supported: {})",
-                ids.join(", "),
+                "Buildpack API {apis}{of} (supported: {})",
                 self.checked_buildpack_apis
             ));
         }

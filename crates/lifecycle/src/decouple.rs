@@ -93,10 +93,7 @@ pub fn decouple_onto(
             layer,
             mode: LauncherMode::Symlink,
             target: Some(run_launcher.path.clone()),
-            build_launcher: BuildLauncher::Symlink {
-                target: &run_launcher.path,
-            }
-            .to_value(),
+            build_launcher: None,
             launcher: run_launcher.clone(),
             bundle: bundle.clone(),
         },
@@ -139,10 +136,12 @@ pub fn recouple_with_layer(
             layer,
             mode: LauncherMode::Binary,
             target: None,
-            build_launcher: BuildLauncher::Binary {
-                version: &launcher.version,
-            }
-            .to_value(),
+            build_launcher: Some(
+                BuildLauncher::Binary {
+                    version: &launcher.version,
+                }
+                .to_value(),
+            ),
             launcher: launcher.advertised_at(APP_LAUNCHER_PATH),
             bundle: LauncherBundle::single(&launcher.advertised_at(APP_LAUNCHER_PATH)),
         },
@@ -155,7 +154,8 @@ struct Target {
     layer: Layer,
     mode: LauncherMode,
     target: Option<String>,
-    build_launcher: serde_json::Value,
+    /// `None`: the symlink-mode entry, recording the app's APIs.
+    build_launcher: Option<serde_json::Value>,
     /// The launcher that will run the app after the switch.
     launcher: AdvertisedLauncher,
     /// With its delegates, if any.
@@ -209,8 +209,14 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
     }
     md.launcher.sha = new_sha.to_string();
     md.launcher.mode = Some(t.mode);
+    build.launcher = Some(t.build_launcher.unwrap_or_else(|| {
+        BuildLauncher::Symlink {
+            target: t.target.as_deref().unwrap_or_default(),
+            apis: &apis,
+        }
+        .to_value()
+    }));
     md.launcher.target = t.target;
-    build.launcher = Some(t.build_launcher);
     let (md_label, build_label) = (md.to_label(), build.to_label());
     mutate::set_labels(
         &mut app,
@@ -293,6 +299,72 @@ mod tests {
 
         let back = recouple(out.image, &l, None, false).unwrap();
         assert_eq!(back.image.diff_ids(), app.diff_ids());
+    }
+
+    #[test]
+    fn decoupled_app_records_its_apis_and_validation_reads_no_config_layer() {
+        use crate::app::recorded_or_read_app_apis;
+        use crate::metadata::{BuildMetadata, BUILD_METADATA_LABEL, LIFECYCLE_METADATA_LABEL};
+        use relaunch_oci::mutate;
+
+        let l = launcher(&Overrides::default());
+        let (run, app) = world(&l);
+        let (md, _) = lifecycle_metadata(&app).unwrap();
+        let read = app_apis(&app, &md).unwrap();
+        let decoupled = decouple(app, &advertised(&run), None, false).unwrap().image;
+        let build =
+            BuildMetadata::from_label(decoupled.label(BUILD_METADATA_LABEL).as_deref()).unwrap();
+        let entry = build.launcher.clone().unwrap();
+        assert_eq!(entry["platform-api"], "0.10");
+        let mut versions: Vec<Api> = read.buildpacks.iter().map(|b| b.api).collect();
+        versions.sort();
+        versions.dedup();
+        assert!(!versions.is_empty());
+        assert_eq!(build.recorded_buildpack_apis(), Some(versions.clone()));
+
+        // With the config layer unreachable, only the recorded APIs can answer.
+        let mut no_config = decoupled.clone();
+        let (mut md, _) = lifecycle_metadata(&decoupled).unwrap();
+        md.config.sha = format!("sha256:{}", "0".repeat(64));
+        let md_label = md.to_label();
+        mutate::set_labels(
+            &mut no_config,
+            [(LIFECYCLE_METADATA_LABEL, Some(md_label.as_str()))],
+        )
+        .unwrap();
+        assert!(app_apis(&no_config, &md).is_err());
+        let recorded = recorded_or_read_app_apis(&no_config, &md).unwrap();
+        assert_eq!(recorded.platform, read.platform);
+        assert_eq!(
+            recorded
+                .buildpacks
+                .iter()
+                .map(|b| b.api)
+                .collect::<Vec<_>>(),
+            versions
+        );
+        assert_eq!(
+            recorded.launcher_target.as_deref(),
+            Some("/usr/local/bin/launcher")
+        );
+
+        // Decoupled by an older relaunch (no recorded APIs): the config layer is read.
+        let mut older = decoupled.clone();
+        let mut entry = entry;
+        entry.as_object_mut().unwrap().remove("buildpack-apis");
+        entry.as_object_mut().unwrap().remove("platform-api");
+        let mut build = build;
+        build.launcher = Some(entry);
+        let build_label = build.to_label();
+        mutate::set_labels(
+            &mut older,
+            [(BUILD_METADATA_LABEL, Some(build_label.as_str()))],
+        )
+        .unwrap();
+        let (md, _) = lifecycle_metadata(&older).unwrap();
+        let fallback = recorded_or_read_app_apis(&older, &md).unwrap();
+        assert_eq!(fallback.buildpacks, read.buildpacks);
+        assert_eq!(fallback, app_apis(&older, &md).unwrap());
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! Only the fields this crate reads or rewrites are typed; everything else is kept verbatim
 //! in `rest` so a rewrite never drops keys another tool (rebaser, pack) relies on (G-17).
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::apis::Api;
+use crate::check::AppApis;
 
 pub const LIFECYCLE_METADATA_LABEL: &str = "io.buildpacks.lifecycle.metadata";
 pub const BUILD_METADATA_LABEL: &str = "io.buildpacks.build.metadata";
@@ -207,23 +210,44 @@ impl BuildMetadata {
     pub fn to_label(&self) -> String {
         in_order(self, &self.order)
     }
+
+    /// The Buildpack APIs a symlink-mode `launcher` entry records, `None` when it records
+    /// none (binary mode, other tools, relaunch before they were recorded) or they do not
+    /// parse: the caller then reads them from the config layer.
+    pub fn recorded_buildpack_apis(&self) -> Option<Vec<Api>> {
+        self.launcher
+            .as_ref()?
+            .get("buildpack-apis")?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str()?.parse().ok())
+            .collect()
+    }
 }
 
 /// The `launcher` entry of `io.buildpacks.build.metadata` for each mode. In symlink mode no
 /// version is recorded: the launcher that runs is whatever the run image provides at start
 /// time, which changes with every base swap without touching this label
-/// (docs/run-image-contract.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (docs/run-image-contract.md). The APIs that launcher must support are recorded instead,
+/// so validating a new run image needs no read of the config layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BuildLauncher<'a> {
-    Symlink { target: &'a str },
+    Symlink { target: &'a str, apis: &'a AppApis },
     Binary { version: &'a str },
 }
 
 impl BuildLauncher<'_> {
     pub fn to_value(self) -> Value {
         match self {
-            BuildLauncher::Symlink { target } => {
-                serde_json::json!({"type": "symlink", "target": target, "provided-by": "run-image"})
+            BuildLauncher::Symlink { target, apis } => {
+                let buildpack_apis: BTreeSet<Api> = apis.buildpacks.iter().map(|b| b.api).collect();
+                serde_json::json!({
+                    "type": "symlink",
+                    "target": target,
+                    "provided-by": "run-image",
+                    "platform-api": apis.platform,
+                    "buildpack-apis": buildpack_apis,
+                })
             }
             BuildLauncher::Binary { version } => {
                 serde_json::json!({"version": version, "type": "binary"})

@@ -155,6 +155,18 @@ fn story(store: &Store, scratch: &std::path::Path) {
         "{build_label}"
     );
     assert_eq!(build_label["launcher"]["type"], "symlink");
+    // The APIs rebase validates later run images against, without the config layer.
+    assert!(
+        build_label["launcher"]["platform-api"].is_string(),
+        "{build_label}"
+    );
+    assert!(
+        !build_label["launcher"]["buildpack-apis"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{build_label}"
+    );
     assert_eq!(
         build_label["processes"][0]["type"], "web",
         "other keys kept"

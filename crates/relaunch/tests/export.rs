@@ -521,6 +521,8 @@ fn both_launcher_modes_run_under_runc() {
         if tag == "symlink" {
             assert_eq!(md["launcher"]["type"], "symlink");
             assert_eq!(build["launcher"]["type"], "symlink");
+            assert!(build["launcher"]["platform-api"].is_string(), "{build}");
+            assert!(build["launcher"]["buildpack-apis"].is_array(), "{build}");
         } else {
             assert!(md["launcher"].get("type").is_none());
             assert_eq!(

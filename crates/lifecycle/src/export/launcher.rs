@@ -64,7 +64,7 @@ pub(super) fn launcher_layer(
             ))
         }
         LauncherSource::RunImage => {
-            let advertised = run_image_launcher(x, run)?;
+            let (advertised, apis) = run_image_launcher(x, run)?;
             let layer = symlink_layer(&advertised.path)?;
             Ok((
                 job(
@@ -75,6 +75,7 @@ pub(super) fn launcher_layer(
                 record(Some(LauncherMode::Symlink), Some(advertised.path.clone())),
                 BuildLauncher::Symlink {
                     target: &advertised.path,
+                    apis: &apis,
                 }
                 .to_value(),
             ))
@@ -86,8 +87,8 @@ pub(super) fn launcher_layer(
 const LAUNCHER_LIMIT: u64 = 64 << 20;
 
 /// The run image's advertised launcher, checked against the export's Platform API and
-/// every buildpack API in the group.
-fn run_image_launcher(x: &Export<'_>, run: RunImage<'_>) -> Result<AdvertisedLauncher> {
+/// every buildpack API in the group (returned for the build metadata to record).
+fn run_image_launcher(x: &Export<'_>, run: RunImage<'_>) -> Result<(AdvertisedLauncher, AppApis)> {
     let advertised = AdvertisedLauncher::from_labels(&string_labels(run.image))?
         .ok_or_else(|| Error::NoAdvertisedLauncher(run.name.to_string()))?;
     validate_path(&advertised.path)?;
@@ -105,20 +106,17 @@ fn run_image_launcher(x: &Export<'_>, run: RunImage<'_>) -> Result<AdvertisedLau
                 .map_err(|e| Error::Export(format!("buildpack '{}': {e}", bp.id)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let report = check(
-        &AppApis {
-            platform: x.platform_api,
-            buildpacks,
-            launcher_target: None,
-        },
-        &advertised,
-    );
-    match report.problem() {
+    let apis = AppApis {
+        platform: x.platform_api,
+        buildpacks,
+        launcher_target: None,
+    };
+    match check(&apis, &advertised).problem() {
         Some(problem) => Err(Error::Export(format!(
             "--launcher-in-run-image: run image {}: {problem}",
             run.name
         ))),
-        None => Ok(advertised),
+        None => Ok((advertised, apis)),
     }
 }
 

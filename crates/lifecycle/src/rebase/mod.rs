@@ -15,7 +15,7 @@ use relaunch_oci::{Digest, Image, Layer};
 use serde_json::{json, Value};
 
 use crate::apis::Api;
-use crate::app::{app_apis, env, string_labels, PLATFORM_API_ENV};
+use crate::app::{env, recorded_or_read_app_apis, string_labels, PLATFORM_API_ENV};
 use crate::bundle::{LauncherBundle, BUNDLE_LABEL};
 use crate::check::{check_bundle, CompatReport};
 use crate::contract::{
@@ -312,7 +312,7 @@ fn validate_run_image_launcher(
         return Ok(None);
     };
     let bundle = bundle_of(base, &advertised)?;
-    let report = check_bundle(&app_apis(app, md)?, &advertised, &bundle);
+    let report = check_bundle(&recorded_or_read_app_apis(app, md)?, &advertised, &bundle);
     if let Some(problem) = report.problem() {
         if !force {
             return Err(RebaseError::LauncherIncompatible { problem });

@@ -1,14 +1,15 @@
 //! `relaunch check --from-file apps.txt --run-image R`: the fleet pre-flight. For every app,
 //! would R's launcher (or launcher bundle) start it, and if not, which APIs are missing?
 //! Runs on the fleet runner (jobs per registry, shards, progress, `--json` lines); reads
-//! only manifests, configs and each app's config layer (metadata.toml), never other layers.
+//! only manifests, configs and, unless the app's build metadata records its Buildpack APIs,
+//! its config layer (metadata.toml), never other layers.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context};
-use relaunch_lifecycle::app::{app_apis, lifecycle_metadata};
+use relaunch_lifecycle::app::{lifecycle_metadata, recorded_or_read_app_apis};
 use relaunch_lifecycle::bundle::LauncherBundle;
 use relaunch_lifecycle::check::{check_bundle, CompatReport};
 use relaunch_lifecycle::contract::AdvertisedLauncher;
@@ -123,7 +124,7 @@ fn check_app(
     let mut details = Vec::new();
     for (platform, image) in app.images() {
         let (md, _) = lifecycle_metadata(image)?;
-        let apis = app_apis(image, &md)?;
+        let apis = recorded_or_read_app_apis(image, &md)?;
         let Some((launcher, bundle)) = run.for_platform(&platform) else {
             bail!("run image {} has no {platform} image", run.name);
         };
