@@ -241,6 +241,7 @@ fn switch(mut app: Image, t: Target, base: Option<&BaseImage>, force: bool) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apis::Api;
     use crate::launcher::Overrides;
     use crate::testing::{launcher_described_as, stamped_run_and_app};
 
