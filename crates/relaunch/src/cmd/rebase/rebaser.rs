@@ -10,7 +10,6 @@ use relaunch_lifecycle::apis::Api;
 use relaunch_lifecycle::launcher::Overrides;
 use relaunch_lifecycle::rebase::{LauncherSwap, LATEST_PLATFORM_API, OLDEST_PLATFORM_API};
 use relaunch_oci::Digest;
-use relaunch_oci::ImageRef;
 
 use super::session::{Job, Session, Settings, Status};
 use super::write_report;
@@ -314,10 +313,9 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
     let force = api >= Api::new(0, 12)
         && (given.set("force")
             || env("CNB_FORCE_REBASE").and_then(|v| parse_bool(&v)) == Some(true));
-    let mut insecure: Vec<String> = given.all("insecure-registry").map(String::from).collect();
-    // As go-containerregistry: loopback registries are spoken to over plain HTTP.
-    let named = given.positional.iter().chain(&run_image).chain(&previous);
-    insecure.extend(named.filter_map(|n| loopback_registry(n)));
+    // Plain HTTP for loopback and private addresses is the engine's rule (go-containerregistry's),
+    // so only the registries the user names are insecure.
+    let insecure: Vec<String> = given.all("insecure-registry").map(String::from).collect();
     let report = given
         .last("report")
         .map(PathBuf::from)
@@ -398,18 +396,6 @@ fn run(given: &Given, api: Api) -> Result<ExitCode, (u8, String)> {
         )
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The registry of `name` when it is on this machine (localhost, 127.*, [::1]).
-fn loopback_registry(name: &str) -> Option<String> {
-    let Ok(ImageRef::Registry(r)) = ImageRef::parse(name) else {
-        return None;
-    };
-    let host = match r.registry.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => r.registry.as_str(),
-    };
-    (host == "localhost" || host.starts_with("127.") || host == "[::1]").then_some(r.registry)
 }
 
 #[cfg(test)]
