@@ -197,7 +197,11 @@ fn build_probe(dest: &Path) {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("diff-probe-{:x}", h.finish()));
     if !cached.exists() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/probe.rs");
-        let partial = cached.with_extension(format!("tmp{}", std::process::id()));
+        // rustc names its object files after the output's stem, so concurrent test binaries
+        // building the probe each need a directory of their own.
+        let build_dir = cached.with_extension(format!("build{}", std::process::id()));
+        std::fs::create_dir_all(&build_dir).unwrap();
+        let partial = build_dir.join("probe");
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         let status = Command::new(rustc)
             .args(["--edition", "2021", "-O", "-o"])
@@ -207,6 +211,7 @@ fn build_probe(dest: &Path) {
             .expect("run rustc to build the probe");
         assert!(status.success(), "building {} failed", src.display());
         std::fs::rename(&partial, &cached).unwrap();
+        let _ = std::fs::remove_dir_all(&build_dir);
     }
     std::fs::copy(&cached, dest).unwrap();
 }
